@@ -1,0 +1,153 @@
+"""Capture what a run writes while still showing it live.
+
+Every write goes through unchanged to the stream the caller chose (a
+terminal, or the ``StringIO`` given to ``call_command``) and a copy goes to a
+``BoundedText``, which keeps only the head and the tail, so memory stays
+bounded however much a command writes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections import deque
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.management.base import BaseCommand, OutputWrapper
+
+from managed_commands.sanitize import clean_text
+
+
+class BoundedText:
+    """Keeps the first and last ``limit // 2`` characters written, and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self._head_limit = limit // 2
+        self._tail_limit = limit - self._head_limit
+        self._head: list[str] = []
+        self._head_size = 0
+        self._tail: deque[str] = deque()
+        self._tail_size = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> None:
+        room = self._head_limit - self._head_size
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_size += min(room, len(text))
+            text = text[room:]
+        if not text:
+            return
+        if len(text) > self._tail_limit:
+            self.dropped += len(text) - self._tail_limit
+            text = text[len(text) - self._tail_limit :]
+        self._tail.append(text)
+        self._tail_size += len(text)
+        while self._tail_size > self._tail_limit:
+            excess = self._tail_size - self._tail_limit
+            oldest = self._tail[0]
+            if len(oldest) <= excess:
+                self._tail.popleft()
+                self._tail_size -= len(oldest)
+                self.dropped += len(oldest)
+            else:
+                self._tail[0] = oldest[excess:]
+                self._tail_size -= excess
+                self.dropped += excess
+
+    def getvalue(self) -> str:
+        head = "".join(self._head)
+        tail = "".join(self._tail)
+        if self.dropped:
+            marker = f"\n[... managed_commands: {self.dropped} characters not stored ...]\n"
+            return clean_text(head + marker + tail)
+        return clean_text(head + tail)
+
+
+class TeeStream(io.TextIOBase):
+    """A text stream that writes to ``target`` and copies what it accepted to ``sink``."""
+
+    def __init__(self, target: Any, sink: BoundedText) -> None:
+        self._target = target
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        self._target.write(text)
+        self._sink.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if hasattr(self._target, "flush"):
+            self._target.flush()
+
+    def isatty(self) -> bool:
+        return hasattr(self._target, "isatty") and bool(self._target.isatty())
+
+    def fileno(self) -> int:
+        return int(self._target.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._target, "errors", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+class _SinkHandler(logging.Handler):
+    def __init__(self, sink: BoundedText, level: int) -> None:
+        super().__init__(level)
+        self._sink = sink
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._sink.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+class OutputCapture:
+    """The stdout and stderr of one run."""
+
+    def __init__(self, limit: int, log_level: int | None = None) -> None:
+        self.stdout = BoundedText(limit)
+        self.stderr = BoundedText(limit)
+        self._log_level = log_level
+
+    @contextmanager
+    def tee(self, command: BaseCommand, options: MutableMapping[str, Any]) -> Iterator[None]:
+        """Tee ``command.stdout``/``stderr`` and ``sys.stdout``/``stderr`` for the block."""
+        saved = (command.stdout, command.stderr, sys.stdout, sys.stderr)
+        for name, sink in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if options.get(name):
+                # BaseCommand.execute() wraps the caller's stream itself.
+                options[name] = TeeStream(options[name], sink)
+            else:
+                setattr(command, name, _tee_wrapper(getattr(command, name), sink))
+        sys.stdout = TeeStream(sys.stdout, self.stdout)
+        sys.stderr = TeeStream(sys.stderr, self.stderr)
+        handler = _SinkHandler(self.stderr, self._log_level) if self._log_level else None
+        root = logging.getLogger()
+        if handler:
+            root.addHandler(handler)
+        try:
+            yield
+        finally:
+            if handler:
+                root.removeHandler(handler)
+            command.stdout, command.stderr, sys.stdout, sys.stderr = saved
+
+
+def _tee_wrapper(wrapper: OutputWrapper, sink: BoundedText) -> OutputWrapper:
+    """Wrap the stream under ``wrapper`` in a tee, keeping its ending and style."""
+    teed = OutputWrapper(TeeStream(wrapper._out, sink), ending=wrapper.ending)
+    teed.style_func = wrapper.style_func
+    return teed

@@ -1,0 +1,51 @@
+"""Errors raised by managed_commands.
+
+Each is a ``CommandError``, so ``manage.py`` prints the message without a
+traceback and exits with ``returncode``.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+
+class ManagedCommandError(CommandError):
+    """Base class of the errors a managed command raises before or around its run."""
+
+
+class InvalidDefinition(ManagedCommandError):
+    """A ManagedBaseCommand subclass declares an attribute of the wrong type."""
+
+
+class RequirementNotMet(ManagedCommandError):
+    """A command in ``requires`` has no successful run yet."""
+
+
+class CircularRequirement(ManagedCommandError):
+    """The ``requires`` of some commands form a cycle."""
+
+
+class UnknownRequirement(ManagedCommandError):
+    """A ``requires`` entry names no managed command or migration."""
+
+
+class LockHeld(ManagedCommandError):
+    """Another run of the same command held the lock for longer than the wait allowed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=3)
+
+
+class TrackingUnavailable(ManagedCommandError):
+    """The history table cannot be reached, so the command is not run untracked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=4)
+
+
+class CommandTerminated(BaseException):
+    """Raised inside a run when the process receives SIGTERM."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum

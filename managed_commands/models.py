@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class CommandExecution(models.Model):
+    """One run of a management command, written when it starts and completed when it ends.
+
+    The fields ``command_name``, ``executed_at``, ``success``, ``parameters``,
+    ``output``, ``error_message``, ``duration`` and ``run_once`` keep the
+    meaning they have in ``django_managed_commands``.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+        INTERRUPTED = "interrupted", _("interrupted")
+        ABANDONED = "abandoned", _("abandoned")
+        FAKED = "faked", _("faked")
+
+    command_name = models.CharField(
+        _("command name"),
+        max_length=255,
+        help_text=_("The name typed after manage.py."),
+    )
+    app_label = models.CharField(_("app label"), max_length=100, blank=True)
+    scope = models.CharField(
+        _("scope"),
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Tenant or other scope the run belongs to; empty when unscoped."),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    success = models.BooleanField(
+        _("success"),
+        default=False,
+        help_text=_("True only for a run that finished without an exception (or was faked)."),
+    )
+    run_once = models.BooleanField(_("run once"), default=False)
+    forced = models.BooleanField(
+        _("forced rerun"),
+        default=False,
+        help_text=_("A run_once command deliberately run again with --rerun."),
+    )
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    output = models.TextField(_("output"), blank=True, default="")
+    stderr = models.TextField(_("error output"), blank=True, default="")
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    traceback = models.TextField(_("traceback"), blank=True, default="")
+    executed_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration = models.FloatField(_("duration (seconds)"), null=True, blank=True)
+    hostname = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
+    # Tells a live process from a later one that reuses its PID.
+    process_token = models.CharField(max_length=64, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # Set while the run holds its command's lock, NULL once it ends: the unique
+    # index admits one live holder per (scope, command) on every backend.
+    lock_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = _("command execution")
+        verbose_name_plural = _("command executions")
+        ordering = ["-executed_at", "-id"]
+        get_latest_by = "executed_at"
+        indexes = [
+            models.Index(
+                fields=["command_name", "scope", "-executed_at"],
+                name="mc_exec_name_scope_start",
+            ),
+            models.Index(
+                fields=["command_name", "scope", "success", "-executed_at"],
+                name="mc_exec_name_scope_success",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = f" [{self.scope}]" if self.scope else ""
+        started = self.executed_at
+        if timezone.is_aware(started):
+            started = timezone.localtime(started)
+        when = started.strftime("%Y-%m-%d %H:%M:%S")
+        return f"{self.command_name}{where} {self.get_status_display()} at {when}"

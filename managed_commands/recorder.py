@@ -1,0 +1,94 @@
+"""The only code that reads or writes ``CommandExecution`` rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+
+from managed_commands.models import CommandExecution
+
+Status = CommandExecution.Status
+
+
+class ExecutionRecorder:
+    """Reads and writes the history of managed commands on one database."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    @property
+    def executions(self) -> QuerySet[CommandExecution]:
+        return CommandExecution.objects.using(self.using)
+
+    def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
+        """Map each of ``names`` that has a successful run to the start of its newest one."""
+        rows = (
+            self.executions.filter(command_name__in=list(names), scope=scope, success=True)
+            .order_by()
+            .values_list("command_name")
+            .annotate(last=Max("executed_at"))
+        )
+        return dict(rows)
+
+    def has_succeeded(self, name: str, scope: str) -> bool:
+        return self.executions.filter(command_name=name, scope=scope, success=True).exists()
+
+    def claim(self, **fields: Any) -> CommandExecution:
+        """Insert a running row; raises ``IntegrityError`` when ``lock_key`` is already held."""
+        if connections[self.using].in_atomic_block:
+            # A failed INSERT must not abort the caller's transaction.
+            with transaction.atomic(using=self.using):
+                return self.executions.create(**fields)
+        return self.executions.create(**fields)
+
+    def holder(self, lock_key: str) -> CommandExecution | None:
+        return self.executions.filter(lock_key=lock_key).first()
+
+    def abandon(self, holder: CommandExecution, reason: str) -> bool:
+        """Close a dead holder's row and free its lock, unless someone already did."""
+        now = timezone.now()
+        return bool(
+            self.executions.filter(pk=holder.pk, lock_key=holder.lock_key).update(
+                lock_key=None,
+                status=Status.ABANDONED,
+                success=False,
+                finished_at=now,
+                duration=(now - holder.executed_at).total_seconds(),
+                error_message=f"Abandoned: {reason}.",
+            )
+        )
+
+    def discard(self, execution: CommandExecution) -> None:
+        """Delete a claim that turned out not to be needed (the work was already done)."""
+        self.executions.filter(pk=execution.pk).delete()
+
+    def finish(self, execution: CommandExecution, **fields: Any) -> None:
+        """Complete a run's row and free its lock."""
+        fields["lock_key"] = None
+        for name, value in fields.items():
+            setattr(execution, name, value)
+        self.executions.filter(pk=execution.pk).update(**fields)
+
+    def heartbeat(self, pks: Iterable[int]) -> None:
+        self.executions.filter(pk__in=list(pks), lock_key__isnull=False).update(
+            heartbeat_at=timezone.now()
+        )
+
+    def record(self, **fields: Any) -> CommandExecution:
+        """Insert a finished row (manual API, faked runs)."""
+        return self.executions.create(**fields)
+
+    def history(self, name: str, scope: str | None = None) -> QuerySet[CommandExecution]:
+        """Return a command's runs, newest first."""
+        runs = self.executions.filter(command_name=name)
+        if scope is not None:
+            runs = runs.filter(scope=scope)
+        return runs.order_by("-executed_at", "-pk")
+
+    def flush(self) -> None:
+        """Delete every row (for tests)."""
+        self.executions.all().delete()

@@ -1,0 +1,74 @@
+"""Manual API, for commands that do not subclass ``ManagedBaseCommand``.
+
+Compatible with ``django_managed_commands``: same names, arguments and meaning.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from managed_commands import conf, liveness
+from managed_commands.models import CommandExecution
+from managed_commands.parameters import to_json
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.sanitize import clean_text, clip_name
+from managed_commands.scopes import current_scope
+
+
+def _recorder() -> ExecutionRecorder:
+    return ExecutionRecorder(conf.history_database())
+
+
+def record_command_execution(
+    command_name: str,
+    success: bool = True,
+    parameters: dict[str, Any] | None = None,
+    output: str = "",
+    error_message: str = "",
+    duration: float | None = None,
+    run_once: bool = False,
+) -> CommandExecution:
+    """Record a finished run of ``command_name`` and return its row.
+
+    Args:
+        command_name: The name typed after ``manage.py``.
+        success: Whether the run succeeded.
+        parameters: Its arguments; values JSON cannot hold are stored as text.
+        output: What it printed.
+        error_message: Why it failed.
+        duration: How long it took, in seconds.
+        run_once: Whether the command is meant to run once.
+    """
+    recorder = _recorder()
+    finished = timezone.now()
+    return recorder.record(
+        command_name=clip_name(command_name),
+        scope=current_scope(recorder.using),
+        status=CommandExecution.Status.SUCCEEDED if success else CommandExecution.Status.FAILED,
+        success=bool(success),
+        parameters=to_json(parameters or {}),
+        output=clean_text(output),
+        error_message=clean_text(error_message),
+        duration=duration,
+        run_once=run_once,
+        executed_at=finished - datetime.timedelta(seconds=duration or 0),
+        finished_at=finished,
+        hostname=liveness.hostname(),
+    )
+
+
+def should_run_command(command_name: str) -> bool:
+    """Return False only when the newest run is a success of a run_once command."""
+    recorder = _recorder()
+    newest = recorder.history(clip_name(command_name), current_scope(recorder.using)).first()
+    return not (newest and newest.success and newest.run_once)
+
+
+def get_command_history(command_name: str, limit: int = 10) -> QuerySet[CommandExecution]:
+    """Return the newest ``limit`` runs of ``command_name``, newest first."""
+    recorder = _recorder()
+    return recorder.history(clip_name(command_name), current_scope(recorder.using))[:limit]

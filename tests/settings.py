@@ -1,0 +1,85 @@
+"""Settings of the test project. The database comes from the environment:
+
+- ``MC_TEST_DB``: ``sqlite`` (default, a file), ``postgresql`` or ``mariadb``;
+- ``MC_TEST_DB_NAME``: the database to use as is (subprocess tests set it to a
+  database they created); without it, pytest-django creates a test database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+BACKEND = os.environ.get("MC_TEST_DB", "sqlite")
+NAME = os.environ.get("MC_TEST_DB_NAME")
+
+SECRET_KEY = "managed-commands-tests"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_SQLITE_DIR = Path(os.environ.get("MC_TEST_SQLITE_DIR", tempfile.gettempdir()))
+_ENGINES = {
+    "sqlite": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": NAME or str(_SQLITE_DIR / "managed_commands_tests.sqlite3"),
+        "OPTIONS": {"timeout": 30},
+        "TEST": {"NAME": str(_SQLITE_DIR / f"managed_commands_test_{os.getpid()}.sqlite3")},
+    },
+    "postgresql": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": NAME or "managed_commands",
+        "USER": os.environ.get("MC_TEST_PG_USER", "postgres"),
+        "HOST": os.environ.get("MC_TEST_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MC_TEST_PG_PORT", "5432"),
+    },
+    "mariadb": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": NAME or "managed_commands",
+        "USER": os.environ.get("MC_TEST_MYSQL_USER", "root"),
+        "PASSWORD": os.environ.get("MC_TEST_MYSQL_PASSWORD", ""),
+        "HOST": os.environ.get("MC_TEST_MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MC_TEST_MYSQL_PORT", "3306"),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+    },
+}
+if BACKEND not in _ENGINES:
+    raise RuntimeError(f"MC_TEST_DB must be one of {', '.join(_ENGINES)}, not {BACKEND!r}.")
+DATABASES = {"default": _ENGINES[BACKEND]}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "managed_commands",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "/static/"
+MANAGED_COMMANDS = {"WAIT_TIMEOUT": float(os.environ.get("MC_TEST_WAIT_TIMEOUT", "60"))}

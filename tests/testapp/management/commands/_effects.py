@@ -1,0 +1,20 @@
+"""Side effects the tests can count: one line per handle() call, in a file."""
+
+import os
+import time
+from pathlib import Path
+
+
+def note(name: str) -> None:
+    path = os.environ.get("MC_TEST_EFFECTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as effects:
+            effects.write(f"{name} {os.getpid()}\n")
+
+
+def hold(seconds: float) -> None:
+    """Signal that the body started (MC_TEST_STARTED file), then keep running."""
+    started = os.environ.get("MC_TEST_STARTED")
+    if started:
+        Path(started).write_text(str(os.getpid()))
+    time.sleep(seconds)
