@@ -136,6 +136,7 @@ class ManagedBaseCommand(BaseCommand):
                     "parameters": prepare(
                         args, options, (*spec.sensitive_options, *conf.get("SENSITIVE_OPTIONS"))
                     ),
+                    "source_hash": definition.source_hash(type(self)),
                     "hostname": liveness.hostname(),
                     "pid": os.getpid(),
                     "process_token": liveness.process_token(),

@@ -6,7 +6,10 @@ and the system checks (an error at ``manage.py check`` time).
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.apps import apps
@@ -35,6 +38,28 @@ class Definition:
             (app_label, migration)
             for app_label, _, migration in (r.partition(".") for r in self.requires if "." in r)
         )
+
+
+@lru_cache(maxsize=None)
+def source_file(command_class: type) -> str:
+    """Path of the file that defines ``command_class`` ("" when unknown)."""
+    module = sys.modules.get(command_class.__module__)
+    return str(getattr(module, "__file__", "") or "")
+
+
+@lru_cache(maxsize=None)
+def source_hash(command_class: type) -> str:
+    """SHA-256 of the command's source file as this process loaded it ("" when unreadable)."""
+    return hash_file(source_file(command_class))
+
+
+def hash_file(path: str) -> str:
+    """SHA-256 of a file's bytes ("" when it cannot be read)."""
+    try:
+        with open(path, "rb") as source:
+            return hashlib.sha256(source.read()).hexdigest()
+    except OSError:
+        return ""
 
 
 def command_name(command_class: type) -> str:

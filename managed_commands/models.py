@@ -56,6 +56,12 @@ class CommandExecution(models.Model):
     executed_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration = models.FloatField(_("duration (seconds)"), null=True, blank=True)
+    source_hash = models.CharField(
+        _("source hash"),
+        max_length=64,
+        blank=True,
+        help_text=_("SHA-256 of the command's source file when it ran."),
+    )
     hostname = models.CharField(_("host"), max_length=255, blank=True)
     pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
     # Tells a live process from a later one that reuses its PID.

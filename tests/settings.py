@@ -82,4 +82,7 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "/static/"
-MANAGED_COMMANDS = {"WAIT_TIMEOUT": float(os.environ.get("MC_TEST_WAIT_TIMEOUT", "60"))}
+MANAGED_COMMANDS = {
+    "WAIT_TIMEOUT": float(os.environ.get("MC_TEST_WAIT_TIMEOUT", "60")),
+    "LEASE_SECONDS": float(os.environ.get("MC_TEST_LEASE", "60")),
+}

@@ -12,6 +12,14 @@ def note(name: str) -> None:
             effects.write(f"{name} {os.getpid()}\n")
 
 
+def effects_so_far() -> list[str]:
+    path = os.environ.get("MC_TEST_EFFECTS")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as effects:
+        return effects.read().splitlines()
+
+
 def hold(seconds: float) -> None:
     """Signal that the body started (MC_TEST_STARTED file), then keep running."""
     started = os.environ.get("MC_TEST_STARTED")

@@ -1,0 +1,1 @@
+"""Helpers for testing managed commands (needs the ``managed_commands[testing]`` extra)."""

@@ -1,0 +1,166 @@
+"""Run the test project's ``manage.py`` in real OS processes, on a database of their own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests import backends
+
+MANAGE = Path(__file__).resolve().parent / "manage.py"
+TABLE = "managed_commands_commandexecution"
+COLUMNS = (
+    "id",
+    "command_name",
+    "status",
+    "success",
+    "run_once",
+    "forced",
+    "parameters",
+    "output",
+    "stderr",
+    "error_message",
+    "traceback",
+    "pid",
+    "hostname",
+    "lock_key",
+    "duration",
+    "finished_at",
+)
+
+
+class ProcessProject:
+    """A freshly migrated database plus helpers to run commands against it."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.effects = workdir / "effects.txt"
+        self.started = workdir / "started.txt"
+        if backend == "sqlite":
+            self.name = str(workdir / "db.sqlite3")
+        else:
+            self.name = f"mc_proc_{uuid.uuid4().hex[:12]}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "MC_TEST_DB": backend,
+            "MC_TEST_DB_NAME": self.name,
+            "MC_TEST_EFFECTS": str(self.effects),
+            "MC_TEST_STARTED": str(self.started),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # -- the database ---------------------------------------------------------
+    def create(self, migrate: bool = True) -> ProcessProject:
+        if self.backend == "postgresql":
+            with backends.connect("postgresql") as conn:
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+        elif self.backend == "mariadb":
+            with backends.connect("mariadb") as conn:
+                conn.cursor().execute(
+                    f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_unicode_ci"
+                )
+        if migrate:
+            result = self.run("migrate", "-v0")
+            assert result.returncode == 0, result.stderr
+        return self
+
+    def drop(self) -> None:
+        if self.backend == "postgresql":
+            with backends.connect("postgresql") as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        elif self.backend == "mariadb":
+            with backends.connect("mariadb") as conn:
+                conn.cursor().execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.backend != "sqlite":
+            query = query.replace("?", "%s")
+        with backends.connect(self.backend, self.name) as conn:
+            cursor = conn.cursor()
+            cursor.execute(query, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def rows(self, command_name: str | None = None) -> list[dict[str, Any]]:
+        query = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+        params: tuple[Any, ...] = ()
+        if command_name:
+            query += " WHERE command_name = ?"
+            params = (command_name,)
+        return [dict(zip(COLUMNS, row)) for row in self.sql(query + " ORDER BY id", params)]
+
+    def reset(self) -> None:
+        self.sql(f"DELETE FROM {TABLE}")
+        self.effects.unlink(missing_ok=True)
+        self.started.unlink(missing_ok=True)
+
+    def effect_lines(self) -> list[str]:
+        return self.effects.read_text().splitlines() if self.effects.exists() else []
+
+    # -- processes ------------------------------------------------------------
+    def spawn(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(MANAGE), *argv],
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+
+    def run(
+        self, *argv: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        process = self.spawn(*argv, env=env)
+        stdout, stderr = process.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def wait_until_started(self, process: subprocess.Popen[str], timeout: float = 60) -> None:
+        """Block until the command's body has begun (it writes MC_TEST_STARTED)."""
+        deadline = time.monotonic() + timeout
+        while not self.started.exists():
+            if process.poll() is not None:
+                raise AssertionError(f"exited early: {process.communicate()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the command did not start")
+            time.sleep(0.02)
+
+    def race(
+        self, count: int, *argv: str, env: dict[str, str] | None = None, timeout: float = 180
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Start ``count`` processes that all begin ``argv`` at the same moment.
+
+        Each process starts Django, then blocks reading a FIFO; once all are
+        blocked, one write of ``count`` bytes releases them together.
+        """
+        gate = Path(tempfile.mkdtemp(dir=self.workdir)) / "gate"
+        os.mkfifo(gate)
+        processes = [self.spawn(*argv, env={**(env or {}), "MC_TEST_GATE": str(gate)}) for _ in range(count)]
+        deadline = time.monotonic() + timeout
+        while len(list(gate.parent.glob("gate.ready.*"))) < count:
+            if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+                for p in processes:
+                    p.kill()
+                raise AssertionError([p.communicate() for p in processes])
+            time.sleep(0.01)
+        writer = os.open(gate, os.O_WRONLY)
+        try:
+            os.write(writer, b"x" * count)
+            results = []
+            for process in processes:
+                stdout, stderr = process.communicate(timeout=timeout)
+                results.append(
+                    subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+                )
+        finally:
+            os.close(writer)
+        return results

@@ -1,0 +1,59 @@
+"""Exactly once across real processes released together by a barrier.
+
+Every test runs ``ROUNDS`` rounds (MC_STRESS_ROUNDS, 2 by default; CI sets 20)
+of ``RACERS`` processes and reports duplicates per rounds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = pytest.mark.processes
+
+RACERS = int(os.environ.get("MC_RACERS", "16"))
+ROUNDS = int(os.environ.get("MC_STRESS_ROUNDS", "2"))
+
+
+def test_racing_processes_run_a_run_once_command_exactly_once(project):
+    duplicates = []
+    for _ in range(ROUNDS):
+        project.reset()
+        results = project.race(RACERS, "once", "--seconds", "0.2")
+        duplicates.append(len(project.effect_lines()) - 1)
+        assert [r.returncode for r in results] == [0] * RACERS, [r.stderr for r in results]
+        assert not [r.stderr for r in results if "Traceback" in r.stderr]
+        ran = [r for r in results if r.stdout == "once: done\n"]
+        skipped = [r for r in results if r.stdout.startswith("Skipped 'once'")]
+        assert (len(ran), len(skipped)) == (1, RACERS - 1)
+        assert [row["status"] for row in project.rows("once")] == ["succeeded"]
+    print(f"\n{project.backend}: {sum(duplicates)} duplicate runs in {ROUNDS} rounds of {RACERS}")
+    assert duplicates == [0] * ROUNDS
+
+
+def test_after_a_failure_exactly_one_waiter_takes_over(project):
+    for _ in range(ROUNDS):
+        project.reset()
+        results = project.race(RACERS, "once", "--seconds", "0.2", "--fail-first")
+        codes = sorted(r.returncode for r in results)
+        assert codes == [0] * (RACERS - 1) + [1], [r.stderr for r in results]
+        assert len(project.effect_lines()) == 2
+        assert [row["status"] for row in project.rows("once")] == ["failed", "succeeded"]
+
+
+def test_repeatable_commands_never_overlap(project):
+    results = project.race(4, "slow", "--seconds", "0.3")
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+    runs = project.sql(
+        "SELECT executed_at, finished_at, status FROM managed_commands_commandexecution "
+        "ORDER BY executed_at"
+    )
+    assert [status for _, _, status in runs] == ["succeeded"] * 4
+    # Each run started only after the previous one had finished.
+    for (_, finished, _), (next_start, _, _) in zip(runs, runs[1:]):
+        assert _as_text(next_start) >= _as_text(finished)
+
+
+def _as_text(value):
+    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
