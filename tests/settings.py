@@ -35,6 +35,7 @@ _ENGINES = {
         "USER": os.environ.get("MC_TEST_PG_USER", "postgres"),
         "HOST": os.environ.get("MC_TEST_PG_HOST", "127.0.0.1"),
         "PORT": os.environ.get("MC_TEST_PG_PORT", "5432"),
+        "TEST": {"NAME": f"test_managed_commands_{os.getpid()}"},
     },
     "mariadb": {
         "ENGINE": "django.db.backends.mysql",
@@ -44,7 +45,11 @@ _ENGINES = {
         "HOST": os.environ.get("MC_TEST_MYSQL_HOST", "127.0.0.1"),
         "PORT": os.environ.get("MC_TEST_MYSQL_PORT", "3306"),
         "OPTIONS": {"charset": "utf8mb4"},
-        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        "TEST": {
+            "NAME": f"test_managed_commands_{os.getpid()}",
+            "CHARSET": "utf8mb4",
+            "COLLATION": "utf8mb4_unicode_ci",
+        },
     },
 }
 if BACKEND not in _ENGINES:
