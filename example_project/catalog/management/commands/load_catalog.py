@@ -1,0 +1,15 @@
+from managed_commands.base import ManagedBaseCommand
+
+from catalog.models import Product
+
+PRODUCTS = [("TEA-01", "Green tea"), ("TEA-02", "Black tea"), ("CUP-01", "Café cup ☕")]
+
+
+class Command(ManagedBaseCommand):
+    help = "Load the initial catalog (a data command that must run exactly once)."
+    run_once = True
+
+    def handle(self, *args, **options):
+        for sku, name in PRODUCTS:
+            Product.objects.create(sku=sku, name=name)
+        self.stdout.write(self.style.SUCCESS(f"Loaded {len(PRODUCTS)} products."))
