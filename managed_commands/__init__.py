@@ -1,3 +1,5 @@
 """Tracked, run-once and ordered Django management commands."""
 
+from __future__ import annotations
+
 __version__ = "0.1.0"

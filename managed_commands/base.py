@@ -7,11 +7,10 @@ import os
 import signal
 import time
 import traceback
-from argparse import ArgumentParser
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.management.base import BaseCommand, OutputWrapper
+from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.db import DatabaseError
 from django.dispatch import Signal
 from django.utils import timezone
@@ -63,7 +62,7 @@ class ManagedBaseCommand(BaseCommand):
     allow_concurrent: bool = False
     sensitive_options: Sequence[str] = ()
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> ArgumentParser:
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         if self.run_once is True:
             parser.add_argument(
@@ -107,6 +106,11 @@ class ManagedBaseCommand(BaseCommand):
         notices = OutputWrapper(options["stdout"]) if options.get("stdout") else self.stdout
         warnings = OutputWrapper(options["stderr"]) if options.get("stderr") else self.stderr
         verbosity = int(options.get("verbosity", 1))
+
+        def announce_wait(holder: CommandExecution) -> None:
+            if verbosity:
+                warnings.write(_waiting(spec.name, holder))
+
         try:
             scope = current_scope(recorder.using)
             successes = recorder.last_successes({spec.name, *spec.command_requires}, scope)
@@ -124,7 +128,7 @@ class ManagedBaseCommand(BaseCommand):
                 wait_timeout=float(conf.get("WAIT_TIMEOUT")),
                 lease_seconds=float(conf.get("LEASE_SECONDS")),
                 guard=guard,
-                on_wait=lambda holder: verbosity and warnings.write(_waiting(spec.name, holder)),
+                on_wait=announce_wait,
             )
             execution = claim.acquire(
                 {
@@ -136,7 +140,7 @@ class ManagedBaseCommand(BaseCommand):
                     "parameters": prepare(
                         args, options, (*spec.sensitive_options, *conf.get("SENSITIVE_OPTIONS"))
                     ),
-                    "source_hash": definition.source_hash(type(self)),
+                    "source_hash": definition.source_hash(type(self).__module__),
                     "hostname": liveness.hostname(),
                     "pid": os.getpid(),
                     "process_token": liveness.process_token(),

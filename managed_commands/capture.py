@@ -14,7 +14,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
@@ -148,6 +148,6 @@ class OutputCapture:
 
 def _tee_wrapper(wrapper: OutputWrapper, sink: BoundedText) -> OutputWrapper:
     """Wrap the stream under ``wrapper`` in a tee, keeping its ending and style."""
-    teed = OutputWrapper(TeeStream(wrapper._out, sink), ending=wrapper.ending)
+    teed = OutputWrapper(cast(TextIO, TeeStream(wrapper._out, sink)), ending=wrapper.ending)
     teed.style_func = wrapper.style_func
     return teed

@@ -23,7 +23,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="managed_commands.E001",
             )
         ]
-    errors = []
+    errors: list[CheckMessage] = []
     for key in sorted(set(user) - set(conf.DEFAULTS)):
         errors.append(
             Error(

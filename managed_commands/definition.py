@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from django.apps import apps
@@ -40,17 +40,15 @@ class Definition:
         )
 
 
-@lru_cache(maxsize=None)
-def source_file(command_class: type) -> str:
-    """Path of the file that defines ``command_class`` ("" when unknown)."""
-    module = sys.modules.get(command_class.__module__)
-    return str(getattr(module, "__file__", "") or "")
+def source_file(module_name: str) -> str:
+    """Path of the file of a loaded module ("" when unknown)."""
+    return str(getattr(sys.modules.get(module_name), "__file__", "") or "")
 
 
-@lru_cache(maxsize=None)
-def source_hash(command_class: type) -> str:
-    """SHA-256 of the command's source file as this process loaded it ("" when unreadable)."""
-    return hash_file(source_file(command_class))
+@cache
+def source_hash(module_name: str) -> str:
+    """SHA-256 of a command module's file as this process loaded it ("" when unreadable)."""
+    return hash_file(source_file(module_name))
 
 
 def hash_file(path: str) -> str:

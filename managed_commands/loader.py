@@ -39,7 +39,7 @@ class ManagedCommand:
 
     @property
     def source_file(self) -> str:
-        return definition.source_file(self.command_class)
+        return definition.source_file(self.command_class.__module__)
 
     def current_source_hash(self) -> str:
         """Hash of the source file as it is on disk now."""

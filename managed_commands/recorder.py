@@ -12,6 +12,7 @@ from django.utils import timezone
 from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
+_UNION_BATCH = 100
 
 
 class ExecutionRecorder:
@@ -33,6 +34,33 @@ class ExecutionRecorder:
             .annotate(last=Max("executed_at"))
         )
         return dict(rows)
+
+    def latest_runs(
+        self, names: Iterable[str], scope: str, *, successful: bool = False
+    ) -> dict[str, CommandExecution]:
+        """Map each of ``names`` that ran to its newest run (or newest successful run).
+
+        One index seek per name, sent as UNION ALL batches where the backend
+        allows it, so the cost grows with the number of names, never with history.
+        """
+        names = list(dict.fromkeys(names))
+        runs = self.executions.filter(scope=scope)
+        if successful:
+            runs = runs.filter(success=True)
+
+        def newest(name: str) -> QuerySet[CommandExecution]:
+            return runs.filter(command_name=name).order_by("-executed_at", "-pk")[:1]
+
+        found: list[CommandExecution] = []
+        features = connections[self.using].features
+        if features.supports_slicing_ordering_in_compound:
+            for start in range(0, len(names), _UNION_BATCH):
+                batch = [newest(name) for name in names[start : start + _UNION_BATCH]]
+                found.extend(batch[0].union(*batch[1:], all=True) if len(batch) > 1 else batch[0])
+        else:
+            for name in names:
+                found.extend(newest(name))
+        return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
         return self.executions.filter(command_name=name, scope=scope, success=True).exists()

@@ -6,6 +6,8 @@ Both are sent with ``sender`` = the command class and the keyword arguments
 outcome; read ``execution.status``.
 """
 
+from __future__ import annotations
+
 from django.dispatch import Signal
 
 command_started = Signal()

@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 ALL = ("sqlite", "postgresql", "mariadb")
@@ -72,14 +72,16 @@ def connect(backend: str, name: str | None = None) -> Iterator[Any]:
         conn.close()
 
 
-@lru_cache(maxsize=None)
+@cache
 def unavailable(backend: str) -> str | None:
     """Why ``backend`` cannot be used here, or None when it can."""
     try:
         with connect(backend) as conn:
             conn.cursor().execute("SELECT 1")
     except ImportError as exc:
-        return f"{backend}: its driver is not installed ({exc}); pip install -e '.[{_extra(backend)}]'"
+        return (
+            f"{backend}: its driver is not installed ({exc}); pip install -e '.[{_extra(backend)}]'"
+        )
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         return f"{backend}: server not reachable ({type(exc).__name__}: {exc})"
     return None

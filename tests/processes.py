@@ -95,7 +95,10 @@ class ProcessProject:
         if command_name:
             query += " WHERE command_name = ?"
             params = (command_name,)
-        return [dict(zip(COLUMNS, row)) for row in self.sql(query + " ORDER BY id", params)]
+        return [
+            dict(zip(COLUMNS, row, strict=False))
+            for row in self.sql(query + " ORDER BY id", params)
+        ]
 
     def reset(self) -> None:
         self.sql(f"DELETE FROM {TABLE}")
@@ -144,7 +147,9 @@ class ProcessProject:
         """
         gate = Path(tempfile.mkdtemp(dir=self.workdir)) / "gate"
         os.mkfifo(gate)
-        processes = [self.spawn(*argv, env={**(env or {}), "MC_TEST_GATE": str(gate)}) for _ in range(count)]
+        processes = [
+            self.spawn(*argv, env={**(env or {}), "MC_TEST_GATE": str(gate)}) for _ in range(count)
+        ]
         deadline = time.monotonic() + timeout
         while len(list(gate.parent.glob("gate.ready.*"))) < count:
             if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:

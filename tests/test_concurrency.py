@@ -6,6 +6,7 @@ of ``RACERS`` processes and reports duplicates per rounds.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -51,7 +52,7 @@ def test_repeatable_commands_never_overlap(project):
     )
     assert [status for _, _, status in runs] == ["succeeded"] * 4
     # Each run started only after the previous one had finished.
-    for (_, finished, _), (next_start, _, _) in zip(runs, runs[1:]):
+    for (_, finished, _), (next_start, _, _) in itertools.pairwise(runs):
         assert _as_text(next_start) >= _as_text(finished)
 
 

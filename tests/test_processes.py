@@ -13,7 +13,7 @@ pytestmark = pytest.mark.processes
 def test_success_is_recorded_with_live_output(project):
     result = project.run("talk")
     assert result.returncode == 0
-    assert "stdout: café ✓ 数据\nprint: to sys.stdout\nreturned text\n" == result.stdout
+    assert result.stdout == "stdout: café ✓ 数据\nprint: to sys.stdout\nreturned text\n"
     assert "stderr: careful\nprint: to sys.stderr\n" in result.stderr
     [row] = project.rows("talk")
     assert row["status"] == "succeeded" and row["success"]
@@ -49,7 +49,9 @@ def test_run_once_skips_after_success_and_reruns_after_failure(project):
     assert first.returncode == 0 and first.stdout == "once: done\n"
     second = project.run("once")
     assert second.returncode == 0
-    assert second.stdout.startswith("Skipped 'once': this run_once command already ran successfully on ")
+    assert second.stdout.startswith(
+        "Skipped 'once': this run_once command already ran successfully on "
+    )
     assert second.stdout.endswith("Pass --rerun to run it again.\n")
     assert project.effect_lines() == [f"once {pid}" for pid in _pids(project, "once")]
     assert [r["status"] for r in project.rows("once")] == ["failed", "succeeded"]
@@ -81,10 +83,14 @@ def test_bad_definition_is_a_clear_error_not_a_traceback(project):
     result = project.run("bad_requires")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "requires must be a list of command names, for example requires = ['once']" in result.stderr
+    assert (
+        "requires must be a list of command names, for example requires = ['once']" in result.stderr
+    )
 
 
-@pytest.mark.parametrize(("code", "status", "success"), [(0, "succeeded", True), (3, "interrupted", False)])
+@pytest.mark.parametrize(
+    ("code", "status", "success"), [(0, "succeeded", True), (3, "interrupted", False)]
+)
 def test_system_exit(project, code, status, success):
     result = project.run("exit_with", str(code))
     assert result.returncode == code
@@ -102,7 +108,10 @@ def test_signal_marks_interrupted_keeps_exit_code_and_frees_the_lock(project, si
     assert process.returncode == -signum
     [row] = project.rows("slow")
     assert row["status"] == "interrupted" and not row["success"]
-    assert row["error_message"] in ("Terminated by SIGTERM.", "Interrupted by SIGINT (KeyboardInterrupt).")
+    assert row["error_message"] in (
+        "Terminated by SIGTERM.",
+        "Interrupted by SIGINT (KeyboardInterrupt).",
+    )
     assert row["output"] == "slow: started\n"
     assert row["lock_key"] is None
     assert project.run("slow", "--seconds", "0").returncode == 0
@@ -119,7 +128,10 @@ def test_kill_9_is_recovered_at_once_and_marked_abandoned(project):
     assert result.returncode == 0, result.stderr
     first, second = project.rows("once")
     assert first["status"] == "abandoned" and not first["success"]
-    assert first["error_message"] == f"Abandoned: process {process.pid} on {first['hostname']} is no longer running."
+    assert (
+        first["error_message"]
+        == f"Abandoned: process {process.pid} on {first['hostname']} is no longer running."
+    )
     assert second["status"] == "succeeded"
     assert len(project.effect_lines()) == 2
 
@@ -154,12 +166,23 @@ def test_allow_concurrent_runs_overlap(project):
 
 def test_parameters_are_json_with_secrets_redacted(project):
     result = project.run(
-        "with_options", "a", "b", "--password", "s3cret", "--api-key", "k", "--dsn", "pg://u:p@h",
-        "--day", "2026-01-02",
+        "with_options",
+        "a",
+        "b",
+        "--password",
+        "s3cret",
+        "--api-key",
+        "k",
+        "--dsn",
+        "pg://u:p@h",
+        "--day",
+        "2026-01-02",
     )
     assert result.returncode == 0
     [row] = project.rows("with_options")
-    parameters = row["parameters"] if isinstance(row["parameters"], dict) else json.loads(row["parameters"])
+    parameters = (
+        row["parameters"] if isinstance(row["parameters"], dict) else json.loads(row["parameters"])
+    )
     assert parameters == {
         "args": [],
         "options": {

@@ -5,45 +5,141 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CommandExecution',
+            name="CommandExecution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('command_name', models.CharField(help_text='The name typed after manage.py.', max_length=255, verbose_name='command name')),
-                ('app_label', models.CharField(blank=True, max_length=100, verbose_name='app label')),
-                ('scope', models.CharField(blank=True, default='', help_text='Tenant or other scope the run belongs to; empty when unscoped.', max_length=255, verbose_name='scope')),
-                ('status', models.CharField(choices=[('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('interrupted', 'interrupted'), ('abandoned', 'abandoned'), ('faked', 'faked')], default='running', max_length=16, verbose_name='status')),
-                ('success', models.BooleanField(default=False, help_text='True only for a run that finished without an exception (or was faked).', verbose_name='success')),
-                ('run_once', models.BooleanField(default=False, verbose_name='run once')),
-                ('forced', models.BooleanField(default=False, help_text='A run_once command deliberately run again with --rerun.', verbose_name='forced rerun')),
-                ('parameters', models.JSONField(blank=True, default=dict, verbose_name='parameters')),
-                ('output', models.TextField(blank=True, default='', verbose_name='output')),
-                ('stderr', models.TextField(blank=True, default='', verbose_name='error output')),
-                ('error_message', models.TextField(blank=True, default='', verbose_name='error message')),
-                ('traceback', models.TextField(blank=True, default='', verbose_name='traceback')),
-                ('executed_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('duration', models.FloatField(blank=True, null=True, verbose_name='duration (seconds)')),
-                ('source_hash', models.CharField(blank=True, help_text="SHA-256 of the command's source file when it ran.", max_length=64, verbose_name='source hash')),
-                ('hostname', models.CharField(blank=True, max_length=255, verbose_name='host')),
-                ('pid', models.PositiveIntegerField(blank=True, null=True, verbose_name='process id')),
-                ('process_token', models.CharField(blank=True, editable=False, max_length=64)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True, verbose_name='last heartbeat')),
-                ('lock_key', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "command_name",
+                    models.CharField(
+                        help_text="The name typed after manage.py.",
+                        max_length=255,
+                        verbose_name="command name",
+                    ),
+                ),
+                (
+                    "app_label",
+                    models.CharField(blank=True, max_length=100, verbose_name="app label"),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Tenant or other scope the run belongs to; empty when unscoped.",
+                        max_length=255,
+                        verbose_name="scope",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("interrupted", "interrupted"),
+                            ("abandoned", "abandoned"),
+                            ("faked", "faked"),
+                        ],
+                        default="running",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "success",
+                    models.BooleanField(
+                        default=False,
+                        help_text="True only for a run that finished without an exception (or was faked).",
+                        verbose_name="success",
+                    ),
+                ),
+                ("run_once", models.BooleanField(default=False, verbose_name="run once")),
+                (
+                    "forced",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A run_once command deliberately run again with --rerun.",
+                        verbose_name="forced rerun",
+                    ),
+                ),
+                (
+                    "parameters",
+                    models.JSONField(blank=True, default=dict, verbose_name="parameters"),
+                ),
+                ("output", models.TextField(blank=True, default="", verbose_name="output")),
+                ("stderr", models.TextField(blank=True, default="", verbose_name="error output")),
+                (
+                    "error_message",
+                    models.TextField(blank=True, default="", verbose_name="error message"),
+                ),
+                ("traceback", models.TextField(blank=True, default="", verbose_name="traceback")),
+                (
+                    "executed_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="started at"
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+                ),
+                (
+                    "duration",
+                    models.FloatField(blank=True, null=True, verbose_name="duration (seconds)"),
+                ),
+                (
+                    "source_hash",
+                    models.CharField(
+                        blank=True,
+                        help_text="SHA-256 of the command's source file when it ran.",
+                        max_length=64,
+                        verbose_name="source hash",
+                    ),
+                ),
+                ("hostname", models.CharField(blank=True, max_length=255, verbose_name="host")),
+                (
+                    "pid",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="process id"),
+                ),
+                ("process_token", models.CharField(blank=True, editable=False, max_length=64)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last heartbeat"),
+                ),
+                (
+                    "lock_key",
+                    models.CharField(
+                        blank=True, editable=False, max_length=64, null=True, unique=True
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'command execution',
-                'verbose_name_plural': 'command executions',
-                'ordering': ['-executed_at', '-id'],
-                'get_latest_by': 'executed_at',
-                'indexes': [models.Index(fields=['command_name', 'scope', '-executed_at'], name='mc_exec_name_scope_start'), models.Index(fields=['command_name', 'scope', 'success', '-executed_at'], name='mc_exec_name_scope_success')],
+                "verbose_name": "command execution",
+                "verbose_name_plural": "command executions",
+                "ordering": ["-executed_at", "-id"],
+                "get_latest_by": "executed_at",
+                "indexes": [
+                    models.Index(
+                        fields=["command_name", "scope", "-executed_at"],
+                        name="mc_exec_name_scope_start",
+                    ),
+                    models.Index(
+                        fields=["command_name", "scope", "success", "-executed_at"],
+                        name="mc_exec_name_scope_success",
+                    ),
+                ],
             },
         ),
     ]

@@ -4,20 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=20, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('price', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sku", models.CharField(max_length=20, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "price",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True),
+                ),
             ],
         ),
     ]

@@ -1,6 +1,5 @@
-from managed_commands.base import ManagedBaseCommand
-
 from catalog.models import Product
+from managed_commands.base import ManagedBaseCommand
 
 PRODUCTS = [("TEA-01", "Green tea"), ("TEA-02", "Black tea"), ("CUP-01", "Café cup ☕")]
 

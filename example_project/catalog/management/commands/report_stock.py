@@ -1,13 +1,14 @@
-from managed_commands.base import ManagedBaseCommand
-
 from catalog.models import Product
+from managed_commands.base import ManagedBaseCommand
 
 
 class Command(ManagedBaseCommand):
     help = "Print the catalog (repeatable: every run is tracked, none is skipped)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--unpriced", action="store_true", help="Only products without a price.")
+        parser.add_argument(
+            "--unpriced", action="store_true", help="Only products without a price."
+        )
 
     def handle(self, *args, unpriced, **options):
         products = Product.objects.order_by("sku")
