@@ -113,7 +113,9 @@ class ManagedBaseCommand(BaseCommand):
 
         try:
             scope = current_scope(recorder.using)
-            successes = recorder.last_successes({spec.name, *spec.command_requires}, scope)
+            # A plain repeatable command needs no read before its claim.
+            wanted = {*spec.command_requires, *([spec.name] if spec.run_once and not rerun else [])}
+            successes = recorder.last_successes(wanted, scope) if wanted else {}
             ensure_met(spec, successes, recorder.using)
             if spec.run_once and not rerun and spec.name in successes:
                 if verbosity:

@@ -16,15 +16,21 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    if "project" in metafunc.fixturenames:
-        metafunc.parametrize("backend", backends.process_backends(), scope="session")
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends.process_backends(), indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request):
+    """A backend for real-process tests; skipped with the reason when it cannot be reached."""
+    reason = backends.unavailable(request.param)
+    if reason:
+        pytest.skip(f"{reason} (set MC_TEST_DB={request.param} to require it)")
+    return request.param
 
 
 @pytest.fixture(scope="session")
 def migrated_project(backend, tmp_path_factory):
-    reason = backends.unavailable(backend)
-    if reason:
-        pytest.skip(f"{reason} (set MC_TEST_DB={backend} to require it)")
     project = ProcessProject(backend, tmp_path_factory.mktemp(f"proc-{backend}")).create()
     yield project
     project.drop()

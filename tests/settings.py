@@ -21,12 +21,14 @@ TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Seconds a statement waits for a row or database lock (real-process tests lower it).
+LOCK_TIMEOUT = float(os.environ.get("MC_TEST_LOCK_TIMEOUT", "30"))
 _SQLITE_DIR = Path(os.environ.get("MC_TEST_SQLITE_DIR", tempfile.gettempdir()))
 _ENGINES = {
     "sqlite": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": NAME or str(_SQLITE_DIR / "managed_commands_tests.sqlite3"),
-        "OPTIONS": {"timeout": 30},
+        "OPTIONS": {"timeout": LOCK_TIMEOUT},
         "TEST": {"NAME": str(_SQLITE_DIR / f"managed_commands_test_{os.getpid()}.sqlite3")},
     },
     "postgresql": {
@@ -35,6 +37,7 @@ _ENGINES = {
         "USER": os.environ.get("MC_TEST_PG_USER", "postgres"),
         "HOST": os.environ.get("MC_TEST_PG_HOST", "127.0.0.1"),
         "PORT": os.environ.get("MC_TEST_PG_PORT", "5432"),
+        "OPTIONS": {"options": f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"},
         "TEST": {"NAME": f"test_managed_commands_{os.getpid()}"},
     },
     "mariadb": {
@@ -44,7 +47,10 @@ _ENGINES = {
         "PASSWORD": os.environ.get("MC_TEST_MYSQL_PASSWORD", ""),
         "HOST": os.environ.get("MC_TEST_MYSQL_HOST", "127.0.0.1"),
         "PORT": os.environ.get("MC_TEST_MYSQL_PORT", "3306"),
-        "OPTIONS": {"charset": "utf8mb4"},
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            "init_command": f"SET SESSION innodb_lock_wait_timeout={max(int(LOCK_TIMEOUT), 1)}",
+        },
         "TEST": {
             "NAME": f"test_managed_commands_{os.getpid()}",
             "CHARSET": "utf8mb4",

@@ -10,8 +10,9 @@ class Command(ManagedBaseCommand):
         parser.add_argument("--seconds", type=float, default=30)
 
     def handle(self, *args, seconds, **options):
-        note("slow")
+        note("slow-start")
         self.stdout.write("slow: started")
         self.stdout.flush()
         hold(seconds)
         self.stdout.write("slow: done")
+        note("slow-end")
