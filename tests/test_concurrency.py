@@ -6,7 +6,6 @@ of ``RACERS`` processes and reports duplicates per rounds.
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import pytest
