@@ -145,7 +145,7 @@ class ManagedBaseCommand(BaseCommand):
                     "source_hash": definition.source_hash(type(self).__module__),
                     "hostname": liveness.hostname(),
                     "pid": os.getpid(),
-                    "process_token": liveness.process_token(),
+                    "process_token": liveness.own_process_token(),
                 }
             )
             if execution is None:

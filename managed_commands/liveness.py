@@ -40,10 +40,20 @@ def _has_proc() -> bool:
     return os.path.isdir("/proc/self")
 
 
-def process_token(pid: int | None = None) -> str:
+def process_token(pid: int) -> str:
     """Return an opaque token identifying this incarnation of ``pid`` (empty if unknown)."""
-    stat = _read_stat(pid or os.getpid()) if _has_proc() else None
+    stat = _read_stat(pid) if _has_proc() else None
     return stat[1] if stat else ""
+
+
+def own_process_token() -> str:
+    """The token of this process, read once (keyed by PID, so a fork reads its own)."""
+    return _own_token(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _own_token(pid: int) -> str:
+    return process_token(pid)
 
 
 def process_is_running(pid: int, token: str) -> bool:

@@ -15,7 +15,7 @@ def holder(**fields):
     defaults = {
         "hostname": liveness.hostname(),
         "pid": os.getpid(),
-        "process_token": liveness.process_token(),
+        "process_token": liveness.own_process_token(),
         "executed_at": timezone.now(),
     }
     return CommandExecution(**{**defaults, **fields})

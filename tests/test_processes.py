@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 
@@ -199,3 +200,20 @@ def test_parameters_are_json_with_secrets_redacted(project):
 
 def _pids(project, name):
     return [row["pid"] for row in project.rows(name) if row["status"] != "abandoned"]
+
+
+def test_a_long_run_keeps_its_heartbeat_fresh(project):
+    process = project.spawn("slow", "--seconds", "60", env={"MC_TEST_LEASE": "0.4"})
+    project.wait_until_started(process)
+    beats = set()
+    deadline = time.monotonic() + 30
+    try:
+        while len(beats) < 2 and time.monotonic() < deadline:
+            [(beat,)] = project.sql("SELECT heartbeat_at FROM managed_commands_commandexecution")
+            if beat is not None:
+                beats.add(str(beat))
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    assert len(beats) >= 2
