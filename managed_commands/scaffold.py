@@ -14,6 +14,7 @@ from pathlib import Path
 from django.apps import AppConfig, apps
 from django.core.management import get_commands
 from django.core.management.base import CommandError
+from django.db.migrations.loader import MigrationLoader
 
 from managed_commands import codegen
 
@@ -28,13 +29,14 @@ class Plan:
         packages: ``__init__.py`` files to create (never overwritten).
         files: The generated modules by path: the command, then its test.
         overwrites: Those of ``files`` that exist and will be replaced (``--force``).
-        unknown_requirements: Required commands that no installed app provides yet.
+        notes: Requirements that cannot be met yet: no installed app provides
+            the command, or the migration does not exist.
     """
 
     packages: list[Path]
     files: dict[Path, str]
     overwrites: list[Path] = field(default_factory=list)
-    unknown_requirements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def plan(app_label: str, name: str, *, run_once: bool, requires: list[str], force: bool) -> Plan:
@@ -95,7 +97,7 @@ def plan(app_label: str, name: str, *, run_once: bool, requires: list[str], forc
             test_file: codegen.test_module(name, run_once=run_once, requires=requires),
         },
         overwrites=existing,
-        unknown_requirements=[r for r in requires if "." not in r and r not in commands],
+        notes=_notes(name, requires, commands),
     )
 
 
@@ -171,6 +173,25 @@ def _check_requirement(name: str, entry: str) -> None:
         )
     if entry == name:
         raise CommandError(f"'{name}' cannot require itself.")
+
+
+def _notes(name: str, requires: list[str], commands: dict[str, str]) -> list[str]:
+    """Say which requirements nothing in the project can meet yet (not an error: it may come)."""
+    migrations = [tuple(entry.split(".")) for entry in requires if "." in entry]
+    on_disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations if migrations else {}
+    notes = [
+        f"no installed app provides a command '{entry}' yet; "
+        f"'{name}' is refused until '{entry}' has run successfully."
+        for entry in requires
+        if "." not in entry and entry not in commands
+    ]
+    notes += [
+        f"there is no migration '{app_label}.{migration}' yet; "
+        f"'{name}' is refused, and its generated test fails, until it exists and is applied."
+        for app_label, migration in migrations
+        if (app_label, migration) not in on_disk
+    ]
+    return notes
 
 
 def _test_location(root: Path) -> tuple[Path, list[Path]]:

@@ -308,3 +308,26 @@ def test_generated_files_pass_ruff(app, argv):
         [*ruff, "format", "--check", *config, *files], capture_output=True, text=True
     )
     assert form.returncode == 0, form.stdout + form.stderr
+
+
+def test_notes_requirements_nothing_can_meet_yet(app):
+    result = create(
+        app.name,
+        "report",
+        "--requires",
+        "once",
+        "managed_commands.0001_initial",
+        "later",
+        "managed_commands.0099_future",
+    )
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Note: no installed app provides a command 'later' yet; "
+        "'report' is refused until 'later' has run successfully.\n"
+        "Note: there is no migration 'managed_commands.0099_future' yet; 'report' is refused, "
+        "and its generated test fails, until it exists and is applied.\n"
+    )
+    assert (
+        '    requires = ["once", "managed_commands.0001_initial", "later", '
+        '"managed_commands.0099_future"]\n'
+    ) in (app / "management/commands/report.py").read_text()

@@ -60,11 +60,8 @@ class Command(BaseCommand):
             f"Next: write handle() in {_shown(command_file)}, "
             f"then check it with: pytest {_shown(test_file)}"
         )
-        for name in plan.unknown_requirements:
-            self.stderr.write(
-                f"Note: no installed app provides a command '{name}' yet; "
-                f"'{command_name}' is refused until '{name}' has run successfully."
-            )
+        for note in plan.notes:
+            self.stderr.write(f"Note: {note}")
 
 
 def _shown(path: Path) -> str:
