@@ -206,10 +206,8 @@ def _test_location(root: Path) -> tuple[Path, list[Path]]:
     return package, [package / "__init__.py"]
 
 
-def _app_title(owner: object) -> str:
-    if isinstance(owner, str):
-        return "Django" if owner == "django.core" else f"app '{owner}'"
-    return repr(owner)
+def _app_title(owner: str) -> str:
+    return "Django" if owner == "django.core" else f"app '{owner}'"
 
 
 def _listed(paths: list[Path]) -> str:
