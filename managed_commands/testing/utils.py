@@ -23,6 +23,7 @@ class CommandResult:
         stderr: Everything written to stderr, plus the message of a ``CommandError``.
         execution: The row this run wrote, or None when it was skipped or refused.
         error: The ``CommandError`` raised, if any.
+        name: The command that was run.
     """
 
     exit_code: int
@@ -30,6 +31,7 @@ class CommandResult:
     stderr: str
     execution: CommandExecution | None
     error: CommandError | None = None
+    name: str = ""
 
 
 def run_command(name: str, *args: Any, **options: Any) -> CommandResult:
@@ -58,4 +60,4 @@ def run_command(name: str, *args: Any, **options: Any) -> CommandResult:
     execution = executions[0] if executions else None
     if execution is not None:
         execution.refresh_from_db()
-    return CommandResult(exit_code, stdout.getvalue(), stderr.getvalue(), execution, error)
+    return CommandResult(exit_code, stdout.getvalue(), stderr.getvalue(), execution, error, name)

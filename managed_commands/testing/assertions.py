@@ -1,0 +1,167 @@
+"""Assertions about managed command runs, whose failure messages show the history.
+
+Each takes a ``CommandResult`` (from ``run_command()`` or the
+``run_managed_command`` fixture) or a command name, and on failure raises
+``AssertionError`` with what the run printed and the command's runs in a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.core.management import get_commands, load_command_class
+from django.utils import timezone
+
+from managed_commands import conf, definition
+from managed_commands.exceptions import RequirementNotMet
+from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.scopes import current_scope
+from managed_commands.testing.utils import CommandResult
+
+Status = CommandExecution.Status
+_COLUMNS = ("#", "status", "success", "started", "duration", "error")
+
+
+def history(name: str) -> list[CommandExecution]:
+    """Return the runs of ``name`` in the current scope, oldest first."""
+    recorder = ExecutionRecorder(conf.history_database())
+    return list(reversed(recorder.history(name, current_scope(recorder.using))))
+
+
+def format_history(name: str) -> str:
+    """Render the runs of ``name`` as a table, oldest first."""
+    rows = history(name)
+    if not rows:
+        return f"History of '{name}': no runs recorded."
+    table = [_COLUMNS, *(_cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+    lines = [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in table
+    ]
+    return f"History of '{name}' (oldest first):\n" + "\n".join(line.rstrip() for line in lines)
+
+
+def assert_succeeded(result: CommandResult) -> CommandExecution:
+    """Assert the run happened and succeeded; return its row."""
+    execution = result.execution
+    if result.exit_code != 0 or execution is None or execution.status != Status.SUCCEEDED:
+        _fail(result, "expected the run to succeed")
+    assert execution is not None  # for type checkers: _fail() raised otherwise
+    return execution
+
+
+def assert_failed(result: CommandResult, error: str = "") -> CommandExecution:
+    """Assert the run happened and was recorded as failed; return its row.
+
+    Args:
+        result: The run.
+        error: Text the recorded ``error_message`` must contain (for example
+            ``"CommandError: the API is unreachable"``).
+    """
+    execution = result.execution
+    if execution is None or execution.status != Status.FAILED or result.exit_code == 0:
+        _fail(result, "expected the run to be recorded as failed")
+    assert execution is not None
+    if error not in execution.error_message:
+        _fail(result, f"expected its error message to contain {error!r}")
+    return execution
+
+
+def assert_skipped(result: CommandResult) -> None:
+    """Assert a run_once command was skipped because it already succeeded."""
+    if (
+        result.exit_code != 0
+        or result.execution is not None
+        or not result.stdout.startswith(f"Skipped '{result.name}': ")
+    ):
+        _fail(result, "expected the run to be skipped as already done")
+
+
+def assert_refused(result: CommandResult, missing: Iterable[str]) -> None:
+    """Assert the run was refused because exactly the commands in ``missing`` never succeeded.
+
+    Every requirement in ``missing`` must be named by the ``RequirementNotMet``
+    error, and no other required command.
+    """
+    missing = list(missing)
+    if not isinstance(result.error, RequirementNotMet) or result.execution is not None:
+        _fail(result, f"expected the run to be refused for missing {missing}")
+    message = str(result.error)
+    required = _required_commands(result.name)
+    unexpected = [name for name in required if name not in missing and f"'{name}'" in message]
+    absent = [name for name in missing if f"'{name}'" not in message]
+    if absent or unexpected:
+        _fail(
+            result,
+            f"expected the refusal to name exactly {missing}: "
+            f"not named {absent}, named but not expected {unexpected}",
+            names=[result.name, *missing, *unexpected],
+        )
+
+
+def assert_ran_once(name: str) -> CommandExecution:
+    """Assert ``name`` has exactly one successful run (faked runs not counted); return it."""
+    runs = [row for row in history(name) if row.status == Status.SUCCEEDED]
+    if len(runs) != 1:
+        raise AssertionError(
+            f"Expected '{name}' to have run successfully once, "
+            f"found {len(runs)} successful runs.\n{format_history(name)}"
+        )
+    return runs[0]
+
+
+def assert_history(name: str, statuses: Sequence[str]) -> None:
+    """Assert the statuses of the runs of ``name``, oldest first.
+
+    Example: ``assert_history("sync_supplier", ["failed", "succeeded"])``.
+    """
+    found = [row.status for row in history(name)]
+    if found != list(statuses):
+        raise AssertionError(
+            f"Expected the runs of '{name}' to be {list(statuses)}, found {found}.\n"
+            f"{format_history(name)}"
+        )
+
+
+def _required_commands(name: str) -> tuple[str, ...]:
+    app_name = get_commands().get(name)
+    if not isinstance(app_name, str):
+        return ()
+    return definition.read(type(load_command_class(app_name, name))).command_requires
+
+
+def _fail(result: CommandResult, expected: str, names: Sequence[str] = ()) -> None:
+    row = result.execution
+    written = f"run #{row.pk} {row.status}" if row is not None else "no run recorded"
+    parts = [
+        f"Running '{result.name}': {expected}; got exit code {result.exit_code}, {written}.",
+        _block("stdout", result.stdout),
+        _block("stderr", result.stderr),
+    ]
+    parts.extend(format_history(each) for each in dict.fromkeys(names or [result.name]) if each)
+    raise AssertionError("\n".join(parts))
+
+
+def _block(label: str, text: str) -> str:
+    if not text:
+        return f"{label}: (empty)"
+    return f"{label}:\n" + "".join(f"  | {line}\n" for line in text.splitlines()).rstrip("\n")
+
+
+def _cells(row: CommandExecution) -> tuple[str, ...]:
+    started = row.executed_at
+    if timezone.is_aware(started):
+        started = timezone.localtime(started)
+    duration = "" if row.duration is None else f"{row.duration:.3f}s"
+    error = row.error_message.splitlines()[0] if row.error_message else ""
+    flags = " (forced)" if row.forced else ""
+    return (
+        str(row.pk),
+        f"{row.status}{flags}",
+        "yes" if row.success else "no",
+        f"{started:%Y-%m-%d %H:%M:%S}",
+        duration,
+        error[:80],
+    )

@@ -1,0 +1,99 @@
+"""factory-boy factories for ``CommandExecution`` rows: start a test from a given history.
+
+Needs the ``managed_commands[testing]`` extra. Rows are written to the history
+database (``MANAGED_COMMANDS["DATABASE"]`` or the routers' choice) in the
+current scope, exactly where a run would look for them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+from django.db.models import Manager
+from django.utils import timezone
+from factory.declarations import LazyAttribute, LazyFunction, Sequence, Trait
+from factory.django import DjangoModelFactory
+
+from managed_commands import conf, liveness
+from managed_commands.locking import lock_key
+from managed_commands.models import CommandExecution
+from managed_commands.scopes import current_scope
+
+Status = CommandExecution.Status
+
+
+def _started(row: Any) -> datetime.datetime:
+    # A finished row ends now, so it sorts before any run the test starts next.
+    return timezone.now() - datetime.timedelta(seconds=row.duration or 0)
+
+
+class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
+    """A finished, successful run; the traits give the other outcomes.
+
+    Traits (pass ``name=True``):
+        failed: ended with an exception (``error_message`` and ``traceback`` set).
+        running: started now by this very process, not finished, so it looks alive.
+        holding_lock: running, and holding the command's lock as a live run
+            does: a new run of that command waits for it (up to ``WAIT_TIMEOUT``).
+        faked: marked done without running (``status=faked``, ``success=True``).
+        interrupted: stopped by Ctrl-C.
+        abandoned: its process died and a later run closed it.
+
+    Example::
+
+        CommandExecutionFactory(command_name="load_catalog", run_once=True)
+        CommandExecutionFactory(command_name="sync_supplier", failed=True)
+    """
+
+    class Meta:
+        model = CommandExecution
+
+    class Params:
+        failed = Trait(
+            status=Status.FAILED,
+            success=False,
+            error_message="CommandError: it failed",
+            traceback="Traceback (most recent call last):\nCommandError: it failed\n",
+        )
+        running = Trait(
+            status=Status.RUNNING,
+            success=False,
+            executed_at=LazyFunction(timezone.now),
+            finished_at=None,
+            duration=None,
+            pid=LazyFunction(os.getpid),
+            process_token=LazyFunction(liveness.process_token),
+        )
+        holding_lock = Trait(
+            running=True,
+            lock_key=LazyAttribute(lambda row: lock_key(row.command_name, row.scope)),
+        )
+        faked = Trait(status=Status.FAKED, success=True, duration=0.0)
+        interrupted = Trait(
+            status=Status.INTERRUPTED,
+            success=False,
+            error_message="Interrupted by SIGINT (KeyboardInterrupt).",
+        )
+        abandoned = Trait(
+            status=Status.ABANDONED,
+            success=False,
+            error_message="Abandoned: its process is no longer running.",
+        )
+
+    command_name = Sequence(lambda n: f"command_{n}")
+    scope = LazyFunction(lambda: current_scope(conf.history_database()))
+    status = Status.SUCCEEDED
+    success = True
+    duration = 1.0
+    executed_at = LazyAttribute(_started)
+    finished_at = LazyAttribute(
+        lambda row: row.executed_at + datetime.timedelta(seconds=row.duration or 0)
+    )
+    hostname = LazyFunction(liveness.hostname)
+
+    @classmethod
+    def _get_manager(cls, model_class: type[CommandExecution]) -> Manager[CommandExecution]:
+        manager: Manager[CommandExecution] = model_class._default_manager
+        return manager.db_manager(conf.history_database())

@@ -1,0 +1,90 @@
+"""The issue's "done when": a fresh Django project, a generated command, pytest, manage.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.processes
+
+
+def run(cwd, *argv, check=True):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MC_TEST_"))}
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
+    return result
+
+
+def test_generate_then_pytest_then_manage_py(tmp_path):
+    run(tmp_path, "-m", "django", "startproject", "mysite", ".")
+    run(tmp_path, "manage.py", "startapp", "shop")
+    settings = tmp_path / "mysite" / "settings.py"
+    text = settings.read_text()
+    settings.write_text(
+        text.replace(
+            "INSTALLED_APPS = [", 'INSTALLED_APPS = [\n    "managed_commands",\n    "shop",'
+        )
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
+    run(tmp_path, "manage.py", "migrate", "-v0")
+
+    created = run(
+        tmp_path,
+        "manage.py",
+        "create_managed_command",
+        "shop",
+        "import_prices",
+        "--run-once",
+        "--requires",
+        "load_catalog",
+    )
+    assert created.stdout.splitlines()[:4] == [
+        "Created shop/management/__init__.py",
+        "Created shop/management/commands/__init__.py",
+        "Created shop/management/commands/import_prices.py",
+        "Created shop/test_import_prices.py",  # startapp made shop/tests.py: a sibling
+    ]
+
+    tested = run(tmp_path, "-m", "pytest", "-v", "-p", "no:cacheprovider")
+    assert "shop/test_import_prices.py::test_refused_until_its_requirements_succeeded PASSED" in (
+        tested.stdout
+    )
+    assert "shop/test_import_prices.py::test_runs_once PASSED" in tested.stdout
+    assert re.search(r"\b2 passed\b", tested.stdout), tested.stdout
+
+    refused = run(tmp_path, "manage.py", "import_prices", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "RequirementNotMet: Cannot run 'import_prices': it requires 'load_catalog', "
+        "which has not run successfully yet."
+    )
+    run(
+        tmp_path,
+        "manage.py",
+        "shell",
+        "-c",
+        "from managed_commands.utils import record_command_execution; "
+        "record_command_execution('load_catalog', run_once=True)",
+    )
+    ran = run(tmp_path, "manage.py", "import_prices")
+    assert ran.stdout == "Nothing done yet.\n"
+    skipped = run(tmp_path, "manage.py", "import_prices")
+    assert skipped.stdout.startswith("Skipped 'import_prices': this run_once command already ran")
+
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        rows = db.execute(
+            "SELECT command_name, app_label, status, success, run_once, output "
+            "FROM managed_commands_commandexecution ORDER BY id"
+        ).fetchall()
+    assert rows == [
+        ("load_catalog", "", "succeeded", 1, 1, ""),
+        ("import_prices", "shop", "succeeded", 1, 1, "Nothing done yet.\n"),
+    ]
