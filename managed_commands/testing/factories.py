@@ -64,7 +64,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             finished_at=None,
             duration=None,
             pid=LazyFunction(os.getpid),
-            process_token=LazyFunction(liveness.process_token),
+            process_token=LazyFunction(liveness.own_process_token),
         )
         holding_lock = Trait(
             running=True,
