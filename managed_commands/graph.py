@@ -69,17 +69,6 @@ class RequirementGraph:
                 f"{' -> '.join(cycle)}. Remove one of these requirements."
             )
 
-    def ancestors(self, name: str) -> set[str]:
-        """Every command that ``name`` requires, directly or through others."""
-        seen: set[str] = set()
-        stack = [r for r in self.requires.get(name, ()) if r in self.sort_keys]
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(r for r in self.requires.get(node, ()) if r in self.sort_keys)
-        return seen
-
     def plan(self, targets: Iterable[str]) -> list[str]:
         """Order ``targets`` so that each comes after every target it requires.
 
@@ -90,7 +79,7 @@ class RequirementGraph:
         ``CircularRequirement``.
         """
         wanted = set(targets)
-        before = {name: self.ancestors(name) & wanted for name in wanted}
+        before = {name: self._nearest_required(name, wanted) for name in wanted}
         waiting_on = {name: len(required) for name, required in before.items()}
         unlocks: dict[str, list[str]] = {name: [] for name in wanted}
         for name, required in before.items():
@@ -112,6 +101,23 @@ class RequirementGraph:
                 f"These commands require each other in a cycle: {', '.join(stuck)}."
             )
         return order
+
+    def _nearest_required(self, name: str, wanted: set[str]) -> set[str]:
+        # The wanted commands ``name`` requires with no wanted command in between:
+        # enough to order them, and linear on a long chain.
+        found: set[str] = set()
+        seen: set[str] = set()
+        stack = list(self._edges(name))
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node in wanted:
+                found.add(node)
+            else:
+                stack.extend(self._edges(node))
+        return found
 
     def _strongly_connected(self) -> list[set[str]]:
         # Tarjan's algorithm, iterative so that long chains cannot hit the recursion limit.

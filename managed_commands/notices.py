@@ -43,7 +43,4 @@ def pending_after_migrate(
     out = OutputWrapper(stdout or sys.stdout)
     style = color_style()
     out.write(style.MIGRATE_HEADING(f"Pending run_once commands: {', '.join(pending)}"))
-    out.write(
-        "  Run them, in order, with 'python manage.py run_pending_commands' "
-        "(list them with 'python manage.py show_managed_commands')."
-    )
+    out.write("  Run them in order with: python manage.py run_pending_commands")

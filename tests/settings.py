@@ -3,6 +3,9 @@
 - ``MC_TEST_DB``: ``sqlite`` (default, a file), ``postgresql`` or ``mariadb``;
 - ``MC_TEST_DB_NAME``: the database to use as is (subprocess tests set it to a
   database they created); without it, pytest-django creates a test database.
+
+``MC_TEST_BROKEN_APP=1`` also installs ``tests.brokenapp``, whose commands
+have the mistakes the system checks report (so ``manage.py check`` fails).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
     "managed_commands",
     "tests.testapp",
 ]
+if os.environ.get("MC_TEST_BROKEN_APP"):  # commands with mistakes the system checks report
+    INSTALLED_APPS.append("tests.brokenapp")
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -43,7 +43,7 @@ class Command(BaseCommand):
             self._print_plan(steps, "fake" if fake is not None else "run")
         elif fake is not None:
             executor.fake(steps, self._progress)
-            self._say(f"Recorded {_count(steps)} as done without running them (faked).")
+            self._say(f"Faked {_count(steps)}: recorded as done, not run.")
         else:
             self._say(
                 self.style.MIGRATE_HEADING(
