@@ -4,8 +4,8 @@
 - ``MC_TEST_DB_NAME``: the database to use as is (subprocess tests set it to a
   database they created); without it, pytest-django creates a test database.
 
-``MC_TEST_BROKEN_APP=1`` also installs ``tests.brokenapp``, whose commands
-have the mistakes the system checks report (so ``manage.py check`` fails).
+``MC_TEST_EXTRA_APPS`` (comma-separated) installs more apps, for example
+``tests.brokenapp``, whose commands have the mistakes the system checks report.
 """
 
 from __future__ import annotations
@@ -69,8 +69,7 @@ INSTALLED_APPS = [
     "managed_commands",
     "tests.testapp",
 ]
-if os.environ.get("MC_TEST_BROKEN_APP"):  # commands with mistakes the system checks report
-    INSTALLED_APPS.append("tests.brokenapp")
+INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -31,26 +31,27 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="Print a JSON list of objects."
         )
         output.add_argument(
-            "--graph", action="store_true", help="Print the requires graph as Mermaid text."
+            "--graph",
+            action="store_true",
+            help="Print the requires graph of every command as Mermaid text.",
         )
 
     def handle(
         self, *, pending: bool, check: bool, as_json: bool, graph: bool, **options: Any
     ) -> None:
-        statuses = command_statuses()
-        waiting = [s.command.name for s in statuses if s.state == PENDING]
-        if pending:
-            statuses = [s for s in statuses if s.state == PENDING]
-        if as_json:
+        everything = command_statuses()
+        waiting = [s for s in everything if s.state == PENDING]
+        statuses = waiting if pending else everything
+        if graph:  # the whole graph: a pending command's requirements may be done
+            self.stdout.write(listing.mermaid(everything))
+        elif as_json:
             self.stdout.write(json.dumps([listing.as_json(s) for s in statuses], indent=2))
-        elif graph:
-            self.stdout.write(listing.mermaid(statuses))
         elif options["verbosity"]:
             self._print(statuses, pending)
         if check and waiting:
             raise CommandError(
                 f"{len(waiting)} run_once command{'s are' if len(waiting) > 1 else ' is'} "
-                f"pending: {', '.join(waiting)}. "
+                f"pending: {', '.join(s.command.name for s in waiting)}. "
                 f"Run them with 'python manage.py run_pending_commands'."
             )
 
