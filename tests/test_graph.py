@@ -41,6 +41,14 @@ def test_requirements_through_commands_outside_the_plan_still_order_it():
     assert built.plan(["c", "a"]) == ["a", "c"]
 
 
+def test_shared_outside_requirements_are_walked_once():
+    built = graph(
+        {"a": 0, "b": 0, "c": 0, "d": 0, "e": 1},
+        [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e")],
+    )
+    assert built.plan(["a", "e"]) == ["e", "a"]
+
+
 def test_only_the_targets_are_planned_and_outside_keys_do_not_delay_them():
     # b (app 0) requires z (app 2, done); a (app 1) is free: b still goes first.
     built = graph({"a": 1, "b": 0, "z": 2}, [("b", "z")])
