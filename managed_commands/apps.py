@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,6 +12,9 @@ class ManagedCommandsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from managed_commands import checks
+        from managed_commands import checks, loader, notices
 
         checks.register()
+        # sender=self: post_migrate is sent once per app, the notice is wanted once.
+        post_migrate.connect(notices.pending_after_migrate, sender=self)
+        setting_changed.connect(loader.forget_discovery)

@@ -29,6 +29,10 @@ class UnknownRequirement(ManagedCommandError):
     """A ``requires`` entry names no managed command or migration."""
 
 
+class PendingCommandFailed(ManagedCommandError):
+    """A command run by ``run_pending_commands`` failed, so the ones after it were not run."""
+
+
 class LockHeld(ManagedCommandError):
     """Another run of the same command held the lock for longer than the wait allowed."""
 

@@ -7,13 +7,17 @@ skipped since none of them is managed.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
+from django.apps import apps
 from django.core.management import get_commands
 
 from managed_commands import definition
 from managed_commands.base import ManagedBaseCommand
+from managed_commands.graph import RequirementGraph
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class ManagedCommand:
     @property
     def source_file(self) -> str:
         return definition.source_file(self.command_class.__module__)
+
+    @property
+    def spec(self) -> definition.Definition:
+        """The validated definition; raises ``InvalidDefinition`` when it has problems."""
+        return definition.read(self.command_class)
 
     def current_source_hash(self) -> str:
         """Hash of the source file as it is on disk now."""
@@ -74,3 +83,23 @@ def discover() -> Discovery:
         if isinstance(command_class, type) and issubclass(command_class, ManagedBaseCommand):
             commands[name] = ManagedCommand(name, app_name, command_class)
     return Discovery(commands, broken)
+
+
+def requirement_graph(commands: Iterable[ManagedCommand]) -> RequirementGraph:
+    """The ``requires`` graph between ``commands``, ordered by INSTALLED_APPS then name.
+
+    Raises ``InvalidDefinition`` when a command's attributes have problems.
+    """
+    app_order = {config.label: index for index, config in enumerate(apps.get_app_configs())}
+    graph = RequirementGraph()
+    for command in commands:
+        graph.add_node(command.name, app_order.get(command.app_label, len(app_order)))
+        for requirement in command.spec.command_requires:
+            graph.add_dependency(command.name, requirement)
+    return graph
+
+
+def forget_discovery(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: discover again once INSTALLED_APPS changes."""
+    if setting == "INSTALLED_APPS":
+        discover.cache_clear()

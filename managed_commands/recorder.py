@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
 _UNION_BATCH = 100
+_DELETE_BATCH = 1000
 
 
 class ExecutionRecorder:
@@ -109,6 +111,48 @@ class ExecutionRecorder:
     def record(self, **fields: Any) -> CommandExecution:
         """Insert a finished row (manual API, faked runs)."""
         return self.executions.create(**fields)
+
+    def record_faked(self, name: str, scope: str, **fields: Any) -> CommandExecution:
+        """Record a run_once command as done without running it (status ``faked``)."""
+        now = timezone.now()
+        return self.executions.create(
+            command_name=name,
+            scope=scope,
+            status=Status.FAKED,
+            success=True,
+            run_once=True,
+            executed_at=now,
+            finished_at=now,
+            duration=0.0,
+            **fields,
+        )
+
+    def prunable(self, before: datetime.datetime) -> QuerySet[CommandExecution]:
+        """Finished runs started before ``before``, except each command's newest success.
+
+        Keeping the newest successful run of every command (per scope) means
+        pruning never makes a done run_once command pending again, nor an
+        entry of ``requires`` unmet.
+        """
+        newer_success = self.executions.filter(
+            command_name=OuterRef("command_name"), scope=OuterRef("scope"), success=True
+        ).filter(
+            Q(executed_at__gt=OuterRef("executed_at"))
+            | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
+        )
+        return (
+            self.executions.filter(executed_at__lt=before, lock_key__isnull=True)
+            .exclude(status=Status.RUNNING)
+            .exclude(Q(success=True) & ~Exists(newer_success))
+        )
+
+    def prune(self, before: datetime.datetime) -> int:
+        """Delete the ``prunable()`` runs, in batches; return how many were deleted."""
+        deleted = 0
+        # Select then delete by key: MySQL cannot delete from a table its subquery reads.
+        while batch := list(self.prunable(before).values_list("pk", flat=True)[:_DELETE_BATCH]):
+            deleted += self.executions.filter(pk__in=batch).delete()[0]
+        return deleted
 
     def history(self, name: str, scope: str | None = None) -> QuerySet[CommandExecution]:
         """Return a command's runs, newest first."""

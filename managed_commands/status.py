@@ -6,12 +6,13 @@ and the admin overview, so they all agree on what "pending" means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from managed_commands import conf
 from managed_commands.loader import ManagedCommand, discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.requirements import unapplied_migrations
 from managed_commands.scopes import current_scope
 
 PENDING = "pending"
@@ -26,6 +27,8 @@ class CommandStatus:
     command: ManagedCommand
     last_run: CommandExecution | None
     last_success: CommandExecution | None
+    #: The ``"app_label.migration"`` entries of ``requires`` not applied yet.
+    unapplied_migrations: frozenset[str] = field(default=frozenset())
 
     @property
     def state(self) -> str:
@@ -58,7 +61,24 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     names = [command.name for command in commands]
     last_runs = recorder.latest_runs(names, scope)
     last_successes = recorder.latest_runs(names, scope, successful=True)
+    unapplied = _unapplied_migrations(commands, using)
     return [
-        CommandStatus(command, last_runs.get(command.name), last_successes.get(command.name))
+        CommandStatus(
+            command,
+            last_runs.get(command.name),
+            last_successes.get(command.name),
+            frozenset(_migration_entries(command) & unapplied),
+        )
         for command in commands
     ]
+
+
+def _migration_entries(command: ManagedCommand) -> set[str]:
+    return {entry for entry in command.requires if isinstance(entry, str) and "." in entry}
+
+
+def _unapplied_migrations(commands: list[ManagedCommand], using: str) -> set[str]:
+    # One query on django_migrations, and none when no command requires a migration.
+    wanted = set().union(*map(_migration_entries, commands))
+    pairs = [(app_label, name) for app_label, _, name in (e.partition(".") for e in sorted(wanted))]
+    return set(unapplied_migrations(using, pairs))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 
 from tests import backends
 from tests.processes import ProcessProject
@@ -41,3 +43,12 @@ def project(migrated_project):
     """A migrated database on one backend, emptied, with manage.py helpers."""
     migrated_project.reset()
     return migrated_project
+
+
+@pytest.fixture
+def unapplied_initial():
+    """managed_commands.0001_initial marked unapplied for one test (flush keeps that table)."""
+    recorder = MigrationRecorder(connection)
+    recorder.record_unapplied("managed_commands", "0001_initial")
+    yield
+    recorder.record_applied("managed_commands", "0001_initial")

@@ -3,6 +3,9 @@
 - ``MC_TEST_DB``: ``sqlite`` (default, a file), ``postgresql`` or ``mariadb``;
 - ``MC_TEST_DB_NAME``: the database to use as is (subprocess tests set it to a
   database they created); without it, pytest-django creates a test database.
+
+``MC_TEST_EXTRA_APPS`` (comma-separated) installs more apps, for example
+``tests.brokenapp``, whose commands have the mistakes the system checks report.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ INSTALLED_APPS = [
     "managed_commands",
     "tests.testapp",
 ]
+INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -81,7 +81,7 @@ def test_missing_requirements_are_all_named_and_body_not_run(project):
 
 
 def test_bad_definition_is_a_clear_error_not_a_traceback(project):
-    result = project.run("bad_requires")
+    result = project.run("bad_requires", env={"MC_TEST_EXTRA_APPS": "tests.brokenapp"})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert (

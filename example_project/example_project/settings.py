@@ -1,5 +1,6 @@
 """A minimal project showing managed_commands on SQLite."""
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,7 +47,8 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        # EXAMPLE_DB lets the tests use a database file of their own.
+        "NAME": os.environ.get("EXAMPLE_DB", BASE_DIR / "db.sqlite3"),
     }
 }
 STATIC_URL = "static/"

@@ -1,3 +1,5 @@
+import os
+
 from managed_commands.base import ManagedBaseCommand
 
 from ._effects import effects_so_far, hold, note
@@ -18,6 +20,6 @@ class Command(ManagedBaseCommand):
         first = not effects_so_far()
         note("once")
         hold(seconds)
-        if fail or (fail_first and first):
+        if fail or (fail_first and first) or os.environ.get("MC_TEST_ONCE_FAILS"):
             raise RuntimeError("once failed on purpose")
         self.stdout.write("once: done")

@@ -2,8 +2,8 @@ from managed_commands.base import ManagedBaseCommand
 
 
 class Command(ManagedBaseCommand):
-    help = "Requires a migration that is applied and one that is not."
-    requires = ["managed_commands.0001_initial", "testapp.9999_never"]
+    help = "Requires commands that are not managed: a plain one of ours and Django's migrate."
+    requires = ["noop_plain", "migrate"]
 
     def handle(self, *args, **options):
         pass

@@ -1,0 +1,138 @@
+"""Plan and run the pending run_once commands: the deploy step behind ``run_pending_commands``.
+
+Combines the loader (what exists), the graph (in which order), the status
+(what is pending) and the recorder (faked runs). Each command is run through
+``call_command()``, so it is a normal tracked run with its own lock: a second
+deployer running the same plan waits for the first and then finds it done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from io import TextIOBase
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from managed_commands import conf, liveness
+from managed_commands.exceptions import PendingCommandFailed
+from managed_commands.loader import requirement_graph
+from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.scopes import current_scope
+from managed_commands.signals import command_finished
+from managed_commands.status import PENDING, CommandStatus, command_statuses
+
+#: ``progress_callback(event, status, execution=None, error=None)`` receives
+#: ``"start"``, then ``"success"``, ``"skipped"`` (done meanwhile by another
+#: process) or ``"failure"``; ``"faked"`` for each faked command.
+ProgressCallback = Callable[..., None]
+
+
+class CommandExecutor:
+    """Plans and runs the pending run_once commands of one database and scope.
+
+    Args:
+        using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
+            or the routers.
+    """
+
+    def __init__(self, using: str | None = None) -> None:
+        self.using = using or conf.history_database()
+        self.scope = current_scope(self.using)
+        self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
+        self.graph = requirement_graph(s.command for s in self.statuses.values())
+
+    def plan(self, targets: Iterable[str] | None = None) -> list[CommandStatus]:
+        """The pending run_once commands among ``targets`` (default: all), in run order.
+
+        Each command comes after every command it requires; ties go by
+        INSTALLED_APPS order, then name. Raises ``CommandError`` for a target
+        that is not a managed run_once command, ``UnknownRequirement`` or
+        ``CircularRequirement`` when ``requires`` is inconsistent.
+        """
+        self.graph.validate()
+        names = list(self.statuses) if targets is None else self._checked(targets)
+        pending = [name for name in names if self.statuses[name].state == PENDING]
+        return [self.statuses[name] for name in self.graph.plan(pending)]
+
+    def run(
+        self,
+        plan: Sequence[CommandStatus],
+        progress_callback: ProgressCallback | None = None,
+        *,
+        verbosity: int = 1,
+        stdout: TextIOBase | None = None,
+        stderr: TextIOBase | None = None,
+    ) -> None:
+        """Run each command of ``plan`` in turn as a tracked run; stop at the first failure.
+
+        Raises:
+            PendingCommandFailed: naming the failed command and those left pending.
+        """
+        report = progress_callback or _ignore
+        streams = {key: value for key, value in (("stdout", stdout), ("stderr", stderr)) if value}
+        for index, status in enumerate(plan):
+            report("start", status)
+            try:
+                execution = _call(status.command.name, verbosity=verbosity, **streams)
+            except Exception as exc:
+                report("failure", status, error=exc)
+                left = ", ".join(s.command.name for s in plan[index:])
+                raise PendingCommandFailed(
+                    f"'{status.command.name}' failed, so run_pending_commands stopped. "
+                    f"Still pending: {left}. Fix the failure, then run it again."
+                ) from exc
+            report("skipped" if execution is None else "success", status, execution=execution)
+
+    def fake(
+        self, plan: Sequence[CommandStatus], progress_callback: ProgressCallback | None = None
+    ) -> None:
+        """Record each command of ``plan`` as done without running it (status ``faked``)."""
+        report = progress_callback or _ignore
+        recorder = ExecutionRecorder(self.using)
+        for status in plan:
+            command = status.command
+            execution = recorder.record_faked(
+                command.name,
+                self.scope,
+                app_label=command.app_label,
+                source_hash=command.current_source_hash(),
+                hostname=liveness.hostname(),
+                pid=os.getpid(),
+            )
+            report("faked", status, execution=execution)
+
+    def _checked(self, targets: Iterable[str]) -> list[str]:
+        names = list(dict.fromkeys(targets))
+        for name in names:
+            if name not in self.statuses:
+                known = ", ".join(sorted(self.statuses)) or "none"
+                raise CommandError(f"'{name}' is not a managed command. Managed commands: {known}.")
+            if not self.statuses[name].command.run_once:
+                raise CommandError(
+                    f"'{name}' is not a run_once command, so it is never pending or done."
+                )
+        return names
+
+
+def _call(name: str, **options: Any) -> CommandExecution | None:
+    """Run command ``name``; return its row, or None when it found itself already done."""
+    finished: list[CommandExecution] = []
+
+    def remember(execution: CommandExecution, **kwargs: Any) -> None:
+        if execution.command_name == name:
+            finished.append(execution)
+
+    command_finished.connect(remember, weak=False)
+    try:
+        call_command(name, **options)
+    finally:
+        command_finished.disconnect(remember)
+    return finished[-1] if finished else None
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    pass

@@ -1,0 +1,100 @@
+"""``manage.py run_pending_commands``: the deploy step, what ``migrate`` is for migrations."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from managed_commands.executor import CommandExecutor
+from managed_commands.listing import requirement_text
+from managed_commands.models import CommandExecution
+from managed_commands.status import CommandStatus
+
+
+class Command(BaseCommand):
+    help = (
+        "Run every pending run_once command, each after the commands it requires; "
+        "stop at the first failure."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--plan", action="store_true", help="Print the order; run nothing.")
+        parser.add_argument(
+            "--fake",
+            nargs="*",
+            metavar="NAME",
+            help="Record the named commands (all pending ones when no name is given) as done "
+            "without running them, marked as faked.",
+        )
+
+    def handle(self, *, plan: bool, fake: list[str] | None, **options: Any) -> None:
+        self.verbosity = int(options["verbosity"])
+        executor = CommandExecutor()
+        steps = executor.plan(fake or None)
+        planned = {s.command.name for s in steps}
+        for name in fake or ():
+            if name not in planned:
+                self._say(f"Skipped '{name}': it is already done.")
+        if not steps:
+            self._say("No pending run_once commands.")
+        elif plan:
+            self._print_plan(steps, "fake" if fake is not None else "run")
+        elif fake is not None:
+            executor.fake(steps, self._progress)
+            self._say(f"Faked {_count(steps)}: recorded as done, not run.")
+        else:
+            self._say(
+                self.style.MIGRATE_HEADING(
+                    f"Running {_count(steps, 'pending ')}: "
+                    + ", ".join(s.command.name for s in steps)
+                )
+            )
+            executor.run(
+                steps,
+                self._progress,
+                verbosity=self.verbosity,
+                stdout=self.stdout,
+                stderr=self.stderr,
+            )
+
+    def _print_plan(self, steps: list[CommandStatus], verb: str) -> None:
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"Would {verb} {_count(steps, 'pending ')}, in this order:")
+        )
+        for number, status in enumerate(steps, 1):
+            requires = status.command.requires
+            after = f"  (requires {requirement_text(status)})" if requires else ""
+            self.stdout.write(f"  {number}. {status.command.name}{after}")
+
+    def _progress(
+        self,
+        event: str,
+        status: CommandStatus,
+        execution: CommandExecution | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        name = status.command.name
+        if event == "start":
+            self._say(self.style.MIGRATE_LABEL(f"  Running {name}..."))
+        elif event == "success" and execution is not None:
+            self._say(self.style.SUCCESS(f"  {name}: OK ({execution.duration or 0:.2f} s)"))
+        elif event == "skipped":
+            self._say(f"  {name}: already done by another process")
+        elif event == "faked":
+            self._say(f"  Faked {name}")
+        elif event == "failure" and error is not None:
+            self.stderr.write(self.style.ERROR(f"  {name}: FAILED"))
+            if isinstance(error, CommandError):
+                self.stderr.write(f"{type(error).__name__}: {error}")
+            else:
+                self.stderr.write("".join(traceback.format_exception(error)), ending="")
+
+    def _say(self, message: str) -> None:
+        if self.verbosity:
+            self.stdout.write(message)
+
+
+def _count(steps: list[CommandStatus], kind: str = "") -> str:
+    return f"{len(steps)} {kind}command{'s' if len(steps) != 1 else ''}"

@@ -1,0 +1,46 @@
+"""After ``migrate``: list the pending run_once commands and say how to run them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from django.core.management.base import OutputWrapper
+from django.core.management.color import color_style
+from django.db import connections
+
+from managed_commands import conf
+from managed_commands.executor import CommandExecutor
+from managed_commands.models import CommandExecution
+
+logger = logging.getLogger("managed_commands")
+
+
+def pending_after_migrate(
+    *, verbosity: int = 1, using: str = "default", stdout: Any = None, **kwargs: Any
+) -> None:
+    """``post_migrate`` receiver: list the pending run_once commands in run order.
+
+    Silent at verbosity 0, with ``MANAGED_COMMANDS["MIGRATE_NOTICE"] = False``,
+    when none is pending, and when ``using`` does not hold the history. Never
+    makes migrate fail: an error (no history table yet...) is logged, not raised.
+    """
+    if not verbosity or not conf.get("MIGRATE_NOTICE"):
+        return
+    try:
+        if using != conf.history_database():
+            return
+        table = CommandExecution._meta.db_table
+        if table not in connections[using].introspection.table_names():
+            return
+        pending = [status.command.name for status in CommandExecutor(using).plan()]
+    except Exception:  # a notice must never make migrate fail
+        logger.warning("Could not list the pending managed commands after migrate", exc_info=True)
+        return
+    if not pending:
+        return
+    out = OutputWrapper(stdout or sys.stdout)
+    style = color_style()
+    out.write(style.MIGRATE_HEADING(f"Pending run_once commands: {', '.join(pending)}"))
+    out.write("  Run them in order with: python manage.py run_pending_commands")

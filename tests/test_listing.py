@@ -1,0 +1,45 @@
+"""How statuses are put into words, JSON and Mermaid."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from managed_commands import listing
+from managed_commands.status import command_statuses
+from managed_commands.testing.utils import run_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def status_of(name):
+    [status] = [s for s in command_statuses() if s.command.name == name]
+    return status
+
+
+def test_unapplied_migrations_are_marked_in_requires(unapplied_initial):
+    assert listing.requirement_text(status_of("needs_schema")) == (
+        "noop_once, managed_commands.0001_initial (not applied)"
+    )
+    assert listing.as_json(status_of("needs_schema"))["unapplied_migrations"] == [
+        "managed_commands.0001_initial"
+    ]
+
+
+def test_a_faked_run_says_so():
+    run_command("run_pending_commands", fake=["noop_once"])
+    [(app_label, lines)] = listing.by_app([status_of("noop_once")])
+    assert app_label == "testapp"
+    assert lines[0].startswith(" [X] noop_once  faked ")
+    assert lines[0].endswith(" (0.00 s)")
+
+
+@override_settings(
+    INSTALLED_APPS=["managed_commands", "tests.testapp", "tests.brokenapp"],
+)
+def test_mermaid_draws_unknown_requirements_dashed():
+    graph = listing.mermaid(command_statuses()).splitlines()
+    assert '    cmd_noop_onse["noop_onse (unknown)"]:::unknown' in graph
+    assert "    cmd_noop_onse --> cmd_requires_typo" in graph
+    assert '    mig_nosuchapp_0001_initial[("nosuchapp.0001_initial")]:::migration' in graph
+    assert '    subgraph app_brokenapp["brokenapp"]' in graph

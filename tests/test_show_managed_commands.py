@@ -1,0 +1,168 @@
+"""``manage.py show_managed_commands`` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.processes
+
+FRESH = """\
+testapp
+ [-] concurrent    never run
+ [-] exit_with     never run
+ [-] fail          never run
+ [ ] needs_once    requires once, noop_once; never run
+ [ ] needs_schema  requires noop_once, managed_commands.0001_initial; never run
+ [-] noisy         never run
+ [-] noop_managed  never run
+ [ ] noop_once     never run
+ [ ] once          never run
+ [-] slow          never run
+ [-] talk          never run
+ [-] with_options  never run
+"""
+
+
+def masked(text):
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "<when>", text)
+    return re.sub(r"\(\d+\.\d\d s\)", "(<s>)", text)
+
+
+def test_lists_every_managed_command_by_app(project):
+    result = project.run("show_managed_commands")
+    assert (result.returncode, result.stdout, result.stderr) == (0, FRESH, "")
+
+
+def test_marks_done_failed_and_running_with_last_run(project):
+    assert project.run("noop_once").returncode == 0
+    assert project.run("fail").returncode == 1
+    holder = project.spawn("slow", "--seconds", "60")
+    project.wait_until_started(holder)
+    try:
+        result = project.run("show_managed_commands")
+    finally:
+        holder.terminate()
+        holder.communicate(timeout=60)
+    lines = masked(result.stdout).splitlines()
+    assert lines[3] == " [F] fail          failed <when> (<s>)"
+    assert lines[8] == " [X] noop_once     succeeded <when> (<s>)"
+    assert lines[10] == " [R] slow          running since <when>"
+
+
+def test_pending_lists_only_pending_commands(project):
+    project.run("noop_once")
+    result = project.run("show_managed_commands", "--pending")
+    assert result.stdout == (
+        "testapp\n"
+        " [ ] needs_once    requires once, noop_once; never run\n"
+        " [ ] needs_schema  requires noop_once, managed_commands.0001_initial; never run\n"
+        " [ ] once          never run\n"
+    )
+
+
+def test_check_exits_1_while_anything_is_pending_then_0(project):
+    result = project.run("show_managed_commands", "--check", "--pending", "-v0")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "CommandError: 4 run_once commands are pending: needs_once, needs_schema, noop_once, "
+        "once. Run them with 'python manage.py run_pending_commands'.\n"
+    )
+    assert project.run("run_pending_commands").returncode == 0
+    result = project.run("show_managed_commands", "--check", "--pending")
+    assert (result.returncode, result.stdout) == (0, "No pending run_once commands.\n")
+
+
+def test_json_reports_state_last_run_and_changes(project):
+    project.run("noop_once")
+    [noop_once] = [
+        entry
+        for entry in json.loads(project.run("show_managed_commands", "--json").stdout)
+        if entry["name"] == "noop_once"
+    ]
+    assert noop_once.pop("last_run_at") == noop_once.pop("last_success_at")
+    assert noop_once.pop("last_duration") > 0
+    assert noop_once == {
+        "name": "noop_once",
+        "app_label": "testapp",
+        "run_once": True,
+        "requires": [],
+        "unapplied_migrations": [],
+        "state": "done",
+        "running": False,
+        "last_status": "succeeded",
+        "changed": False,
+    }
+    entries = json.loads(project.run("show_managed_commands", "--json", "--pending").stdout)
+    assert [(e["name"], e["state"], e["last_status"]) for e in entries] == [
+        ("needs_once", "pending", None),
+        ("needs_schema", "pending", None),
+        ("once", "pending", None),
+    ]
+    assert entries[1]["requires"] == ["noop_once", "managed_commands.0001_initial"]
+
+
+def test_editing_a_done_command_marks_it_changed(project, tmp_path):
+    # A command module of its own, in an app on PYTHONPATH, so the test can edit it.
+    app = tmp_path / "editedapp"
+    (app / "management" / "commands").mkdir(parents=True)
+    for package in (app, app / "management", app / "management" / "commands"):
+        (package / "__init__.py").write_text("")
+    source = app / "management" / "commands" / "edited.py"
+    source.write_text(
+        "from managed_commands.base import ManagedBaseCommand\n\n\n"
+        "class Command(ManagedBaseCommand):\n"
+        "    run_once = True\n\n"
+        "    def handle(self, *args, **options):\n"
+        "        pass\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "MC_TEST_EXTRA_APPS": "editedapp"}
+    assert project.run("edited", env=env).returncode == 0
+    before = project.run("show_managed_commands", env=env).stdout
+    assert masked(before).startswith("editedapp\n [X] edited  succeeded <when> (<s>)\n")
+    source.write_text(source.read_text() + "        # a fix\n")
+    after = project.run("show_managed_commands", env=env).stdout
+    assert masked(after).startswith(
+        "editedapp\n [X] edited  succeeded <when> (<s>); "
+        "source changed since its last successful run\n"
+    )
+    [entry] = [
+        e
+        for e in json.loads(project.run("show_managed_commands", "--json", env=env).stdout)
+        if e["name"] == "edited"
+    ]
+    assert entry["changed"] is True and entry["state"] == "done"
+
+
+def test_graph_is_mermaid_of_every_command_even_with_pending(project):
+    project.run("noop_once")
+    result = project.run("show_managed_commands", "--graph", "--pending")
+    assert result.stdout.splitlines()[:20] == [
+        "flowchart LR",
+        '    subgraph app_testapp["testapp"]',
+        '        cmd_concurrent["concurrent"]:::repeatable',
+        '        cmd_exit_with["exit_with"]:::repeatable',
+        '        cmd_fail["fail"]:::repeatable',
+        '        cmd_needs_once["needs_once"]:::pending',
+        '        cmd_needs_schema["needs_schema"]:::pending',
+        '        cmd_noisy["noisy"]:::repeatable',
+        '        cmd_noop_managed["noop_managed"]:::repeatable',
+        '        cmd_noop_once["noop_once"]:::done',
+        '        cmd_once["once"]:::pending',
+        '        cmd_slow["slow"]:::repeatable',
+        '        cmd_talk["talk"]:::repeatable',
+        '        cmd_with_options["with_options"]:::repeatable',
+        "    end",
+        '    mig_managed_commands_0001_initial[("managed_commands.0001_initial")]:::migration',
+        "    cmd_once --> cmd_needs_once",
+        "    cmd_noop_once --> cmd_needs_once",
+        "    cmd_noop_once --> cmd_needs_schema",
+        "    mig_managed_commands_0001_initial --> cmd_needs_schema",
+    ]
+    styles = result.stdout.splitlines()[20:]
+    assert [line.split()[:2] for line in styles] == [
+        ["classDef", name]
+        for name in ("done", "pending", "failed", "running", "repeatable", "migration", "unknown")
+    ]

@@ -1,0 +1,69 @@
+"""command_statuses(): the one definition of pending, done and changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from managed_commands.models import CommandExecution
+from managed_commands.status import command_statuses
+from managed_commands.testing.utils import run_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def statuses():
+    return {status.command.name: status for status in command_statuses()}
+
+
+def test_states_follow_run_once_and_successes():
+    run_command("noop_once")
+    with pytest.raises(RuntimeError):
+        run_command("once", fail=True)
+    found = statuses()
+    assert found["noop_once"].state == "done"
+    assert found["once"].state == "pending" and found["once"].failed_last
+    assert found["needs_once"].state == "pending" and found["needs_once"].last_run is None
+    assert found["slow"].state == "repeatable"
+
+
+def test_a_failed_rerun_keeps_a_command_done():
+    run_command("once")
+    with pytest.raises(RuntimeError):
+        run_command("once", rerun=True, fail=True)
+    status = statuses()["once"]
+    assert status.state == "done" and status.failed_last
+    assert status.last_run.status == "failed" and status.last_success.status == "succeeded"
+
+
+def test_a_running_row_is_running_not_failed():
+    run_command("noop_once")
+    CommandExecution.objects.update(status=CommandExecution.Status.RUNNING, success=False)
+    status = statuses()["noop_once"]
+    assert status.running and not status.failed_last and status.state == "pending"
+
+
+def test_changed_compares_the_file_with_the_last_successful_run():
+    run_command("noop_once")
+    assert not statuses()["noop_once"].changed
+    CommandExecution.objects.update(source_hash="0" * 64)
+    assert statuses()["noop_once"].changed
+    CommandExecution.objects.update(source_hash="")
+    assert not statuses()["noop_once"].changed  # nothing recorded to compare with
+    assert not statuses()["once"].changed  # never succeeded
+
+
+def test_unapplied_migrations_are_listed_per_command(unapplied_initial):
+    found = statuses()
+    assert found["needs_schema"].unapplied_migrations == {"managed_commands.0001_initial"}
+    assert found["once"].unapplied_migrations == frozenset()
+
+
+def test_applied_migrations_are_not_listed():
+    assert statuses()["needs_schema"].unapplied_migrations == frozenset()
+
+
+def test_sorted_by_app_then_name_with_a_scope_of_their_own():
+    run_command("noop_once")
+    listed = command_statuses(scope="tenant-b")
+    assert [s.command.name for s in listed] == sorted(s.command.name for s in listed)
+    assert all(s.last_run is None for s in listed)
