@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
+from django.core.management.base import ALL_CHECKS, BaseCommand, CommandParser, OutputWrapper
 from django.db import DatabaseError
 from django.dispatch import Signal
 from django.utils import timezone
@@ -78,6 +78,10 @@ class ManagedBaseCommand(BaseCommand):
         using = conf.history_database()
         recorder = ExecutionRecorder(using)
         rerun = bool(options.pop("rerun", False))
+        if self.requires_system_checks and not options.get("skip_checks"):
+            # A project that fails its checks never starts a run: no claim, no row.
+            self.check(**self._check_kwargs(options))
+            options["skip_checks"] = True
         with InterruptGuard() as guard:
             try:
                 claimed = self._claim(spec, recorder, guard, rerun, args, options)
@@ -92,6 +96,13 @@ class ManagedBaseCommand(BaseCommand):
                 # Die by the signal, as the process would have without tracking.
                 guard.resend(exc)
                 raise
+
+    def _check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        if hasattr(BaseCommand, "get_check_kwargs"):  # Django 5.2+
+            return dict(self.get_check_kwargs(options))
+        if self.requires_system_checks == ALL_CHECKS:
+            return {}
+        return {"tags": self.requires_system_checks}
 
     def _claim(
         self,

@@ -131,12 +131,13 @@ def test_requires_names_every_missing_command():
     assert run_command("needs_once").execution.success
 
 
-def test_requires_migrations():
-    result = run_command("needs_migration")
+def test_requires_migrations(unapplied_initial):
+    run_command("noop_once")
+    result = run_command("needs_schema")
     assert result.exit_code == 1
     assert result.stderr == (
-        "RequirementNotMet: Cannot run 'needs_migration': it requires the migration "
-        "'testapp.9999_never', not applied on database 'default'. "
+        "RequirementNotMet: Cannot run 'needs_schema': it requires the migration "
+        "'managed_commands.0001_initial', not applied on database 'default'. "
         "Run 'python manage.py migrate' first.\n"
     )
 

@@ -60,20 +60,20 @@ def test_generate_then_pytest_then_manage_py(tmp_path):
     assert "shop/test_import_prices.py::test_runs_once PASSED" in tested.stdout
     assert re.search(r"\b2 passed\b", tested.stdout), tested.stdout
 
+    # Requiring a command that does not exist is a system-check error, so
+    # manage.py refuses to run it before anything is recorded.
+    unknown = run(tmp_path, "manage.py", "import_prices", check=False)
+    assert unknown.returncode == 1
+    assert "(managed_commands.E003) 'import_prices' requires 'load_catalog'" in unknown.stderr
+
+    run(tmp_path, "manage.py", "create_managed_command", "shop", "load_catalog", "--run-once")
     refused = run(tmp_path, "manage.py", "import_prices", check=False)
     assert refused.returncode == 1
     assert refused.stderr.startswith(
         "RequirementNotMet: Cannot run 'import_prices': it requires 'load_catalog', "
         "which has not run successfully yet."
     )
-    run(
-        tmp_path,
-        "manage.py",
-        "shell",
-        "-c",
-        "from managed_commands.utils import record_command_execution; "
-        "record_command_execution('load_catalog', run_once=True)",
-    )
+    assert run(tmp_path, "manage.py", "load_catalog").stdout == "Nothing done yet.\n"
     ran = run(tmp_path, "manage.py", "import_prices")
     assert ran.stdout == "Nothing done yet.\n"
     skipped = run(tmp_path, "manage.py", "import_prices")
@@ -85,6 +85,6 @@ def test_generate_then_pytest_then_manage_py(tmp_path):
             "FROM managed_commands_commandexecution ORDER BY id"
         ).fetchall()
     assert rows == [
-        ("load_catalog", "", "succeeded", 1, 1, ""),
+        ("load_catalog", "shop", "succeeded", 1, 1, "Nothing done yet.\n"),
         ("import_prices", "shop", "succeeded", 1, 1, "Nothing done yet.\n"),
     ]
