@@ -8,7 +8,7 @@ import signal
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import ALL_CHECKS, BaseCommand, CommandParser, OutputWrapper
 from django.db import DatabaseError
@@ -99,7 +99,8 @@ class ManagedBaseCommand(BaseCommand):
 
     def _check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
         if hasattr(BaseCommand, "get_check_kwargs"):  # Django 5.2+
-            return dict(self.get_check_kwargs(options))
+            # django-stubs types the keys as optional; Django returns str keys.
+            return cast(dict[str, Any], self.get_check_kwargs(options))
         if self.requires_system_checks == ALL_CHECKS:
             return {}
         return {"tags": self.requires_system_checks}
