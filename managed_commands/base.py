@@ -112,9 +112,9 @@ class ManagedBaseCommand(BaseCommand):
                 warnings.write(_waiting(spec.name, holder))
 
         try:
-            scope = current_scope(recorder.using)
+            scope = current_scope()
             successes = recorder.last_successes({spec.name, *spec.command_requires}, scope)
-            ensure_met(spec, successes, recorder.using)
+            ensure_met(spec, successes)
             if spec.run_once and not rerun and spec.name in successes:
                 if verbosity:
                     notices.write(_already_done(spec.name, successes[spec.name]))

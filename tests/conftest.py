@@ -18,14 +18,18 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "project" in metafunc.fixturenames:
         metafunc.parametrize("backend", backends.process_backends(), scope="session")
+        marker = metafunc.definition.get_closest_marker("layouts")
+        layouts = marker.args if marker else ("single",)
+        metafunc.parametrize("layout", layouts, scope="session")
 
 
 @pytest.fixture(scope="session")
-def migrated_project(backend, tmp_path_factory):
+def migrated_project(backend, layout, tmp_path_factory):
     reason = backends.unavailable(backend)
     if reason:
         pytest.skip(f"{reason} (set MC_TEST_DB={backend} to require it)")
-    project = ProcessProject(backend, tmp_path_factory.mktemp(f"proc-{backend}")).create()
+    workdir = tmp_path_factory.mktemp(f"proc-{backend}-{layout}")
+    project = ProcessProject(backend, workdir, layout).create()
     yield project
     project.drop()
 
