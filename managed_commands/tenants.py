@@ -62,7 +62,7 @@ def _require_django_tenants() -> None:
         )
 
 
-def tenants(include_public: bool = False) -> list[Any]:
+def all_tenants(include_public: bool = False) -> list[Any]:
     """Every tenant of the django-tenants tenant model, sorted by schema name.
 
     Args:
@@ -98,7 +98,7 @@ def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
     from django_tenants.utils import tenant_context
 
     found = []
-    for tenant in tenants(include_public):
+    for tenant in all_tenants(include_public):
         with tenant_context(tenant):
             found.append(TenantStatus(tenant.schema_name, current_scope(), command_statuses()))
     return found
