@@ -124,11 +124,11 @@ class ManagedBaseCommand(BaseCommand):
                 warnings.write(_waiting(spec.name, holder))
 
         try:
-            scope = current_scope(recorder.using)
+            scope = current_scope()
             # A plain repeatable command needs no read before its claim.
             wanted = {*spec.command_requires, *([spec.name] if spec.run_once and not rerun else [])}
             successes = recorder.last_successes(wanted, scope) if wanted else {}
-            ensure_met(spec, successes, recorder.using)
+            ensure_met(spec, successes)
             if spec.run_once and not rerun and spec.name in successes:
                 if verbosity:
                     notices.write(_already_done(spec.name, successes[spec.name]))

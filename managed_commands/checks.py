@@ -9,6 +9,7 @@ from typing import Any
 from django.apps import apps
 from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.core.checks import register as register_check
+from django.utils.module_loading import import_string
 
 from managed_commands import conf, definition
 
@@ -55,6 +56,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="managed_commands.E001",
             )
         )
+    errors.extend(_check_database(user.get("DATABASE")))
+    errors.extend(_check_scope(user.get("SCOPE")))
     return errors
 
 
@@ -162,6 +165,43 @@ def _missing_migration(app_label: str, migration: str) -> str:
     except ImportError:
         exists = False
     return "" if exists else f"app '{app_label}' has no migration named '{migration}'"
+
+
+def _check_database(alias: Any) -> list[CheckMessage]:
+    from django.conf import settings
+
+    if alias is None or (isinstance(alias, str) and alias in settings.DATABASES):
+        return []
+    return [
+        Error(
+            f"MANAGED_COMMANDS['DATABASE'] must be None or an alias of DATABASES, not {alias!r}.",
+            hint=f"Known aliases: {', '.join(sorted(settings.DATABASES))}.",
+            id="managed_commands.E001",
+        )
+    ]
+
+
+def _check_scope(scope: Any) -> list[CheckMessage]:
+    if scope is None or callable(scope):
+        return []
+    problem = f"is not a callable or a dotted path, but {scope!r}"
+    if isinstance(scope, str):
+        try:
+            found = import_string(scope)
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+        else:
+            if callable(found):
+                return []
+            problem = f"names {found!r}, which is not callable"
+    return [
+        Error(
+            f"MANAGED_COMMANDS['SCOPE'] {problem}.",
+            hint="Give the dotted path of a function taking the connection and "
+            "returning the scope, e.g. 'mysite.scopes.current_site'.",
+            id="managed_commands.E001",
+        )
+    ]
 
 
 def register() -> None:

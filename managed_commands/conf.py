@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # Database alias that holds the history; None asks the database routers.
     "DATABASE": None,
     # Dotted path to a callable ``(connection) -> str`` returning the scope of
-    # a run (a tenant, a site); None detects django-tenants or uses "".
+    # a run (a tenant, a site), given the connection the command runs on;
+    # None detects django-tenants or uses "".
     "SCOPE": None,
     # Print the pending run_once commands after ``migrate``.
     "MIGRATE_NOTICE": True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
@@ -35,6 +35,16 @@ def unavailable(exc: DatabaseError, using: str) -> TrackingUnavailable:
     table = CommandExecution._meta.db_table
     text = str(_cause(exc)).strip()
     if table in text and any(m in text.lower() for m in _MISSING_TABLE_MESSAGES):
+        schema = getattr(connections[using], "schema_name", None)
+        if schema:
+            # django-tenants: the table exists only in the schemas of the apps
+            # list (SHARED_APPS or TENANT_APPS) that holds managed_commands.
+            return TrackingUnavailable(
+                f"The command was not run: its run cannot be recorded because the table "
+                f"'{table}' does not exist in schema '{schema}' of database '{using}'. "
+                f"Add 'managed_commands' to SHARED_APPS (one history for all tenants) or "
+                f"TENANT_APPS (one per tenant) and run 'python manage.py migrate_schemas'."
+            )
         return TrackingUnavailable(
             f"The command was not run: its run cannot be recorded because the table "
             f"'{table}' does not exist in database '{using}'. "

@@ -53,3 +53,7 @@ class CommandTerminated(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"terminated by signal {signum}")
         self.signum = signum
+
+
+class NotMultiTenant(ManagedCommandError):
+    """Runs across tenants were asked for, but django-tenants is not installed."""

@@ -41,7 +41,7 @@ class CommandExecutor:
 
     def __init__(self, using: str | None = None) -> None:
         self.using = using or conf.history_database()
-        self.scope = current_scope(self.using)
+        self.scope = current_scope()
         self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
         self.graph = requirement_graph(s.command for s in self.statuses.values())
 

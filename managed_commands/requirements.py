@@ -10,6 +10,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from managed_commands.definition import Definition
 from managed_commands.exceptions import RequirementNotMet
+from managed_commands.scopes import command_database
 
 
 def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
@@ -20,8 +21,15 @@ def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> l
     return [f"{app}.{name}" for app, name in wanted if (app, name) not in applied]
 
 
-def ensure_met(definition: Definition, successes: Mapping[str, Any], using: str) -> None:
-    """Raise ``RequirementNotMet`` naming every requirement that is not met."""
+def ensure_met(definition: Definition, successes: Mapping[str, Any]) -> None:
+    """Raise ``RequirementNotMet`` naming every requirement that is not met.
+
+    Required commands are looked up in ``successes`` (this scope's history);
+    required migrations must be applied on the database the command runs on,
+    where its data lives, whichever database holds the history. Under
+    django-tenants that is the selected tenant's schema.
+    """
+    using = command_database()
     commands = [name for name in definition.command_requires if name not in successes]
     migrations = unapplied_migrations(using, definition.migration_requires)
     if not commands and not migrations:

@@ -56,7 +56,7 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     """Every discovered managed command with its history, sorted by app label then name."""
     using = using or conf.history_database()
     recorder = ExecutionRecorder(using)
-    scope = current_scope(using) if scope is None else scope
+    scope = current_scope() if scope is None else scope
     commands = sorted(discover().commands.values(), key=lambda c: (c.app_label, c.name))
     names = [command.name for command in commands]
     last_runs = recorder.latest_runs(names, scope)

@@ -47,7 +47,7 @@ def record_command_execution(
     finished = timezone.now()
     return recorder.record(
         command_name=clip_name(command_name),
-        scope=current_scope(recorder.using),
+        scope=current_scope(),
         status=CommandExecution.Status.SUCCEEDED if success else CommandExecution.Status.FAILED,
         success=bool(success),
         parameters=to_json(parameters or {}),
@@ -64,11 +64,11 @@ def record_command_execution(
 def should_run_command(command_name: str) -> bool:
     """Return False only when the newest run is a success of a run_once command."""
     recorder = _recorder()
-    newest = recorder.history(clip_name(command_name), current_scope(recorder.using)).first()
+    newest = recorder.history(clip_name(command_name), current_scope()).first()
     return not (newest and newest.success and newest.run_once)
 
 
 def get_command_history(command_name: str, limit: int = 10) -> QuerySet[CommandExecution]:
     """Return the newest ``limit`` runs of ``command_name``, newest first."""
     recorder = _recorder()
-    return recorder.history(clip_name(command_name), current_scope(recorder.using))[:limit]
+    return recorder.history(clip_name(command_name), current_scope())[:limit]

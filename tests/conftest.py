@@ -20,6 +20,10 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", backends.process_backends(), indirect=True, scope="session")
+    if "project" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("layouts")
+        layouts = marker.args if marker else ("single",)
+        metafunc.parametrize("layout", layouts, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +36,9 @@ def backend(request):
 
 
 @pytest.fixture(scope="session")
-def migrated_project(backend, tmp_path_factory):
-    project = ProcessProject(backend, tmp_path_factory.mktemp(f"proc-{backend}")).create()
+def migrated_project(backend, layout, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(f"proc-{backend}-{layout}")
+    project = ProcessProject(backend, workdir, layout).create()
     yield project
     project.drop()
 

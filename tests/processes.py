@@ -18,6 +18,7 @@ TABLE = "managed_commands_commandexecution"
 COLUMNS = (
     "id",
     "command_name",
+    "scope",
     "status",
     "success",
     "run_once",
@@ -35,62 +36,112 @@ COLUMNS = (
 )
 
 
-class ProcessProject:
-    """A freshly migrated database plus helpers to run commands against it."""
+# Where the history lives: with the rest ("single"), or on a second database
+# named by MANAGED_COMMANDS["DATABASE"] or chosen by a database router.
+LAYOUTS = ("single", "history-by-setting", "history-by-router")
 
-    def __init__(self, backend: str, workdir: Path) -> None:
+
+class ProcessProject:
+    """A freshly migrated database plus helpers to run commands against it.
+
+    Args:
+        backend: ``sqlite``, ``postgresql`` or ``mariadb``.
+        workdir: A fresh directory for the files of this project.
+        layout: One of ``LAYOUTS``; with a second database, ``sql()`` and
+            ``rows()`` read the history there.
+        settings: The settings module of the processes (``layout`` picks
+            ``tests.settings_history`` unless it is "single").
+    """
+
+    def __init__(
+        self, backend: str, workdir: Path, layout: str = "single", settings: str = "tests.settings"
+    ) -> None:
         self.backend = backend
         self.workdir = workdir
+        self.layout = layout
         self.effects = workdir / "effects.txt"
         self.started = workdir / "started.txt"
-        if backend == "sqlite":
-            self.name = str(workdir / "db.sqlite3")
-        else:
-            self.name = f"mc_proc_{uuid.uuid4().hex[:12]}"
+        self.name = self._database_name("db")
+        self.history_name = self.name if layout == "single" else self._database_name("history")
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DJANGO_SETTINGS_MODULE": settings if layout == "single" else "tests.settings_history",
             "MC_TEST_DB": backend,
             "MC_TEST_DB_NAME": self.name,
+            "MC_TEST_HISTORY": layout.removeprefix("history-by-"),
+            "MC_TEST_HISTORY_DB_NAME": self.history_name,
             "MC_TEST_EFFECTS": str(self.effects),
             "MC_TEST_STARTED": str(self.started),
             "PYTHONUNBUFFERED": "1",
         }
 
+    def _database_name(self, role: str) -> str:
+        if self.backend == "sqlite":
+            return str(self.workdir / f"{role}.sqlite3")
+        return f"mc_proc_{uuid.uuid4().hex[:12]}"
+
+    @property
+    def database_names(self) -> list[str]:
+        return list(dict.fromkeys([self.name, self.history_name]))
+
     # -- the database ---------------------------------------------------------
     def create(self, migrate: bool = True) -> ProcessProject:
-        if self.backend == "postgresql":
-            with backends.connect("postgresql") as conn:
-                conn.execute(f'CREATE DATABASE "{self.name}"')
-        elif self.backend == "mariadb":
-            with backends.connect("mariadb") as conn:
-                conn.cursor().execute(
-                    f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
+        for name in self.database_names:
+            if self.backend == "postgresql":
+                with backends.connect("postgresql") as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+            elif self.backend == "mariadb":
+                with backends.connect("mariadb") as conn:
+                    conn.cursor().execute(
+                        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    )
         if migrate:
-            result = self.run("migrate", "-v0")
-            assert result.returncode == 0, result.stderr
+            self.migrate()
         return self
 
-    def drop(self) -> None:
-        if self.backend == "postgresql":
-            with backends.connect("postgresql") as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        elif self.backend == "mariadb":
-            with backends.connect("mariadb") as conn:
-                conn.cursor().execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+    def migrate(self) -> None:
+        result = self.run("migrate", "-v0")
+        assert result.returncode == 0, result.stderr
+        if self.layout == "single":
+            return
+        result = self.run("migrate", "--database", "history", "-v0")
+        assert result.returncode == 0, result.stderr
+        if self.layout == "history-by-setting":
+            # Without a router, migrate made the table on default too: drop it,
+            # so that any read or write of history there fails loudly.
+            self.sql(f"DROP TABLE {TABLE}", database=self.name)
 
-    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def drop(self) -> None:
+        for name in self.database_names:
+            if self.backend == "postgresql":
+                with backends.connect("postgresql") as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            elif self.backend == "mariadb":
+                with backends.connect("mariadb") as conn:
+                    conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def sql(
+        self, query: str, params: tuple[Any, ...] = (), database: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run ``query`` on ``database`` (by default the one holding the history)."""
         if self.backend != "sqlite":
             query = query.replace("?", "%s")
-        with backends.connect(self.backend, self.name) as conn:
+        with backends.connect(self.backend, database or self.history_name) as conn:
             cursor = conn.cursor()
             cursor.execute(query, params)
             return list(cursor.fetchall()) if cursor.description else []
 
-    def rows(self, command_name: str | None = None) -> list[dict[str, Any]]:
-        query = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+    def tables(self, database: str) -> set[str]:
+        if self.backend == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        elif self.backend == "postgresql":
+            query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        else:
+            query = "SHOW TABLES"
+        return {row[0] for row in self.sql(query, database=database)}
+
+    def rows(self, command_name: str | None = None, table: str = TABLE) -> list[dict[str, Any]]:
+        query = f"SELECT {', '.join(COLUMNS)} FROM {table}"
         params: tuple[Any, ...] = ()
         if command_name:
             query += " WHERE command_name = ?"

@@ -8,7 +8,10 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.processes
+from tests.processes import LAYOUTS, TABLE
+
+# Every scenario also runs with the history on a second database.
+pytestmark = [pytest.mark.processes, pytest.mark.layouts(*LAYOUTS)]
 
 
 def test_success_is_recorded_with_live_output(project):
@@ -78,6 +81,12 @@ def test_missing_requirements_are_all_named_and_body_not_run(project):
     project.run("noop_once")
     assert project.run("needs_once").returncode == 0
     assert project.effect_lines()[-1].startswith("needs_once ")
+
+
+def test_required_migrations_are_checked_on_the_commands_database(project):
+    # With a router, auth's migrations are applied on default and not on history.
+    result = project.run("needs_auth")
+    assert (result.returncode, result.stdout) == (0, "needs_auth: done\n"), result.stderr
 
 
 def test_bad_definition_is_a_clear_error_not_a_traceback(project):
@@ -217,3 +226,13 @@ def test_a_long_run_keeps_its_heartbeat_fresh(project):
         process.terminate()
         process.communicate(timeout=60)
     assert len(beats) >= 2
+
+
+@pytest.mark.layouts("history-by-setting", "history-by-router")
+def test_history_is_only_on_the_database_it_was_told(project):
+    """The default database has no history table at all, so nothing can be written there."""
+    assert TABLE not in project.tables(project.name)
+    assert TABLE in project.tables(project.history_name)
+    result = project.run("once")
+    assert result.returncode == 0, result.stderr
+    assert [row["status"] for row in project.rows("once")] == ["succeeded"]

@@ -26,7 +26,7 @@ _COLUMNS = ("#", "status", "success", "started", "duration", "error")
 def history(name: str) -> list[CommandExecution]:
     """Return the runs of ``name`` in the current scope, oldest first."""
     recorder = ExecutionRecorder(conf.history_database())
-    return list(reversed(recorder.history(name, current_scope(recorder.using))))
+    return list(reversed(recorder.history(name, current_scope())))
 
 
 def format_history(name: str) -> str:

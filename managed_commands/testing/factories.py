@@ -83,7 +83,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         )
 
     command_name = Sequence(lambda n: f"command_{n}")
-    scope = LazyFunction(lambda: current_scope(conf.history_database()))
+    scope = LazyFunction(current_scope)
     status = Status.SUCCEEDED
     success = True
     duration = 1.0
