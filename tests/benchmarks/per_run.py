@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class Variant:
 VARIANTS = (
     Variant("plain", "plain `BaseCommand`", "noop_plain"),
     Variant("floor", "floor: INSERT + UPDATE of one row, 2 autocommits"),
+    Variant("history_writes", "its two history writes alone (`ExecutionRecorder`, ORM)"),
     Variant("managed", "`ManagedBaseCommand`", "noop_managed"),
     Variant("once_pending", "`ManagedBaseCommand`, run_once, pending", "noop_once", reset="ours"),
     Variant("once_done", "`ManagedBaseCommand`, run_once, already done (skips)", "noop_once"),
@@ -73,7 +75,10 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
+    from managed_commands import liveness
+    from managed_commands.locking import lock_key
     from managed_commands.recorder import ExecutionRecorder
     from tests.benchmarks.benchapp.models import FloorRow
 
@@ -87,9 +92,35 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
             cursor.execute(f"INSERT INTO {floor_table} (id, n) VALUES (%s, 0)", [row_id])
             cursor.execute(f"UPDATE {floor_table} SET n = 1 WHERE id = %s", [row_id])
 
+    recorder = ExecutionRecorder(connection.alias)
+    start_fields = {
+        "command_name": "bench_history_writes",
+        "app_label": "benchapp",
+        "parameters": {"args": [], "options": {}},
+        "source_hash": "0" * 64,
+        "hostname": liveness.hostname(),
+        "pid": os.getpid(),
+        "process_token": liveness.process_token(),
+        "lock_key": lock_key("bench_history_writes", ""),
+    }
+
+    def history_writes() -> None:
+        """The claim and the finish of a run, without the command around them."""
+        execution = recorder.claim(**start_fields)
+        recorder.finish(
+            execution,
+            status="succeeded",
+            success=True,
+            finished_at=timezone.now(),
+            duration=0.0,
+            output="",
+            stderr="",
+            error_message="",
+            traceback="",
+        )
+
     def resetter(variant: Variant):
         if variant.reset == "ours":
-            recorder = ExecutionRecorder(connection.alias)
             return lambda: recorder.history(variant.command).delete()
         if variant.reset == "dmc":
             from django_managed_commands.models import CommandExecution
@@ -99,6 +130,8 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
         return None
 
     def runner(variant: Variant):
+        if variant.key == "history_writes":
+            return history_writes
         if not variant.command:
             return floor_writes
         return lambda: call_command(variant.command, stdout=sink, stderr=sink)
@@ -106,23 +139,23 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
     chosen = [v for v in VARIANTS if not v.needs or find_spec(v.needs)]
     calls = {v.key: (runner(v), resetter(v)) for v in chosen}
 
-    def timed(key: str, count: int) -> float:
+    def timed(key: str, count: int) -> list[float]:
         run, reset = calls[key]
-        total = 0.0
+        times = []
         for _ in range(count):
             if reset:
                 reset()
             started = time.perf_counter()
             run()
-            total += time.perf_counter() - started
-        return total / count
+            times.append(time.perf_counter() - started)
+        return times
 
     for variant in chosen:
         timed(variant.key, warmup)
-    blocks: dict[str, list[float]] = {v.key: [] for v in chosen}
+    samples: dict[str, list[float]] = {v.key: [] for v in chosen}
     for done in range(0, runs, block):
         for variant in chosen:
-            blocks[variant.key].append(timed(variant.key, min(block, runs - done)))
+            samples[variant.key] += timed(variant.key, min(block, runs - done))
 
     results: dict[str, object] = {}
     for variant in chosen:
@@ -139,7 +172,8 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
             kind = sql.lstrip().split(None, 1)[0].upper()
             kinds[kind] = kinds.get(kind, 0) + 1
         results[variant.key] = {
-            "seconds": median(blocks[variant.key]),
+            "seconds": median(samples[variant.key]),
+            "mean": statistics.fmean(samples[variant.key]),
             "queries": len(statements) / COUNTED_RUNS,
             "writes": sum(n for kind, n in kinds.items() if kind in WRITES) / COUNTED_RUNS,
             "kinds": {kind: n / COUNTED_RUNS for kind, n in sorted(kinds.items())},
@@ -162,7 +196,7 @@ def main() -> None:
 # -- the parent -----------------------------------------------------------------
 def measure(bench, runs: int) -> dict[str, object]:
     """Run the child on ``bench``'s database; return its JSON."""
-    block = max(1, min(100, runs // 10))
+    block = max(1, min(10, runs // 10))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "per_run.json"
         run_module(bench, __name__, "--runs", str(runs), "--block", str(block), "--out", str(out))
@@ -185,29 +219,32 @@ def table(backend: str, runs: int, result: dict) -> Table:
         found = variants.get(variant.key)
         if found is None:
             missing = f"not installed (`pip install {_package(variant)}`)"
-            rows.append([variant.label, missing, *[""] * 6])
+            rows.append([variant.label, missing, *[""] * 7])
             continue
         seconds, queries, writes = found["seconds"], found["queries"], found["writes"]
-        added = floor if variant.key == "floor" else seconds - plain
+        added = seconds if not variant.command else seconds - plain
         rows.append(
             [
                 variant.label,
                 f"{seconds * 1e6:,.0f}",
                 f"{added * 1e6:+,.0f}",
-                ratio(seconds, plain) if variant.key != "floor" else "",
+                ratio(seconds, plain) if variant.command else "",
                 f"{added / floor:.2f} x" if variant.key != "plain" else "",
                 f"{queries:g}",
                 f"{writes:g}",
                 f"{added / writes * 1e6:,.0f}" if writes else "",
+                f"{found['mean'] * 1e6:,.0f}",
             ]
         )
     title = f"Per-run cost in process, {backend} ({result['vendor']} {result['version']})"
     notes = [
-        f"{runs:,} `call_command()` runs of each no-op command, interleaved in blocks; "
-        "µs per run is the median of the block means.",
+        f"{runs:,} `call_command()` runs of each variant, interleaved in blocks of at most "
+        "10 so that disk stalls hit all alike; µs/run is the median run (the mean, "
+        "which the disk's occasional long fsyncs dominate, is in the last column).",
         "Queries: every statement Django logs on the connection (`CaptureQueriesContext`, "
-        f"{COUNTED_RUNS} runs), including BEGIN and SAVEPOINT where Django sends them "
-        "through a cursor; COMMIT is a driver call and is not logged. Writes: INSERT, "
+        f"{COUNTED_RUNS} runs), including the BEGIN, COMMIT and SAVEPOINT "
+        "Django logs for the transactions it opens; a statement in autocommit commits by "
+        "itself and logs no COMMIT. Writes: INSERT, "
         "UPDATE and DELETE statements, each its own durable commit here.",
         "Per run: "
         + "; ".join(
@@ -226,6 +263,7 @@ def table(backend: str, runs: int, result: dict) -> Table:
             "queries/run",
             "writes/run",
             "µs added per write",
+            "mean µs/run",
         ],
         rows,
         notes,
