@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     options = parse(argv)
     print("## Benchmarks\n")
     print(f"Machine: {machine.describe()}\n")
-    print(f"Command: `python -m tests.benchmarks {' '.join(argv)}`".rstrip() + "\n")
+    print(f"Command: `{' '.join(['python -m tests.benchmarks', *argv])}`\n")
     started = time.monotonic()
     projects = {}
     with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
