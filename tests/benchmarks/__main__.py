@@ -36,7 +36,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=2000, help="per-run: call_command() runs")
     parser.add_argument("--process-runs", type=int, default=11, help="process: runs per command")
     parser.add_argument("--megabytes", type=int, default=100, help="capture: MiB written")
-    parser.add_argument("--capture-runs", type=int, default=3, help="capture: runs per cell")
+    parser.add_argument("--capture-runs", type=int, default=5, help="capture: runs per cell")
     options = parser.parse_args(argv)
     options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]
     options.backends = [b.strip() for b in options.backends.split(",") if b.strip()]
