@@ -13,9 +13,8 @@ pytestmark = pytest.mark.processes
 
 
 def test_runner_prints_every_table_with_plain_django_alongside():
-    backend = backends.requested() or "sqlite"
-    if backend not in ("sqlite", "postgresql"):
-        pytest.skip(f"the benchmarks run on sqlite and postgresql, not {backend}")
+    # The benchmarks run on SQLite and PostgreSQL; a MariaDB run checks them on SQLite.
+    backend = backends.requested() if backends.requested() == "postgresql" else "sqlite"
     result = subprocess.run(
         [
             sys.executable,
