@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections import deque
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO, cast
@@ -22,43 +21,53 @@ from managed_commands.sanitize import clean_text
 
 
 class BoundedText:
-    """Keeps the first and last ``limit // 2`` characters written, and counts the rest."""
+    """Keeps the first and last ``limit // 2`` characters written, and counts the rest.
+
+    The tail may grow to twice its limit before it is cut back in one step, so
+    a command writing many small pieces pays for one join per ``limit`` written
+    rather than for a trim on every write.
+    """
 
     def __init__(self, limit: int) -> None:
         self._head_limit = limit // 2
         self._tail_limit = limit - self._head_limit
         self._head: list[str] = []
         self._head_size = 0
-        self._tail: deque[str] = deque()
+        self._tail: list[str] = []
         self._tail_size = 0
         self.dropped = 0
 
     def write(self, text: str) -> None:
+        if not text:
+            return
         room = self._head_limit - self._head_size
         if room > 0:
             self._head.append(text[:room])
             self._head_size += min(room, len(text))
             text = text[room:]
-        if not text:
+            if not text:
+                return
+        if len(text) >= self._tail_limit:
+            # Everything kept so far in the tail is pushed out by this one piece.
+            self.dropped += self._tail_size + len(text) - self._tail_limit
+            self._tail = [text[len(text) - self._tail_limit :]] if self._tail_limit else []
+            self._tail_size = self._tail_limit
             return
-        if len(text) > self._tail_limit:
-            self.dropped += len(text) - self._tail_limit
-            text = text[len(text) - self._tail_limit :]
         self._tail.append(text)
         self._tail_size += len(text)
-        while self._tail_size > self._tail_limit:
-            excess = self._tail_size - self._tail_limit
-            oldest = self._tail[0]
-            if len(oldest) <= excess:
-                self._tail.popleft()
-                self._tail_size -= len(oldest)
-                self.dropped += len(oldest)
-            else:
-                self._tail[0] = oldest[excess:]
-                self._tail_size -= excess
-                self.dropped += excess
+        if self._tail_size > 2 * self._tail_limit:
+            self._trim()
+
+    def _trim(self) -> None:
+        excess = self._tail_size - self._tail_limit
+        if excess <= 0:
+            return
+        self.dropped += excess
+        self._tail = ["".join(self._tail)[excess:]]
+        self._tail_size = self._tail_limit
 
     def getvalue(self) -> str:
+        self._trim()
         head = "".join(self._head)
         tail = "".join(self._tail)
         if self.dropped:

@@ -29,8 +29,11 @@ class ExecutionRecorder:
 
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
         """Map each of ``names`` that has a successful run to the start of its newest one."""
+        names = list(names)
+        if not names:
+            return {}
         rows = (
-            self.executions.filter(command_name__in=list(names), scope=scope, success=True)
+            self.executions.filter(command_name__in=names, scope=scope, success=True)
             .order_by()
             .values_list("command_name")
             .annotate(last=Max("executed_at"))

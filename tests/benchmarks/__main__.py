@@ -1,0 +1,79 @@
+"""Run the benchmarks and print one Markdown table per part.
+
+    python -m tests.benchmarks                      # everything, default sizes
+    python -m tests.benchmarks --parts per-run --runs 500 --backends sqlite
+
+Each backend gets a fresh, migrated database; every figure is measured next to
+plain Django in the same run. See the README's "Performance" section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests import backends
+from tests.benchmarks import machine, output_capture, per_run, whole_process
+from tests.benchmarks.harness import project
+
+# Each part takes {backend: migrated project} and the options, and returns tables.
+PARTS = {
+    "per-run": per_run.run,
+    "process": whole_process.run,
+    "capture": output_capture.run,
+}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}"
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql")
+    parser.add_argument("--runs", type=int, default=2000, help="per-run: call_command() runs")
+    parser.add_argument("--process-runs", type=int, default=11, help="process: runs per command")
+    parser.add_argument("--megabytes", type=int, default=100, help="capture: MiB written")
+    parser.add_argument("--capture-runs", type=int, default=5, help="capture: runs per cell")
+    options = parser.parse_args(argv)
+    options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]
+    options.backends = [b.strip() for b in options.backends.split(",") if b.strip()]
+    unknown = [p for p in options.parts if p not in PARTS]
+    unknown += [b for b in options.backends if b not in ("sqlite", "postgresql")]
+    if unknown:
+        parser.error(f"unknown part or backend: {', '.join(unknown)}")
+    return options
+
+
+def main(argv: list[str]) -> int:
+    options = parse(argv)
+    print("## Benchmarks\n")
+    print(f"Machine: {machine.describe()}\n")
+    print(f"Command: `{' '.join(['python -m tests.benchmarks', *argv])}`\n")
+    started = time.monotonic()
+    projects = {}
+    with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+        try:
+            for backend in options.backends:
+                reason = backends.unavailable(backend)
+                if reason:
+                    print(f"Skipped {backend}: {reason}\n")
+                    continue
+                projects[backend] = project(backend, Path(tmp) / backend)
+            if not projects:
+                print("No backend could be reached.", file=sys.stderr)
+                return 1
+            for part in options.parts:
+                for table in PARTS[part](projects, options):
+                    print(table.render(), flush=True)
+        finally:
+            for bench in projects.values():
+                bench.drop()
+    print(f"Total time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""The benchmark runner works end to end (tiny sizes; the real figures come from
+``python -m tests.benchmarks``)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests import backends
+from tests.benchmarks.harness import ROOT
+
+pytestmark = pytest.mark.processes
+
+
+def test_runner_prints_every_table_with_plain_django_alongside():
+    # The benchmarks run on SQLite and PostgreSQL; a MariaDB run checks them on SQLite.
+    backend = backends.requested() if backends.requested() == "postgresql" else "sqlite"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks",
+            "--backends",
+            backend,
+            "--runs",
+            "4",
+            "--process-runs",
+            "1",
+            "--megabytes",
+            "1",
+            "--capture-runs",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("## Benchmarks\n\nMachine: ")
+    for title in ("Per-run cost in process", "Whole process", "Output capture"):
+        assert f"### {title}, {backend}" in out
+    assert "| plain `BaseCommand` | " in out
+    assert "| `ManagedBaseCommand` | " in out
+    assert "| floor: INSERT + UPDATE of one row, 2 autocommits | " in out
+    assert "| plain `BaseCommand` (`noop_plain`) | " in out
+    assert "| 1 MiB | `ManagedBaseCommand` | " in out
+    assert "Target for managed: time added " in out
+    assert "Target at 1 MiB: " in out
