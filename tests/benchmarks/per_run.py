@@ -100,7 +100,7 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
         "source_hash": "0" * 64,
         "hostname": liveness.hostname(),
         "pid": os.getpid(),
-        "process_token": liveness.process_token(),
+        "process_token": liveness.own_process_token(),
         "lock_key": lock_key("bench_history_writes", ""),
     }
 
