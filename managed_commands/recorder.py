@@ -10,6 +10,7 @@ from django.db import connections, transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from managed_commands import statements
 from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
@@ -72,11 +73,12 @@ class ExecutionRecorder:
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` is already held."""
-        if connections[self.using].in_atomic_block:
+        connection = connections[self.using]
+        if connection.in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
             with transaction.atomic(using=self.using):
-                return self.executions.create(**fields)
-        return self.executions.create(**fields)
+                return statements.insert(connection, fields)
+        return statements.insert(connection, fields)
 
     def holder(self, lock_key: str) -> CommandExecution | None:
         return self.executions.filter(lock_key=lock_key).first()
@@ -104,7 +106,7 @@ class ExecutionRecorder:
         fields["lock_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)
-        self.executions.filter(pk=execution.pk).update(**fields)
+        statements.update(connections[self.using], execution.pk, fields)
 
     def heartbeat(self, pks: Iterable[int]) -> None:
         self.executions.filter(pk__in=list(pks), lock_key__isnull=False).update(
