@@ -44,7 +44,7 @@ def test_runner_prints_every_table_with_plain_django_alongside():
         assert f"### {title}, {backend}" in out
     assert "| plain `BaseCommand` | " in out
     assert "| `ManagedBaseCommand` | " in out
-    assert "| floor: INSERT + UPDATE of one row, 2 autocommits | " in out
+    assert "| floor: raw INSERT + UPDATE of one history row, 2 autocommits | " in out
     assert "| plain `BaseCommand` (`noop_plain`) | " in out
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target for managed: time added " in out
