@@ -33,7 +33,7 @@ def test_racing_processes_run_a_run_once_command_exactly_once(project):
 
 
 def test_after_a_failure_exactly_one_waiter_takes_over(project):
-    for _ in range(min(ROUNDS, 5)):
+    for _ in range(min(ROUNDS, 3)):
         project.reset()
         results = project.race(RACERS, "once", "--seconds", "0.2", "--fail-first")
         codes = sorted(r.returncode for r in results)
