@@ -57,3 +57,19 @@ def unapplied_initial():
     recorder.record_unapplied("managed_commands", "0001_initial")
     yield
     recorder.record_applied("managed_commands", "0001_initial")
+
+
+_REPORTS: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """Add a line to the summary printed at the end of the run (figures tests measured)."""
+    return _REPORTS.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORTS:
+        terminalreporter.section("measured")
+        for line in _REPORTS:
+            terminalreporter.write_line(line)

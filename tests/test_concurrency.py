@@ -16,7 +16,7 @@ RACERS = int(os.environ.get("MC_RACERS", "16"))
 ROUNDS = int(os.environ.get("MC_STRESS_ROUNDS", "2"))
 
 
-def test_racing_processes_run_a_run_once_command_exactly_once(project):
+def test_racing_processes_run_a_run_once_command_exactly_once(project, report):
     duplicates = []
     for _ in range(ROUNDS):
         project.reset()
@@ -28,7 +28,10 @@ def test_racing_processes_run_a_run_once_command_exactly_once(project):
         skipped = [r for r in results if r.stdout.startswith("Skipped 'once'")]
         assert (len(ran), len(skipped)) == (1, RACERS - 1)
         assert [row["status"] for row in project.rows("once")] == ["succeeded"]
-    print(f"\n{project.backend}: {sum(duplicates)} duplicate runs in {ROUNDS} rounds of {RACERS}")
+    report(
+        f"exactly once, {project.backend}: {sum(duplicates)} duplicate runs in {ROUNDS} rounds "
+        f"of {RACERS} racing processes"
+    )
     assert duplicates == [0] * ROUNDS
 
 
