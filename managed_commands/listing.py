@@ -1,35 +1,37 @@
-"""What ``show_managed_commands`` prints: the status lines, their JSON form, the Mermaid graph."""
+"""What ``show_managed_commands`` prints: the status lines, their JSON form, the Mermaid
+graph, and the matrix of commands by tenants.
+"""
 
 from __future__ import annotations
 
 import datetime
 import itertools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from managed_commands.status import DONE, PENDING, REPEATABLE, CommandStatus
+from managed_commands.status import (
+    DONE,
+    FAILED,
+    PENDING,
+    REPEATABLE,
+    RUNNING,
+    CommandStatus,
+)
 
-#: The mark in front of each command, in the order they take precedence.
+if TYPE_CHECKING:
+    from managed_commands.loader import ManagedCommand
+    from managed_commands.tenants import TenantStatus
+
+#: The mark in front of each command (keyed by ``CommandStatus.condition``).
 MARKS = {
-    "running": "[R]",
+    RUNNING: "[R]",
     DONE: "[X]",
-    "failed": "[F]",
+    FAILED: "[F]",
     PENDING: "[ ]",
     REPEATABLE: "[-]",
 }
-
-
-def condition(status: CommandStatus) -> str:
-    """One word for a command: running, done, failed (last run), pending or repeatable."""
-    if status.running:
-        return "running"
-    if status.state == DONE:
-        return DONE
-    if status.failed_last:
-        return "failed"
-    return status.state
 
 
 def requirement_text(status: CommandStatus) -> str:
@@ -43,11 +45,17 @@ def requirement_text(status: CommandStatus) -> str:
 def by_app(statuses: Iterable[CommandStatus]) -> list[tuple[str, list[str]]]:
     """Lines as ``show_managed_commands`` prints them, grouped by app label."""
     groups = []
-    for app_label, group in itertools.groupby(statuses, key=lambda s: s.command.app_label):
-        members = list(group)
+    for app_label, members in _grouped(statuses):
         width = max(len(s.command.name) for s in members)
         groups.append((app_label, [_line(s, width) for s in members]))
     return groups
+
+
+def _grouped(statuses: Iterable[CommandStatus]) -> list[tuple[str, list[CommandStatus]]]:
+    return [
+        (app_label, list(group))
+        for app_label, group in itertools.groupby(statuses, key=lambda s: s.command.app_label)
+    ]
 
 
 def _line(status: CommandStatus, width: int) -> str:
@@ -57,7 +65,7 @@ def _line(status: CommandStatus, width: int) -> str:
     details.append(_last_run(status))
     if status.changed:
         details.append("source changed since its last successful run")
-    return f" {MARKS[condition(status)]} {status.command.name:<{width}}  {'; '.join(details)}"
+    return f" {MARKS[status.condition]} {status.command.name:<{width}}  {'; '.join(details)}"
 
 
 def _last_run(status: CommandStatus) -> str:
@@ -80,10 +88,7 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
     """The JSON object ``show_managed_commands --json`` prints for one command."""
     run, success = status.last_run, status.last_success
     return {
-        "name": status.command.name,
-        "app_label": status.command.app_label,
-        "run_once": status.command.run_once,
-        "requires": [str(entry) for entry in status.command.requires],
+        **_command_json(status.command),
         "unapplied_migrations": sorted(status.unapplied_migrations),
         "state": status.state,
         "running": status.running,
@@ -92,6 +97,15 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "last_duration": run.duration if run else None,
         "last_success_at": success.executed_at.isoformat() if success else None,
         "changed": status.changed,
+    }
+
+
+def _command_json(command: ManagedCommand) -> dict[str, Any]:
+    return {
+        "name": command.name,
+        "app_label": command.app_label,
+        "run_once": command.run_once,
+        "requires": [str(entry) for entry in command.requires],
     }
 
 
@@ -113,11 +127,11 @@ def mermaid(statuses: Iterable[CommandStatus]) -> str:
     statuses = list(statuses)
     known = {s.command.name for s in statuses}
     lines = ["flowchart LR"]
-    for app_label, group in itertools.groupby(statuses, key=lambda s: s.command.app_label):
+    for app_label, group in _grouped(statuses):
         lines.append(f'    subgraph app_{app_label}["{app_label}"]')
         for status in group:
             name = status.command.name
-            lines.append(f'        {_node_id(name)}["{name}"]:::{condition(status)}')
+            lines.append(f'        {_node_id(name)}["{name}"]:::{status.condition}')
         lines.append("    end")
     extra: dict[str, str] = {}
     edges = []
@@ -138,3 +152,65 @@ def _node_id(entry: str) -> str:
     # Prefixed, so that no name collides with a Mermaid keyword such as "end".
     prefix = "mig_" if "." in entry else "cmd_"
     return prefix + "".join(c if c.isalnum() else "_" for c in entry)
+
+
+def pending_in(tenants: Sequence[TenantStatus]) -> dict[str, list[str]]:
+    """Map each tenant's schema to its pending run_once commands; tenants with none are left out."""
+    found = {t.schema: [s.command.name for s in t.statuses if s.state == PENDING] for t in tenants}
+    return {schema: names for schema, names in found.items() if names}
+
+
+def matrix(
+    tenants: Sequence[TenantStatus], pending: bool = False
+) -> tuple[str, list[tuple[str, list[str]]]]:
+    """``show_managed_commands --all-tenants``: one column per tenant, one line per command.
+
+    Each cell is the command's ``condition`` in that tenant, ``-`` for a
+    repeatable command (never pending nor done) that is not running or failed.
+
+    Args:
+        tenants: ``statuses_by_tenant()``.
+        pending: Only the run_once commands pending in at least one tenant.
+
+    Returns:
+        The header line (the tenant schemas) and ``(app_label, lines)`` pairs, as ``by_app()``.
+    """
+    commands = _matrix_commands(tenants, pending)
+    states = [t.states() for t in tenants]
+    name_width = max((len(s.command.name) for s in commands), default=0)
+    widths = [max(len(t.schema), len(RUNNING)) for t in tenants]
+
+    def line(name: str, cells: list[str]) -> str:
+        padded = "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=True))
+        return f" {name:<{name_width}}  {padded}".rstrip()
+
+    header = line("", [t.schema for t in tenants])
+    groups = [
+        (app_label, [line(s.command.name, _cells(s.command.name, states)) for s in members])
+        for app_label, members in _grouped(commands)
+    ]
+    return header, groups
+
+
+def matrix_json(tenants: Sequence[TenantStatus], pending: bool = False) -> list[dict[str, Any]]:
+    """``--all-tenants --json``: each command's definition and ``tenants``, schema -> condition."""
+    states = {t.schema: t.states() for t in tenants}
+    return [
+        {
+            **_command_json(s.command),
+            "tenants": {schema: state[s.command.name] for schema, state in states.items()},
+        }
+        for s in _matrix_commands(tenants, pending)
+    ]
+
+
+def _matrix_commands(tenants: Sequence[TenantStatus], pending: bool) -> list[CommandStatus]:
+    # Every tenant lists the same commands in the same order; the first one names the rows.
+    if not tenants:
+        return []
+    waiting = set().union(*pending_in(tenants).values())
+    return [s for s in tenants[0].statuses if not pending or s.command.name in waiting]
+
+
+def _cells(name: str, states: list[dict[str, str]]) -> list[str]:
+    return ["-" if state[name] == REPEATABLE else state[name] for state in states]

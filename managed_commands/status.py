@@ -18,6 +18,8 @@ from managed_commands.scopes import current_scope
 PENDING = "pending"
 DONE = "done"
 REPEATABLE = "repeatable"
+RUNNING = "running"
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,20 @@ class CommandStatus:
     @property
     def failed_last(self) -> bool:
         return self.last_run is not None and not self.last_run.success and not self.running
+
+    @property
+    def condition(self) -> str:
+        """One word: ``running``, ``failed``, or ``state`` (pending, done, repeatable).
+
+        ``failed`` means the newest run failed and, for a run_once command,
+        that it has never succeeded: a done command stays ``done`` even if a
+        forced rerun failed.
+        """
+        if self.running:
+            return RUNNING
+        if self.failed_last and self.state != DONE:
+            return FAILED
+        return self.state
 
     @property
     def changed(self) -> bool:

@@ -15,10 +15,7 @@ from django.conf import settings
 
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.scopes import command_database, current_scope
-from managed_commands.status import DONE, CommandStatus, command_statuses
-
-RUNNING = "running"
-FAILED = "failed"
+from managed_commands.status import CommandStatus, command_statuses
 
 
 @dataclass(frozen=True)
@@ -36,22 +33,15 @@ class TenantStatus:
     statuses: list[CommandStatus]
 
     def states(self) -> dict[str, str]:
-        """Map each command name to one word: running, failed, or its ``state``.
-
-        ``failed`` means the newest run failed and, for a run_once command,
-        that it has never succeeded: a done command stays ``done`` even if a
-        forced rerun failed.
+        """Map each command name to its ``CommandStatus.condition``: running,
+        failed, pending, done or repeatable.
         """
         return {status.command.name: state_word(status) for status in self.statuses}
 
 
 def state_word(status: CommandStatus) -> str:
     """``running``, ``failed``, or the status's ``state`` (pending, done, repeatable)."""
-    if status.running:
-        return RUNNING
-    if status.failed_last and status.state != DONE:
-        return FAILED
-    return status.state
+    return status.condition
 
 
 def _require_django_tenants() -> None:

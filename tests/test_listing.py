@@ -6,7 +6,9 @@ import pytest
 from django.test import override_settings
 
 from managed_commands import listing
+from managed_commands.models import CommandExecution
 from managed_commands.status import command_statuses
+from managed_commands.tenants import TenantStatus
 from managed_commands.testing.utils import run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,3 +45,35 @@ def test_mermaid_draws_unknown_requirements_dashed():
     assert "    cmd_noop_onse --> cmd_requires_typo" in graph
     assert '    mig_nosuchapp_0001_initial[("nosuchapp.0001_initial")]:::migration' in graph
     assert '    subgraph app_brokenapp["brokenapp"]' in graph
+
+
+def tenant(schema):
+    return TenantStatus(schema, schema, command_statuses(scope=schema))
+
+
+def test_the_matrix_widens_columns_for_long_schemas_and_marks_running():
+    run_command("noop_once")  # recorded unscoped: pending in both tenants below
+    long = "a-long-tenant-name"
+    CommandExecution.objects.create(command_name="slow", scope=long, status="running")
+    CommandExecution.objects.create(command_name="once", scope="b", status="failed")
+    header, groups = listing.matrix([tenant(long), tenant("b")], pending=True)
+    assert header == "               a-long-tenant-name  b"
+    assert groups == [
+        (
+            "testapp",
+            [
+                " needs_once    pending             pending",
+                " needs_schema  pending             pending",
+                " noop_once     pending             pending",
+                " once          pending             failed",
+            ],
+        )
+    ]
+    _, [(_, lines)] = listing.matrix([tenant(long), tenant("b")])
+    assert " slow          running             -" in lines
+
+
+def test_no_tenants_make_an_empty_matrix():
+    assert listing.matrix([]) == ("", [])
+    assert listing.matrix_json([]) == []
+    assert listing.pending_in([]) == {}

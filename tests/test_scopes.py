@@ -99,3 +99,18 @@ def test_good_database_and_scope_settings_pass_the_check():
     good = {"DATABASE": "default", "SCOPE": "tests.test_scopes.site_scope"}
     with override_settings(MANAGED_COMMANDS=good):
         assert check_settings() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_pending_commands_names_the_scope_it_reports_for(site):
+    assert in_site("site-1", "run_pending_commands", "--plan").stdout.startswith(
+        "Would run 4 pending commands in scope 'site-1', in this order:\n"
+    )
+    assert in_site("site-1", "run_pending_commands", "--fake").stdout.endswith(
+        "Faked 4 commands in scope 'site-1': recorded as done, not run.\n"
+    )
+    assert in_site("site-1", "run_pending_commands").stdout == (
+        "No pending run_once commands in scope 'site-1'.\n"
+    )
+    # The unscoped project's output stays as it was.
+    assert in_site("", "run_pending_commands").stdout.startswith("Running 4 pending commands: ")

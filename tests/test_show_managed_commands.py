@@ -170,3 +170,13 @@ def test_graph_is_mermaid_of_every_command_even_with_pending(project):
         ["classDef", name]
         for name in ("done", "pending", "failed", "running", "repeatable", "migration", "unknown")
     ]
+
+
+def test_all_tenants_without_django_tenants_is_a_clear_error(project):
+    result = project.run("show_managed_commands", "--all-tenants")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "NotMultiTenant: Runs across tenants need django-tenants, which is not in "
+        "INSTALLED_APPS. With another multi-tenancy scheme, run the command once per scope "
+        "instead.\n"
+    )

@@ -8,6 +8,7 @@ SHARED_APPS with the history on another alias (``tests.tenants.settings_alias``)
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -196,6 +197,7 @@ def test_tenant_installation_keeps_a_table_per_tenant(tenants):
 
 STATUS_SCRIPT = """
 import json
+import re
 from managed_commands.tenants import statuses_by_tenant
 print(json.dumps({t.schema: [t.scope, t.states()] for t in statuses_by_tenant()}))
 """
@@ -222,3 +224,170 @@ def test_statuses_by_tenant_gives_the_matrix(tenants):
         "globex": {"tenant_once": "failed", "after_tenant_once": "pending", "slow": "repeatable"},
         "initech": {"tenant_once": "pending", "after_tenant_once": "pending", "slow": "repeatable"},
     }
+
+
+# -- across tenants: run_pending_commands under all_tenants_command, the matrix ----
+
+PLAN = ["tenant_once", "after_tenant_once", "noop_once", "needs_schema", "once", "needs_once"]
+PRINTS = {
+    "tenant_once": "tenant_once: done in {schema}\n",
+    "after_tenant_once": "after_tenant_once: done in {schema}\n",
+    "needs_schema": "needs_schema: done\n",
+    "once": "once: done\n",
+    "needs_once": "needs_once: done\n",
+}
+
+
+def matrix(tenant_once, after, others):
+    """``show_managed_commands --all-tenants`` with these cells (one word per tenant)."""
+    row = "".join(f"{word:<9}" for word in others).rstrip()
+    return (
+        "                    acme     globex   initech\n"
+        "tenants\n"
+        f" after_tenant_once  {''.join(f'{w:<9}' for w in after).rstrip()}\n"
+        f" tenant_once        {''.join(f'{w:<9}' for w in tenant_once).rstrip()}\n"
+        "testapp\n"
+        " concurrent         -        -        -\n"
+        " exit_with          -        -        -\n"
+        " fail               -        -        -\n"
+        " needs_auth         -        -        -\n"
+        f" needs_once         {row}\n"
+        f" needs_schema       {row}\n"
+        " noisy              -        -        -\n"
+        " noop_managed       -        -        -\n"
+        f" noop_once          {row}\n"
+        f" once               {row}\n"
+        " slow               -        -        -\n"
+        " talk               -        -        -\n"
+        " with_options       -        -        -\n"
+    )
+
+
+def masked(text):
+    return re.sub(r"\(\d+\.\d\d s\)", "(<s>)", text)
+
+
+def pending_run(schema):
+    """What run_pending_commands prints in a tenant where everything is pending."""
+    steps = "".join(
+        f"  Running {name}...\n{PRINTS.get(name, '').format(schema=schema)}  {name}: OK (<s>)\n"
+        for name in PLAN
+    )
+    return (
+        f"Applying command to: {schema}\n"
+        f"Running 6 pending commands in scope '{schema}': {', '.join(PLAN)}\n{steps}"
+    )
+
+
+def test_run_pending_commands_runs_the_chain_in_every_tenant_then_nothing(tenants):
+    fresh = tenants.run("show_managed_commands", "--all-tenants")
+    assert (fresh.returncode, fresh.stderr) == (0, "")
+    assert fresh.stdout == matrix(["pending"] * 3, ["pending"] * 3, ["pending"] * 3)
+
+    first = tenants.run("all_tenants_command", "--no-public", "run_pending_commands")
+    assert (first.returncode, first.stderr) == (0, "")
+    assert masked(first.stdout) == "".join(pending_run(schema) for schema in TENANTS)
+    chain = [line.split()[:2] for line in tenants.effect_lines() if "tenant_once" in line]
+    assert chain == [
+        [name, schema] for schema in TENANTS for name in ("tenant_once", "after_tenant_once")
+    ]
+
+    again = tenants.run("all_tenants_command", "--no-public", "run_pending_commands")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == "".join(
+        f"Applying command to: {schema}\nNo pending run_once commands in scope '{schema}'.\n"
+        for schema in TENANTS
+    )
+    for schema in TENANTS:
+        assert statuses(tenants, schema) == ["succeeded"]
+
+    done = tenants.run("show_managed_commands", "--all-tenants", "--check")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == matrix(["done"] * 3, ["done"] * 3, ["done"] * 3)
+    pending = tenants.run("show_managed_commands", "--all-tenants", "--pending")
+    assert (pending.returncode, pending.stdout) == (0, "No pending run_once commands.\n")
+
+
+def test_the_matrix_shows_failed_in_the_tenant_that_failed_and_done_elsewhere(tenants):
+    failing = tenants.run(
+        "all_tenants_command",
+        "--no-public",
+        "run_pending_commands",
+        env={"MC_TEST_FAIL_SCHEMA": "initech"},
+    )
+    assert failing.returncode == 1
+    assert masked(failing.stdout) == (
+        pending_run("acme") + pending_run("globex") + "Applying command to: initech\n"
+        f"Running 6 pending commands in scope 'initech': {', '.join(PLAN)}\n"
+        "  Running tenant_once...\n"
+    )
+    assert failing.stderr.endswith(
+        "RuntimeError: tenant_once failed on purpose in initech\n"
+        "PendingCommandFailed: 'tenant_once' failed, so run_pending_commands stopped. "
+        f"Still pending: {', '.join(PLAN)}. Fix the failure, then run it again.\n"
+    )
+
+    result = tenants.run("show_managed_commands", "--all-tenants")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == matrix(
+        ["done", "done", "failed"], ["done", "done", "pending"], ["done", "done", "pending"]
+    )
+
+    check = tenants.run("show_managed_commands", "--all-tenants", "--pending", "--check")
+    assert check.returncode == 1
+    assert check.stdout == (
+        "                    acme     globex   initech\n"
+        "tenants\n"
+        " after_tenant_once  done     done     pending\n"
+        " tenant_once        done     done     failed\n"
+        "testapp\n"
+        " needs_once         done     done     pending\n"
+        " needs_schema       done     done     pending\n"
+        " noop_once          done     done     pending\n"
+        " once               done     done     pending\n"
+    )
+    assert check.stderr == (
+        "CommandError: 6 run_once commands are pending in 1 of 3 tenants (initech: "
+        "after_tenant_once, tenant_once, needs_once, needs_schema, noop_once, once). "
+        "Run them with 'python manage.py all_tenants_command --no-public run_pending_commands'.\n"
+    )
+
+
+def test_the_matrix_as_json(tenants):
+    assert tenants.run("tenant_command", "tenant_once", "--schema=globex").returncode == 0
+    result = tenants.run("show_managed_commands", "--all-tenants", "--json", "--pending")
+    assert (result.returncode, result.stderr) == (0, "")
+    listed = json.loads(result.stdout)
+    assert [entry["name"] for entry in listed] == [
+        "after_tenant_once",
+        "tenant_once",
+        "needs_once",
+        "needs_schema",
+        "noop_once",
+        "once",
+    ]
+    assert listed[:2] == [
+        {
+            "name": "after_tenant_once",
+            "app_label": "tenants",
+            "run_once": True,
+            "requires": ["tenant_once"],
+            "tenants": {"acme": "pending", "globex": "pending", "initech": "pending"},
+        },
+        {
+            "name": "tenant_once",
+            "app_label": "tenants",
+            "run_once": True,
+            "requires": [],
+            "tenants": {"acme": "pending", "globex": "done", "initech": "pending"},
+        },
+    ]
+    every = json.loads(tenants.run("show_managed_commands", "--all-tenants", "--json").stdout)
+    slow = next(entry for entry in every if entry["name"] == "slow")
+    assert slow["tenants"] == {schema: "repeatable" for schema in TENANTS}
+
+
+def test_all_tenants_cannot_draw_the_graph(tenants):
+    result = tenants.run("show_managed_commands", "--all-tenants", "--graph")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "CommandError: --graph shows one scope; leave out --all-tenants.\n"

@@ -32,22 +32,24 @@ class Command(BaseCommand):
     def handle(self, *, plan: bool, fake: list[str] | None, **options: Any) -> None:
         self.verbosity = int(options["verbosity"])
         executor = CommandExecutor()
+        # Under all_tenants_command, say which tenant each summary is about.
+        self.where = f" in scope '{executor.scope}'" if executor.scope else ""
         steps = executor.plan(fake or None)
         planned = {s.command.name for s in steps}
         for name in fake or ():
             if name not in planned:
                 self._say(f"Skipped '{name}': it is already done.")
         if not steps:
-            self._say("No pending run_once commands.")
+            self._say(f"No pending run_once commands{self.where}.")
         elif plan:
             self._print_plan(steps, "fake" if fake is not None else "run")
         elif fake is not None:
             executor.fake(steps, self._progress)
-            self._say(f"Faked {_count(steps)}: recorded as done, not run.")
+            self._say(f"Faked {_count(steps)}{self.where}: recorded as done, not run.")
         else:
             self._say(
                 self.style.MIGRATE_HEADING(
-                    f"Running {_count(steps, 'pending ')}: "
+                    f"Running {_count(steps, 'pending ')}{self.where}: "
                     + ", ".join(s.command.name for s in steps)
                 )
             )
@@ -61,7 +63,9 @@ class Command(BaseCommand):
 
     def _print_plan(self, steps: list[CommandStatus], verb: str) -> None:
         self.stdout.write(
-            self.style.MIGRATE_HEADING(f"Would {verb} {_count(steps, 'pending ')}, in this order:")
+            self.style.MIGRATE_HEADING(
+                f"Would {verb} {_count(steps, 'pending ')}{self.where}, in this order:"
+            )
         )
         for number, status in enumerate(steps, 1):
             requires = status.command.requires

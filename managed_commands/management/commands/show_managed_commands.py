@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from managed_commands import listing
-from managed_commands.status import PENDING, CommandStatus, command_statuses
+from managed_commands.status import PENDING, command_statuses
+from managed_commands.tenants import statuses_by_tenant
 
 
 class Command(BaseCommand):
@@ -26,6 +27,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Exit with status 1 when any run_once command is pending (a deploy or CI gate).",
         )
+        parser.add_argument(
+            "--all-tenants",
+            action="store_true",
+            help="With django-tenants: a matrix of the commands by tenant (public left out), "
+            "each cell done, pending, failed, running, or - (repeatable).",
+        )
         output = parser.add_mutually_exclusive_group()
         output.add_argument(
             "--json", action="store_true", dest="as_json", help="Print a JSON list of objects."
@@ -37,8 +44,21 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *, pending: bool, check: bool, as_json: bool, graph: bool, **options: Any
+        self,
+        *,
+        pending: bool,
+        check: bool,
+        all_tenants: bool,
+        as_json: bool,
+        graph: bool,
+        **options: Any,
     ) -> None:
+        self.verbosity = int(options["verbosity"])
+        if all_tenants:
+            if graph:
+                raise CommandError("--graph shows one scope; leave out --all-tenants.")
+            self._across_tenants(pending, check, as_json)
+            return
         everything = command_statuses()
         waiting = [s for s in everything if s.state == PENDING]
         statuses = waiting if pending else everything
@@ -46,21 +66,46 @@ class Command(BaseCommand):
             self.stdout.write(listing.mermaid(everything))
         elif as_json:
             self.stdout.write(json.dumps([listing.as_json(s) for s in statuses], indent=2))
-        elif options["verbosity"]:
-            self._print(statuses, pending)
+        elif self.verbosity:
+            self._print(listing.by_app(statuses), pending)
         if check and waiting:
-            raise CommandError(
-                f"{len(waiting)} run_once command{'s are' if len(waiting) > 1 else ' is'} "
-                f"pending: {', '.join(s.command.name for s in waiting)}. "
-                f"Run them with 'python manage.py run_pending_commands'."
+            names = ", ".join(s.command.name for s in waiting)
+            self._fail_pending(len(waiting), f"pending: {names}", "run_pending_commands")
+
+    def _across_tenants(self, pending: bool, check: bool, as_json: bool) -> None:
+        tenants = statuses_by_tenant()
+        if as_json:
+            self.stdout.write(json.dumps(listing.matrix_json(tenants, pending), indent=2))
+        elif not tenants:
+            self._say("No tenants.")
+        else:
+            header, groups = listing.matrix(tenants, pending)
+            if groups:
+                self._say(self.style.MIGRATE_HEADING(header))
+            self._print(groups, pending)
+        waiting = listing.pending_in(tenants)
+        if check and waiting:
+            where = "; ".join(f"{schema}: {', '.join(names)}" for schema, names in waiting.items())
+            self._fail_pending(
+                len(set().union(*waiting.values())),
+                f"pending in {len(waiting)} of {len(tenants)} tenants ({where})",
+                "all_tenants_command --no-public run_pending_commands",
             )
 
-    def _print(self, statuses: list[CommandStatus], pending: bool) -> None:
-        if not statuses:
-            self.stdout.write(
-                "No pending run_once commands." if pending else "No managed commands."
-            )
-        for app_label, lines in listing.by_app(statuses):
-            self.stdout.write(self.style.MIGRATE_LABEL(app_label))
+    def _print(self, groups: list[tuple[str, list[str]]], pending: bool) -> None:
+        if not groups:
+            self._say("No pending run_once commands." if pending else "No managed commands.")
+        for app_label, lines in groups:
+            self._say(self.style.MIGRATE_LABEL(app_label))
             for line in lines:
-                self.stdout.write(line)
+                self._say(line)
+
+    def _say(self, message: str) -> None:
+        if self.verbosity:
+            self.stdout.write(message)
+
+    def _fail_pending(self, count: int, where: str, run_with: str) -> None:
+        raise CommandError(
+            f"{count} run_once command{'s are' if count > 1 else ' is'} {where}. "
+            f"Run them with 'python manage.py {run_with}'."
+        )
