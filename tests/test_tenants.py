@@ -155,7 +155,7 @@ def test_heartbeats_update_the_tenants_own_row(tenants):
     assert tenants.sql(query)[0][0] is not None
 
 
-@pytest.mark.parametrize("installation", ["shared", "alias"], scope="session")
+@pytest.mark.parametrize("installation", ["shared", "alias"], indirect=True, scope="session")
 def test_shared_installation_keeps_every_tenant_in_the_public_table(tenants):
     result = tenants.run("all_tenants_command", "tenant_once")
     assert result.returncode == 0, result.stderr
@@ -171,7 +171,7 @@ def test_shared_installation_keeps_every_tenant_in_the_public_table(tenants):
     assert tables == [("public",)]
 
 
-@pytest.mark.parametrize("installation", ["tenant"], scope="session")
+@pytest.mark.parametrize("installation", ["tenant"], indirect=True, scope="session")
 def test_tenant_installation_keeps_a_table_per_tenant(tenants):
     result = tenants.run("all_tenants_command", "--no-public", "tenant_once")
     assert result.returncode == 0, result.stderr
