@@ -48,7 +48,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--capture-runs", type=int, default=5, help="capture: runs per cell")
     parser.add_argument(
         "--history-rows",
-        default="100000,1000000",
+        default="1000,100000,1000000",
         help="status: history sizes measured after 0, comma-separated",
     )
     parser.add_argument("--commands", type=int, default=500, help="status: managed commands")
