@@ -30,6 +30,16 @@ def test_runner_prints_every_table_with_plain_django_alongside():
             "1",
             "--capture-runs",
             "1",
+            "--history-rows",
+            "50",
+            "--commands",
+            "10",
+            "--status-runs",
+            "1",
+            "--chain",
+            "3",
+            "--deploy-runs",
+            "1",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -40,7 +50,8 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("## Benchmarks\n\nMachine: ")
-    for title in ("Per-run cost in process", "Whole process", "Output capture"):
+    titles = ("Per-run cost in process", "Whole process", "Output capture", "Status at scale")
+    for title in (*titles, "Deploy step"):
         assert f"### {title}, {backend}" in out
     assert "| plain `BaseCommand` | " in out
     assert "| `ManagedBaseCommand` | " in out
@@ -49,3 +60,9 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target for managed: time added " in out
     assert "Target at 1 MiB: " in out
+    # The same query count with and without history, and the whole chain ran.
+    assert "| 0 | 4 | " in out
+    assert "| 50 | 4 | " in out
+    assert "Target: under 300 ms added and a query count that does not depend on the " in out
+    assert "| in process (`call_command()`) | " in out
+    assert "| whole `manage.py` process | " in out

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 from tests import backends
-from tests.benchmarks import machine, output_capture, per_run, whole_process
+from tests.benchmarks import (
+    deploy,
+    machine,
+    output_capture,
+    per_run,
+    status_at_scale,
+    whole_process,
+)
 from tests.benchmarks.harness import project
 
 # Each part takes {backend: migrated project} and the options, and returns tables.
@@ -24,6 +31,8 @@ PARTS = {
     "per-run": per_run.run,
     "process": whole_process.run,
     "capture": output_capture.run,
+    "status": status_at_scale.run,
+    "deploy": deploy.run,
 }
 
 
@@ -37,7 +46,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--process-runs", type=int, default=11, help="process: runs per command")
     parser.add_argument("--megabytes", type=int, default=100, help="capture: MiB written")
     parser.add_argument("--capture-runs", type=int, default=5, help="capture: runs per cell")
+    parser.add_argument(
+        "--history-rows",
+        default="1000,100000,1000000",
+        help="status: history sizes measured after 0, comma-separated",
+    )
+    parser.add_argument("--commands", type=int, default=500, help="status: managed commands")
+    parser.add_argument("--status-runs", type=int, default=5, help="status: runs per process")
+    parser.add_argument("--chain", type=int, default=200, help="deploy: commands in the chain")
+    parser.add_argument("--deploy-runs", type=int, default=3, help="deploy: runs per cell")
     options = parser.parse_args(argv)
+    options.history_rows = [int(size) for size in options.history_rows.split(",") if size]
     options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]
     options.backends = [b.strip() for b in options.backends.split(",") if b.strip()]
     unknown = [p for p in options.parts if p not in PARTS]

@@ -1,0 +1,92 @@
+"""Apps of many generated commands, written to a temporary directory (never committed).
+
+``install()`` writes them; ``using()`` gives a copy of a benchmark project whose
+processes load only those apps (``MC_BENCH_GENERATED_*``, read by the benchmark
+settings), so a part counts exactly its own commands.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+STATUS_APP = "mc_bench_status"
+CHAIN_APP = "mc_bench_chain"
+MIGRATION = "contenttypes.0002_remove_content_type_name"
+
+_MANAGED = """from managed_commands.base import ManagedBaseCommand
+
+
+class Command(ManagedBaseCommand):
+    help = "Generated for the benchmarks."
+    run_once = {run_once}
+    requires = {requires!r}
+
+    def handle(self, *args, **options):
+        pass
+"""
+_PLAIN = """from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Generated for the benchmarks: does nothing, untracked."
+
+    def handle(self, *args, **options):
+        pass
+"""
+_PLAIN_ALL = """from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Call the {count} plain chain commands in order, as run_pending_commands would."
+
+    def handle(self, *args, **options):
+        for number in range({count}):
+            call_command(f"bench_plain_{{number:03d}}", stdout=self.stdout, stderr=self.stderr)
+"""
+
+
+def status_name(number: int) -> str:
+    return f"bench_status_{number:03d}"
+
+
+def chain_name(number: int) -> str:
+    return f"bench_chain_{number:03d}"
+
+
+def install(directory: Path, commands: int, chain: int) -> Path:
+    """Write the status app (``commands`` managed commands and ``bench_noop``) and the
+    chain app (``chain`` run_once commands each requiring the previous one, their
+    plain twins ``bench_plain_NNN`` and ``bench_plain_all``) under ``directory``."""
+    status = {"bench_noop": _PLAIN}
+    for number in range(commands):
+        # A realistic mix: 3 in 4 run_once, some requiring another command or a migration.
+        requires = [status_name(number - 1)] if number % 5 == 1 else []
+        requires += [MIGRATION] if number % 50 == 7 else []
+        status[status_name(number)] = _MANAGED.format(run_once=number % 4 != 0, requires=requires)
+    deploy = {"bench_plain_all": _PLAIN_ALL.format(count=chain)}
+    for number in range(chain):
+        requires = [chain_name(number - 1)] if number else []
+        deploy[chain_name(number)] = _MANAGED.format(run_once=True, requires=requires)
+        deploy[f"bench_plain_{number:03d}"] = _PLAIN
+    for app, modules in ((STATUS_APP, status), (CHAIN_APP, deploy)):
+        package = directory / app / "management" / "commands"
+        package.mkdir(parents=True, exist_ok=True)
+        for init in (directory / app, package.parent, package):
+            (init / "__init__.py").touch()
+        for name, source in modules.items():
+            (package / f"{name}.py").write_text(source)
+    return directory
+
+
+def using(bench, directory: Path, app: str):
+    """A copy of ``bench`` (same database) whose processes install only ``app`` of the
+    test apps."""
+    view = copy.copy(bench)
+    view.env = {
+        **bench.env,
+        "MC_BENCH_GENERATED_PATH": str(directory),
+        "MC_BENCH_GENERATED_APPS": app,
+    }
+    return view
