@@ -13,7 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 if __name__ == "__main__":
+    import signal
+
     import django
+
+    # A shell's background job starts with SIGINT ignored, and children inherit
+    # that; the signal tests need the disposition an interactive user has.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     django.setup()
     gate = os.environ.get("MC_TEST_GATE")
