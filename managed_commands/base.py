@@ -80,7 +80,10 @@ class ManagedBaseCommand(BaseCommand):
         rerun = bool(options.pop("rerun", False))
         if self.requires_system_checks and not options.get("skip_checks"):
             # A project that fails its checks never starts a run: no claim, no row.
-            self.check(**self._check_kwargs(options))
+            try:
+                self.check(**self._check_kwargs(options))
+            except DatabaseError as exc:  # database checks (Django 6.1+) connect first
+                raise unavailable(exc, using) from exc
             options["skip_checks"] = True
         with InterruptGuard() as guard:
             try:
