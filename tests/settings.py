@@ -57,13 +57,14 @@ if BACKEND not in _ENGINES:
 DATABASES = {"default": _ENGINES[BACKEND]}
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: adds the overview link to the admin index.
+    "managed_commands",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "managed_commands",
     "tests.testapp",
 ]
 MIDDLEWARE = [
