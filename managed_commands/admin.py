@@ -59,11 +59,6 @@ def status_badge(execution: CommandExecution) -> SafeString:
     )
 
 
-def _block(text: str) -> SafeString | None:
-    # None shows as the admin's empty value ("-").
-    return format_html('<pre class="mc-pre">{}</pre>', text) if text else None
-
-
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[CommandExecution]
 else:  # ModelAdmin is generic only in django-stubs
@@ -128,25 +123,30 @@ class CommandExecutionAdmin(ModelAdmin):
     def duration_label(self, execution: CommandExecution) -> str:
         return human_duration(execution.duration)
 
+    def _block(self, text: str) -> SafeString:
+        if not text:
+            return self.get_empty_value_display()
+        return format_html('<pre class="mc-pre">{}</pre>', text)
+
     @admin.display(description=_("parameters"))
-    def parameters_block(self, execution: CommandExecution) -> SafeString | None:
-        return _block(pretty_json(execution.parameters))
+    def parameters_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(pretty_json(execution.parameters))
 
     @admin.display(description=_("output"))
-    def output_block(self, execution: CommandExecution) -> SafeString | None:
-        return _block(execution.output)
+    def output_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.output)
 
     @admin.display(description=_("error output"))
-    def stderr_block(self, execution: CommandExecution) -> SafeString | None:
-        return _block(execution.stderr)
+    def stderr_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.stderr)
 
     @admin.display(description=_("error message"))
-    def error_message_block(self, execution: CommandExecution) -> SafeString | None:
-        return _block(execution.error_message)
+    def error_message_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.error_message)
 
     @admin.display(description=_("traceback"))
-    def traceback_block(self, execution: CommandExecution) -> SafeString | None:
-        return _block(execution.traceback)
+    def traceback_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.traceback)
 
     def _url_name(self, view: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{view}"

@@ -48,6 +48,10 @@ def make_history():
     # One minute apart, in this order, whatever the durations and clock resolution.
     now = timezone.now()
     for minutes_ago, run in enumerate(reversed(list(vars(history).values())), start=1):
-        run.executed_at = now - datetime.timedelta(minutes=minutes_ago)
-        CommandExecution.objects.filter(pk=run.pk).update(executed_at=run.executed_at)
+        shift = now - datetime.timedelta(minutes=minutes_ago) - run.executed_at
+        run.executed_at += shift
+        run.finished_at += shift
+        CommandExecution.objects.filter(pk=run.pk).update(
+            executed_at=run.executed_at, finished_at=run.finished_at
+        )
     return history

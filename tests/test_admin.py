@@ -153,6 +153,7 @@ def test_failed_run_detail_is_read_only_with_traceback_in_monospace(viewer, hist
     assert '<pre class="mc-pre">ValueError: the data is bad</pre>' in html
     assert '<pre class="mc-pre">fail: about to fail\n</pre>' in html
     assert '<pre class="mc-pre">{\n  &quot;args&quot;: [],' in html
+    assert '<div class="readonly">-</div>' in html  # no stderr
     assert "<textarea" not in html
     assert 'name="_save"' not in html
 
