@@ -66,13 +66,14 @@ if BACKEND not in _ENGINES:
 DATABASES = {"default": _ENGINES[BACKEND]}
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: adds the overview link to the admin index.
+    "managed_commands",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "managed_commands",
     "tests.testapp",
 ]
 INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]

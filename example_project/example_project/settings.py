@@ -14,13 +14,14 @@ ROOT_URLCONF = "example_project.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: adds the overview link to the admin index.
+    "managed_commands",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "managed_commands",
     "catalog",
 ]
 MIDDLEWARE = [

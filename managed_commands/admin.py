@@ -1,0 +1,222 @@
+"""Read-only admin for the run history, plus an overview of every managed command.
+
+Every value shown comes from a command's output or arguments, so it is always
+escaped (``format_html``, template autoescaping), never marked safe. Nothing
+here can start a command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import django
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from managed_commands.formatting import human_duration, pretty_json
+from managed_commands.loader import discover
+from managed_commands.models import CommandExecution
+from managed_commands.status import PENDING, command_statuses
+
+
+class CommandNameFilter(admin.SimpleListFilter):
+    """Filter by command, offering the discovered commands.
+
+    Unlike a field filter it needs no ``SELECT DISTINCT`` over the whole history.
+    """
+
+    title = _("command")
+    parameter_name = "command_name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = set(discover().commands)
+        chosen = self.value()
+        if chosen:
+            # Keep a command that is no longer installed visible once chosen.
+            names.add(chosen)
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[CommandExecution]
+    ) -> QuerySet[CommandExecution]:
+        chosen = self.value()
+        return queryset.filter(command_name=chosen) if chosen else queryset
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    """Filter by scope (tenant); shown only when the history holds more than one scope.
+
+    With django-tenants the choices are the tenants; otherwise the scopes found
+    in the history (one ``SELECT DISTINCT``, only for projects with a SCOPE setting).
+    """
+
+    title = _("scope")
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        from managed_commands import conf, tenants
+        from managed_commands.exceptions import NotMultiTenant
+
+        try:
+            scopes = {tenant.schema_name for tenant in tenants.all_tenants()}
+        except NotMultiTenant:
+            if not conf.get("SCOPE"):
+                return []
+            scopes = set(
+                model_admin.get_queryset(request)
+                .order_by()
+                .values_list("scope", flat=True)
+                .distinct()
+            )
+        chosen = self.value()
+        if chosen is not None:
+            scopes.add(chosen)
+        return [(scope, scope or _("(none)")) for scope in sorted(scopes)]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[CommandExecution]
+    ) -> QuerySet[CommandExecution]:
+        chosen = self.value()
+        return queryset if chosen is None else queryset.filter(scope=chosen)
+
+
+def status_badge(execution: CommandExecution) -> SafeString:
+    """The run's status as a coloured label (the text is the translated status)."""
+    return format_html(
+        '<span class="mc-badge mc-status-{}">{}</span>',
+        execution.status,
+        execution.get_status_display(),
+    )
+
+
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin[CommandExecution]
+else:  # ModelAdmin is generic only in django-stubs
+    ModelAdmin = admin.ModelAdmin
+
+
+@admin.register(CommandExecution)
+class CommandExecutionAdmin(ModelAdmin):
+    """History of runs: filterable, searchable, read-only for everyone."""
+
+    list_display = ["command_name", "status_label", "executed_at", "duration_label", "hostname"]
+    list_filter = [
+        "status",
+        CommandNameFilter,
+        "run_once",
+        ("executed_at", admin.DateFieldListFilter),
+        ScopeFilter,
+    ]
+    search_fields = ["command_name", "error_message", "output"]
+    ordering = ["-executed_at", "-pk"]
+    list_per_page = 50
+    # The filtered count is needed for pagination; the unfiltered one is not.
+    show_full_result_count = False
+    if django.VERSION >= (5, 0):
+        # Facet counts would group the whole history on each page view.
+        show_facets = admin.ShowFacets.NEVER
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("command_name", "app_label", "scope"),
+                    ("status_label", "success", "run_once", "forced"),
+                    ("executed_at", "finished_at", "duration_label"),
+                    ("hostname", "pid", "heartbeat_at"),
+                    "source_hash",
+                ]
+            },
+        ),
+        (_("Arguments"), {"fields": ["parameters_block"]}),
+        (_("Output"), {"fields": ["output_block", "stderr_block"]}),
+        (_("Error"), {"fields": ["error_message_block", "traceback_block"]}),
+    ]
+
+    class Media:
+        css = {"all": ["managed_commands/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: CommandExecution | None = None
+    ) -> bool:
+        # History is evidence: nobody edits it, superusers included. With the
+        # view permission the change page renders read-only.
+        return False
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, execution: CommandExecution) -> SafeString:
+        return status_badge(execution)
+
+    @admin.display(description=_("duration"), ordering="duration")
+    def duration_label(self, execution: CommandExecution) -> str:
+        return human_duration(execution.duration)
+
+    def _block(self, text: str) -> SafeString:
+        if not text:
+            return self.get_empty_value_display()
+        return format_html('<pre class="mc-pre">{}</pre>', text)
+
+    @admin.display(description=_("parameters"))
+    def parameters_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(pretty_json(execution.parameters))
+
+    @admin.display(description=_("output"))
+    def output_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.output)
+
+    @admin.display(description=_("error output"))
+    def stderr_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.stderr)
+
+    @admin.display(description=_("error message"))
+    def error_message_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.error_message)
+
+    @admin.display(description=_("traceback"))
+    def traceback_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(execution.traceback)
+
+    def _url_name(self, view: str) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{view}"
+
+    def get_urls(self) -> list[URLPattern]:
+        overview = path(
+            "overview/",
+            self.admin_site.admin_view(self.overview_view),
+            name=self._url_name("overview"),
+        )
+        return [overview, *super().get_urls()]
+
+    def overview_view(self, request: HttpRequest) -> TemplateResponse:
+        """Every discovered managed command, its state and its last run."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        statuses = command_statuses()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Managed commands"),
+            "subtitle": None,
+            "opts": self.opts,
+            "rows": [
+                (status, human_duration(status.last_run.duration if status.last_run else None))
+                for status in statuses
+            ],
+            "pending_count": sum(status.state == PENDING for status in statuses),
+            "broken": sorted(discover().broken.items()),
+            "changelist_url": reverse(f"{self.admin_site.name}:{self._url_name('changelist')}"),
+            "media": self.media,
+        }
+        return TemplateResponse(
+            request, "admin/managed_commands/commandexecution/overview.html", context
+        )

@@ -1,0 +1,249 @@
+import datetime
+import re
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from managed_commands.models import CommandExecution
+from tests.admin_history import ESCAPED_PAYLOAD, PAYLOAD, make_history
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:managed_commands_commandexecution_changelist")
+OVERVIEW = reverse("admin:managed_commands_commandexecution_overview")
+ADD = reverse("admin:managed_commands_commandexecution_add")
+
+
+def change_url(execution):
+    return reverse("admin:managed_commands_commandexecution_change", args=[execution.pk])
+
+
+def delete_url(execution):
+    return reverse("admin:managed_commands_commandexecution_delete", args=[execution.pk])
+
+
+@pytest.fixture
+def history():
+    return make_history()
+
+
+def make_user(django_user_model, username, *, staff=True, perms=()):
+    user = django_user_model.objects.create_user(username, password="pw", is_staff=staff)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="managed_commands", codename__in=list(perms)
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    client.force_login(make_user(django_user_model, "viewer", perms=["view_commandexecution"]))
+    return client
+
+
+@pytest.fixture
+def superuser(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
+    return client
+
+
+def listed_names(response):
+    """Command names in the result table, in page order."""
+    return re.findall(r'<th class="field-command_name"><a href="[^"]+">([^<]*)</a>', response.text)
+
+
+def test_anonymous_is_sent_to_login(client, history):
+    for url in (CHANGELIST, change_url(history.crashed), OVERVIEW):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/?next=")
+
+
+def test_non_staff_is_sent_to_login(client, django_user_model, history):
+    client.force_login(make_user(django_user_model, "clerk", staff=False))
+    for url in (CHANGELIST, change_url(history.crashed), OVERVIEW):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/?next=")
+
+
+def test_staff_without_view_permission_is_refused(client, django_user_model, history):
+    client.force_login(make_user(django_user_model, "intern"))
+    for url in (CHANGELIST, change_url(history.crashed), OVERVIEW):
+        assert client.get(url).status_code == 403
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    assert "managed-commands-overview-link" not in index.text
+
+
+def test_list_shows_runs_newest_first_with_badges_and_durations(viewer, history):
+    response = viewer.get(CHANGELIST)
+    assert response.status_code == 200
+    assert listed_names(response) == [ESCAPED_PAYLOAD, "talk", "fail", "noop_once"]
+    html = response.text
+    assert '<span class="mc-badge mc-status-failed">failed</span>' in html
+    assert '<span class="mc-badge mc-status-succeeded">succeeded</span>' in html
+    assert '<td class="field-duration_label">3 min 05 s</td>' in html
+    assert '<td class="field-duration_label">850 ms</td>' in html
+    assert f'<td class="field-hostname">{history.crashed.hostname}</td>' in html
+    assert "Overview of managed commands" in html
+    assert ADD not in html
+
+
+def test_filters_by_status_command_run_once_and_date(viewer, history):
+    page = viewer.get(CHANGELIST)
+    by_status = viewer.get(CHANGELIST, {"status__exact": "failed"})
+    assert listed_names(by_status) == ["talk", "fail"]
+    by_command = viewer.get(CHANGELIST, {"command_name": "fail"})
+    assert listed_names(by_command) == ["fail"]
+    assert listed_names(viewer.get(CHANGELIST, {"run_once__exact": "1"})) == ["noop_once"]
+    CommandExecution.objects.filter(pk=history.succeeded.pk).update(
+        executed_at=timezone.now() - datetime.timedelta(days=40)
+    )
+    # Follow the date filter's own "Past 7 days" link.
+    links = dict(
+        (label, href.replace("&amp;", "&"))
+        for href, label in re.findall(r'<a href="(\?executed_at[^"]*)">([^<]+)</a>', page.text)
+    )
+    recent = viewer.get(CHANGELIST + links["Past 7 days"])
+    assert listed_names(recent) == [ESCAPED_PAYLOAD, "talk", "fail"]
+
+
+def test_command_filter_offers_discovered_commands_without_scanning_history(viewer, history):
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer.get(CHANGELIST)
+    assert "?command_name=needs_once" in response.text  # never ran, still offered
+    history_queries = [q["sql"] for q in queries if "managed_commands_commandexecution" in q["sql"]]
+    # One count of the (unfiltered) page set and one page of rows: no DISTINCT, no full count.
+    assert len(history_queries) == 2, history_queries
+    assert not any("DISTINCT" in sql.upper() for sql in history_queries)
+
+
+def test_filtered_list_counts_only_the_filtered_rows(viewer, history):
+    with CaptureQueriesContext(connection) as queries:
+        viewer.get(CHANGELIST, {"status__exact": "failed"})
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "WHERE" in counts[0].upper()
+
+
+def test_search_looks_in_name_error_message_and_output(viewer, history):
+    assert listed_names(viewer.get(CHANGELIST, {"q": "noop_"})) == ["noop_once"]
+    assert listed_names(viewer.get(CHANGELIST, {"q": "the data is bad"})) == ["fail"]
+    assert listed_names(viewer.get(CHANGELIST, {"q": "fail: about to"})) == ["fail"]
+    assert listed_names(viewer.get(CHANGELIST, {"q": "onerror"})) == [ESCAPED_PAYLOAD, "talk"]
+
+
+def test_failed_run_detail_is_read_only_with_traceback_in_monospace(viewer, history):
+    response = viewer.get(change_url(history.crashed))
+    assert response.status_code == 200
+    html = response.text
+    assert re.search(
+        r'<pre class="mc-pre">Traceback \(most recent call last\):\n.*'
+        r"ValueError: the data is bad\n?</pre>",
+        html,
+        re.DOTALL,
+    )
+    assert '<pre class="mc-pre">ValueError: the data is bad</pre>' in html
+    assert '<pre class="mc-pre">fail: about to fail\n</pre>' in html
+    assert '<pre class="mc-pre">{\n  &quot;args&quot;: [],' in html
+    assert '<div class="readonly">-</div>' in html  # no stderr
+    assert "<textarea" not in html
+    assert 'name="_save"' not in html
+
+
+def test_superuser_cannot_add_or_edit(superuser, history):
+    detail = superuser.get(change_url(history.crashed))
+    assert detail.status_code == 200
+    assert "<textarea" not in detail.text
+    assert 'name="_save"' not in detail.text
+    assert superuser.get(ADD).status_code == 403
+    posted = superuser.post(change_url(history.crashed), {"command_name": "edited"})
+    assert posted.status_code == 403
+    assert CommandExecution.objects.get(pk=history.crashed.pk).command_name == "fail"
+    assert ADD not in superuser.get(CHANGELIST).text
+
+
+def test_deleting_follows_django_permissions(client, django_user_model, history):
+    client.force_login(make_user(django_user_model, "viewer", perms=["view_commandexecution"]))
+    assert client.post(delete_url(history.crashed), {"post": "yes"}).status_code == 403
+    client.force_login(
+        make_user(
+            django_user_model,
+            "cleaner",
+            perms=["view_commandexecution", "delete_commandexecution"],
+        )
+    )
+    response = client.post(delete_url(history.crashed), {"post": "yes"})
+    assert response.status_code == 302
+    assert not CommandExecution.objects.filter(pk=history.crashed.pk).exists()
+
+
+def test_hostile_output_is_shown_as_text(viewer, history):
+    pages = {
+        "list": viewer.get(CHANGELIST).text,
+        "filtered list": viewer.get(CHANGELIST, {"command_name": PAYLOAD}).text,
+        "detail": viewer.get(change_url(history.hostile)).text,
+        "detail of the name": viewer.get(change_url(history.hostile_name)).text,
+        "overview": viewer.get(OVERVIEW).text,
+    }
+    for where, html in pages.items():
+        assert "<script>document.title" not in html, where
+        assert "<img src=x" not in html, where
+        assert ESCAPED_PAYLOAD in html, where
+    detail = pages["detail"]
+    assert f'<pre class="mc-pre">{ESCAPED_PAYLOAD}</pre>' in detail  # output and error
+    assert "&quot;text&quot;: &quot;&lt;script&gt;" in detail  # parameters
+
+
+def test_overview_lists_every_managed_command_with_its_state(viewer, history):
+    response = viewer.get(OVERVIEW)
+    assert response.status_code == 200
+    html = response.text
+    rows = {
+        name: classes
+        for classes, name in re.findall(r'<tr class="([^"]*)" data-command="([^"]+)">', html)
+    }
+    assert rows["once"] == "mc-state-pending"
+    assert rows["needs_once"] == "mc-state-pending"
+    assert rows["noop_once"] == "mc-state-done"
+    assert rows["fail"] == "mc-state-repeatable mc-failed-last"
+    assert rows["talk"] == "mc-state-repeatable mc-failed-last"
+    assert rows["noop_managed"] == "mc-state-repeatable"
+    assert "noop_plain" not in rows  # a plain BaseCommand is not managed
+    assert '<strong class="mc-pending-count">' in html
+    assert f'href="{CHANGELIST}?command_name=needs_once"' in html
+    assert "<code>once</code>, <code>noop_once</code>" in html  # needs_once requires
+    assert f'href="{change_url(history.crashed)}"' in html
+    assert "ValueError: the data is bad" in html
+
+
+def test_history_link_of_the_overview_filters_the_list(viewer, history):
+    assert listed_names(viewer.get(f"{CHANGELIST}?command_name=talk")) == ["talk"]
+
+
+def test_admin_index_links_to_the_overview(viewer, history):
+    index = viewer.get("/admin/")
+    assert f'<a href="{CHANGELIST}overview/">' in index.text
+    app_index = viewer.get("/admin/managed_commands/")
+    assert f'<a href="{CHANGELIST}overview/">' in app_index.text
+
+
+def test_scope_filter_is_hidden_for_an_unscoped_project(viewer, history):
+    assert "?scope=" not in viewer.get(CHANGELIST).text
+
+
+def test_scope_filter_lists_the_scopes_and_filters_by_one(viewer, settings):
+    settings.MANAGED_COMMANDS = {"SCOPE": "tests.test_scopes.site_scope"}
+    CommandExecution.objects.create(command_name="once", scope="site-1", status="succeeded")
+    CommandExecution.objects.create(command_name="talk", scope="site-2", status="succeeded")
+    page = viewer.get(CHANGELIST)
+    assert '<a href="?scope=site-1">site-1</a>' in page.text
+    assert '<a href="?scope=site-2">site-2</a>' in page.text
+    assert listed_names(viewer.get(CHANGELIST, {"scope": "site-2"})) == ["talk"]

@@ -1,0 +1,175 @@
+"""The admin in a real browser: headless Chromium driven by Playwright, against a live server.
+
+Chromium comes from the system (Debian's ``chromium`` package; ``MC_CHROMIUM``
+points elsewhere); Playwright never downloads a browser here. Without them the
+tests are skipped on a developer machine, and fail when ``CI`` is set.
+Screenshots go to ``MC_TEST_ARTIFACTS`` (default ``test-artifacts/``).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tests import backends
+from tests.admin_history import PAYLOAD, make_history
+
+CHROMIUM = os.environ.get("MC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(
+    os.environ.get("MC_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
+)
+CHANGELIST = reverse("admin:managed_commands_commandexecution_changelist")
+
+
+def _missing():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed: pip install -e '.[dev]'"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set MC_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}. CI must run the browser tests, not skip them.")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread, so Django takes the
+    # test's own (synchronous) database calls for calls from async code.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def history(transactional_db):
+    return make_history()
+
+
+@pytest.fixture
+def page(browser, live_server, history):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def staff(transactional_db):
+    return get_user_model().objects.create_superuser("admin", password="secret-pw")
+
+
+def log_in(page, username, password):
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+
+
+def screenshot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    backend = backends.requested() or "sqlite"
+    page.screenshot(path=ARTIFACTS / f"admin-{name}-{backend}.png", full_page=True)
+
+
+def results(page):
+    return page.locator("#result_list th.field-command_name a")
+
+
+def expect(locator):
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
+def test_staff_filters_searches_and_reads_a_failed_run(page, staff, history):
+    log_in(page, "admin", "secret-pw")
+    page.get_by_role("link", name="Command executions", exact=True).first.click()
+    expect(results(page)).to_have_text([PAYLOAD, "talk", "fail", "noop_once"])
+    expect(page.locator("#result_list .mc-status-failed")).to_have_count(2)
+    screenshot(page, "list")
+
+    page.locator("#changelist-filter").get_by_role("link", name="failed", exact=True).click()
+    expect(results(page)).to_have_text(["talk", "fail"])
+
+    page.fill("#searchbar", "the data is bad")
+    page.press("#searchbar", "Enter")
+    expect(results(page)).to_have_text(["fail"])
+
+    results(page).first.click()
+    traceback = page.locator(".field-traceback_block pre")
+    expect(traceback).to_have_text(re.compile(r"^Traceback \(most recent call last\):\n"))
+    expect(traceback).to_have_text(re.compile(r"ValueError: the data is bad\s*$"))
+    expect(page.locator("textarea, input[name=_save]")).to_have_count(0)
+    screenshot(page, "detail")
+
+
+def test_overview_shows_pending_commands_and_links_to_history(page, staff, history):
+    log_in(page, "admin", "secret-pw")
+    page.click("#managed-commands-overview-link a")
+    pending = page.locator("tr.mc-state-pending")
+    expect(pending.locator("th")).to_have_text(["needs_once", "once"])
+    expect(pending.locator(".mc-state-badge-pending")).to_have_text(["pending", "pending"])
+    expect(page.locator("tr[data-command=noop_once] .mc-state .mc-badge")).to_have_text("done")
+    screenshot(page, "overview")
+
+    page.locator("tr[data-command=fail]").get_by_role("link", name="History").click()
+    expect(results(page)).to_have_text(["fail"])
+
+
+@pytest.mark.parametrize("where", ["list", "detail", "overview"])
+def test_hostile_output_shows_as_text(page, staff, history, where):
+    log_in(page, "admin", "secret-pw")
+    url = {
+        "list": CHANGELIST,
+        "detail": reverse(
+            "admin:managed_commands_commandexecution_change", args=[history.hostile.pk]
+        ),
+        "overview": reverse("admin:managed_commands_commandexecution_overview"),
+    }[where]
+    page.goto(url)
+    shown = {
+        "list": results(page).first,
+        "detail": page.locator(".field-output_block pre"),
+        "overview": page.locator("tr[data-command=talk] .mc-error"),
+    }[where]
+    expect(shown).to_have_text(PAYLOAD)
+    page.wait_for_load_state("load")  # the broken image, were it an element, has fired
+    title = page.title()
+    assert title.endswith("| Django site admin")
+    assert "pwned" not in title
+    expect(page.locator("img[src=x]")).to_have_count(0)
+    expect(page.locator("script", has_text="pwned")).to_have_count(0)
+
+
+def test_non_staff_user_is_refused(page, django_user_model, history):
+    django_user_model.objects.create_user("clerk", password="secret-pw")
+    log_in(page, "clerk", "secret-pw")
+    expect(page.locator(".errornote")).to_contain_text(
+        "Please enter the correct username and password for a staff account."
+    )
+    page.goto(CHANGELIST)
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next="))
+    expect(page.locator("#result_list")).to_have_count(0)
