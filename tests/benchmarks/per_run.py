@@ -37,7 +37,7 @@ class Variant:
 VARIANTS = (
     Variant("plain", "plain `BaseCommand`", "noop_plain"),
     Variant("floor", "floor: raw INSERT + UPDATE of one history row, 2 autocommits"),
-    Variant("history_writes", "its two history writes alone (`ExecutionRecorder`, ORM)"),
+    Variant("history_writes", "its two history writes alone (`ExecutionRecorder`)"),
     Variant("managed", "`ManagedBaseCommand`", "noop_managed"),
     Variant("once_pending", "`ManagedBaseCommand`, run_once, pending", "noop_once", reset="ours"),
     Variant("once_done", "`ManagedBaseCommand`, run_once, already done (skips)", "noop_once"),
