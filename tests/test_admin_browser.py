@@ -130,8 +130,8 @@ def test_overview_shows_pending_commands_and_links_to_history(page, staff, histo
     log_in(page, "admin", "secret-pw")
     page.click("#managed-commands-overview-link a")
     pending = page.locator("tr.mc-state-pending")
-    expect(pending.locator("th")).to_have_text(["needs_once", "once"])
-    expect(pending.locator(".mc-state-badge-pending")).to_have_text(["pending", "pending"])
+    expect(pending.locator("th")).to_have_text(["needs_once", "needs_schema", "once"])
+    expect(pending.locator(".mc-state-badge-pending")).to_have_text(["pending"] * 3)
     expect(page.locator("tr[data-command=noop_once] .mc-state .mc-badge")).to_have_text("done")
     screenshot(page, "overview")
 
