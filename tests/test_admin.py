@@ -55,7 +55,9 @@ def superuser(client, django_user_model):
 
 def listed_names(response):
     """Command names in the result table, in page order."""
-    return re.findall(r'<th class="field-command_name"><a href="[^"]+">([^<]*)</a>', response.text)
+    return re.findall(
+        r'<th class="field-command_name"><a href="[^"]+">([^<]*)</a>', response.content.decode()
+    )
 
 
 def test_anonymous_is_sent_to_login(client, history):
@@ -79,14 +81,14 @@ def test_staff_without_view_permission_is_refused(client, django_user_model, his
         assert client.get(url).status_code == 403
     index = client.get("/admin/")
     assert index.status_code == 200
-    assert "managed-commands-overview-link" not in index.text
+    assert "managed-commands-overview-link" not in index.content.decode()
 
 
 def test_list_shows_runs_newest_first_with_badges_and_durations(viewer, history):
     response = viewer.get(CHANGELIST)
     assert response.status_code == 200
     assert listed_names(response) == [ESCAPED_PAYLOAD, "talk", "fail", "noop_once"]
-    html = response.text
+    html = response.content.decode()
     assert '<span class="mc-badge mc-status-failed">failed</span>' in html
     assert '<span class="mc-badge mc-status-succeeded">succeeded</span>' in html
     assert '<td class="field-duration_label">3 min 05 s</td>' in html
@@ -109,7 +111,9 @@ def test_filters_by_status_command_run_once_and_date(viewer, history):
     # Follow the date filter's own "Past 7 days" link.
     links = dict(
         (label, href.replace("&amp;", "&"))
-        for href, label in re.findall(r'<a href="(\?executed_at[^"]*)">([^<]+)</a>', page.text)
+        for href, label in re.findall(
+            r'<a href="(\?executed_at[^"]*)">([^<]+)</a>', page.content.decode()
+        )
     )
     recent = viewer.get(CHANGELIST + links["Past 7 days"])
     assert listed_names(recent) == [ESCAPED_PAYLOAD, "talk", "fail"]
@@ -118,7 +122,7 @@ def test_filters_by_status_command_run_once_and_date(viewer, history):
 def test_command_filter_offers_discovered_commands_without_scanning_history(viewer, history):
     with CaptureQueriesContext(connection) as queries:
         response = viewer.get(CHANGELIST)
-    assert "?command_name=needs_once" in response.text  # never ran, still offered
+    assert "?command_name=needs_once" in response.content.decode()  # never ran, still offered
     history_queries = [q["sql"] for q in queries if "managed_commands_commandexecution" in q["sql"]]
     # One count of the (unfiltered) page set and one page of rows: no DISTINCT, no full count.
     assert len(history_queries) == 2, history_queries
@@ -143,7 +147,7 @@ def test_search_looks_in_name_error_message_and_output(viewer, history):
 def test_failed_run_detail_is_read_only_with_traceback_in_monospace(viewer, history):
     response = viewer.get(change_url(history.crashed))
     assert response.status_code == 200
-    html = response.text
+    html = response.content.decode()
     assert re.search(
         r'<pre class="mc-pre">Traceback \(most recent call last\):\n.*'
         r"ValueError: the data is bad\n?</pre>",
@@ -161,13 +165,13 @@ def test_failed_run_detail_is_read_only_with_traceback_in_monospace(viewer, hist
 def test_superuser_cannot_add_or_edit(superuser, history):
     detail = superuser.get(change_url(history.crashed))
     assert detail.status_code == 200
-    assert "<textarea" not in detail.text
-    assert 'name="_save"' not in detail.text
+    assert "<textarea" not in detail.content.decode()
+    assert 'name="_save"' not in detail.content.decode()
     assert superuser.get(ADD).status_code == 403
     posted = superuser.post(change_url(history.crashed), {"command_name": "edited"})
     assert posted.status_code == 403
     assert CommandExecution.objects.get(pk=history.crashed.pk).command_name == "fail"
-    assert ADD not in superuser.get(CHANGELIST).text
+    assert ADD not in superuser.get(CHANGELIST).content.decode()
 
 
 def test_deleting_follows_django_permissions(client, django_user_model, history):
@@ -187,11 +191,11 @@ def test_deleting_follows_django_permissions(client, django_user_model, history)
 
 def test_hostile_output_is_shown_as_text(viewer, history):
     pages = {
-        "list": viewer.get(CHANGELIST).text,
-        "filtered list": viewer.get(CHANGELIST, {"command_name": PAYLOAD}).text,
-        "detail": viewer.get(change_url(history.hostile)).text,
-        "detail of the name": viewer.get(change_url(history.hostile_name)).text,
-        "overview": viewer.get(OVERVIEW).text,
+        "list": viewer.get(CHANGELIST).content.decode(),
+        "filtered list": viewer.get(CHANGELIST, {"command_name": PAYLOAD}).content.decode(),
+        "detail": viewer.get(change_url(history.hostile)).content.decode(),
+        "detail of the name": viewer.get(change_url(history.hostile_name)).content.decode(),
+        "overview": viewer.get(OVERVIEW).content.decode(),
     }
     for where, html in pages.items():
         assert "<script>document.title" not in html, where
@@ -205,7 +209,7 @@ def test_hostile_output_is_shown_as_text(viewer, history):
 def test_overview_lists_every_managed_command_with_its_state(viewer, history):
     response = viewer.get(OVERVIEW)
     assert response.status_code == 200
-    html = response.text
+    html = response.content.decode()
     rows = {
         name: classes
         for classes, name in re.findall(r'<tr class="([^"]*)" data-command="([^"]+)">', html)
@@ -230,13 +234,13 @@ def test_history_link_of_the_overview_filters_the_list(viewer, history):
 
 def test_admin_index_links_to_the_overview(viewer, history):
     index = viewer.get("/admin/")
-    assert f'<a href="{CHANGELIST}overview/">' in index.text
+    assert f'<a href="{CHANGELIST}overview/">' in index.content.decode()
     app_index = viewer.get("/admin/managed_commands/")
-    assert f'<a href="{CHANGELIST}overview/">' in app_index.text
+    assert f'<a href="{CHANGELIST}overview/">' in app_index.content.decode()
 
 
 def test_scope_filter_is_hidden_for_an_unscoped_project(viewer, history):
-    assert "?scope=" not in viewer.get(CHANGELIST).text
+    assert "?scope=" not in viewer.get(CHANGELIST).content.decode()
 
 
 def test_scope_filter_lists_the_scopes_and_filters_by_one(viewer, settings):
@@ -244,6 +248,6 @@ def test_scope_filter_lists_the_scopes_and_filters_by_one(viewer, settings):
     CommandExecution.objects.create(command_name="once", scope="site-1", status="succeeded")
     CommandExecution.objects.create(command_name="talk", scope="site-2", status="succeeded")
     page = viewer.get(CHANGELIST)
-    assert '<a href="?scope=site-1">site-1</a>' in page.text
-    assert '<a href="?scope=site-2">site-2</a>' in page.text
+    assert '<a href="?scope=site-1">site-1</a>' in page.content.decode()
+    assert '<a href="?scope=site-2">site-2</a>' in page.content.decode()
     assert listed_names(viewer.get(CHANGELIST, {"scope": "site-2"})) == ["talk"]
