@@ -69,10 +69,7 @@ def main() -> None:
 
 # -- the parent -----------------------------------------------------------------
 def measure(bench, runs: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "deploy.json"
-        run_module(bench, __name__, "--runs", str(runs), "--out", str(out))
-        return json.loads(out.read_text())
+    return run_module(bench, __name__, "--runs", str(runs))
 
 
 def run(projects: dict, options) -> list[Table]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -62,8 +63,16 @@ def run_process(bench: ProcessProject, *argv: str, peers: bool = False) -> Proce
     return ProcessRun(elapsed, usage.ru_maxrss / 1024)
 
 
-def run_module(bench: ProcessProject, module: str, *argv: str) -> None:
-    """Run ``python -m module *argv`` with the benchmark settings on ``bench``'s database."""
+def run_module(bench: ProcessProject, module: str, *argv: str) -> dict:
+    """Run ``python -m module *argv --out FILE`` with the benchmark settings on
+    ``bench``'s database; return the JSON the child wrote to FILE."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        _run_child(bench, module, *argv, "--out", str(out))
+        return json.loads(out.read_text())
+
+
+def _run_child(bench: ProcessProject, module: str, *argv: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", module, *argv],
         env={**bench.env, "MC_BENCH_PEERS": "1"},

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -239,10 +238,7 @@ def main() -> None:
 def measure(bench, runs: int) -> dict[str, object]:
     """Run the child on ``bench``'s database; return its JSON."""
     block = max(1, min(10, runs // 10))
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "per_run.json"
-        run_module(bench, __name__, "--runs", str(runs), "--block", str(block), "--out", str(out))
-        return json.loads(out.read_text())
+    return run_module(bench, __name__, "--runs", str(runs), "--block", str(block))
 
 
 def run(projects: dict, options) -> list[Table]:

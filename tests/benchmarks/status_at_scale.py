@@ -106,10 +106,7 @@ def main() -> None:
 
 # -- the parent -----------------------------------------------------------------
 def measure(bench) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "status.json"
-        run_module(bench, __name__, "--out", str(out))
-        return json.loads(out.read_text())
+    return run_module(bench, __name__)
 
 
 def run(projects: dict, options) -> list[Table]:
