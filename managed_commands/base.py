@@ -15,18 +15,19 @@ from django.db import DatabaseError
 from django.dispatch import Signal
 from django.utils import timezone
 
-from managed_commands import conf, definition, liveness
-from managed_commands.capture import BoundedText, OutputCapture
-from managed_commands.dberrors import unavailable
+from managed_commands import conf, definition
 from managed_commands.exceptions import CommandTerminated, TrackingUnavailable
-from managed_commands.heartbeat import heartbeat
-from managed_commands.interrupts import InterruptGuard
-from managed_commands.locking import RunClaim, describe_holder
 from managed_commands.models import CommandExecution
-from managed_commands.parameters import prepare
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.requirements import ensure_met
-from managed_commands.sanitize import clean_text, clip_name
+from managed_commands.runs import lease
+from managed_commands.runs.capture import BoundedText, OutputCapture
+from managed_commands.runs.claim import RunClaim, describe_holder
+from managed_commands.runs.dberrors import unavailable
+from managed_commands.runs.heartbeat import heartbeat
+from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.parameters import prepare
+from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
 from managed_commands.signals import command_finished, command_started
 
@@ -158,9 +159,9 @@ class ManagedBaseCommand(BaseCommand):
                         args, options, (*spec.sensitive_options, *conf.get("SENSITIVE_OPTIONS"))
                     ),
                     "source_hash": definition.source_hash(type(self).__module__),
-                    "hostname": liveness.hostname(),
+                    "hostname": lease.hostname(),
                     "pid": os.getpid(),
-                    "process_token": liveness.own_process_token(),
+                    "process_token": lease.own_process_token(),
                 }
             )
             if execution is None:

@@ -16,11 +16,12 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from managed_commands import conf, liveness
+from managed_commands import conf
 from managed_commands.exceptions import PendingCommandFailed
 from managed_commands.loader import requirement_graph
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs import lease
 from managed_commands.scopes import current_scope
 from managed_commands.signals import command_finished
 from managed_commands.status import PENDING, CommandStatus, command_statuses
@@ -100,7 +101,7 @@ class CommandExecutor:
                 self.scope,
                 app_label=command.app_label,
                 source_hash=command.current_source_hash(),
-                hostname=liveness.hostname(),
+                hostname=lease.hostname(),
                 pid=os.getpid(),
             )
             report("faked", status, execution=execution)

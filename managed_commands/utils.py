@@ -11,11 +11,12 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from managed_commands import conf, liveness
+from managed_commands import conf
 from managed_commands.models import CommandExecution
-from managed_commands.parameters import to_json
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.sanitize import clean_text, clip_name
+from managed_commands.runs import lease
+from managed_commands.runs.parameters import to_json
+from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
 
 
@@ -57,7 +58,7 @@ def record_command_execution(
         run_once=run_once,
         executed_at=finished - datetime.timedelta(seconds=duration or 0),
         finished_at=finished,
-        hostname=liveness.hostname(),
+        hostname=lease.hostname(),
     )
 
 

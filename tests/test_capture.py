@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 
-from managed_commands.capture import BoundedText, TeeStream
+from managed_commands.runs.capture import BoundedText, TeeStream
 
 
 def test_short_text_is_kept_whole():

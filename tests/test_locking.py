@@ -11,8 +11,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from managed_commands.exceptions import LockHeld
-from managed_commands.locking import lock_key
 from managed_commands.models import CommandExecution
+from managed_commands.runs.claim import lock_key
 from managed_commands.testing.utils import run_command
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_run_once_waiter_skips_when_the_holder_succeeded_meanwhile(monkeypatch):
             lock_key=None, status="succeeded", success=True
         )
 
-    monkeypatch.setattr("managed_commands.locking.time.sleep", finish_holder)
+    monkeypatch.setattr("managed_commands.runs.claim.time.sleep", finish_holder)
     result = run_command("noop_once")
     assert result.exit_code == 0 and result.execution is None
     assert result.stdout.startswith("Skipped 'noop_once'")

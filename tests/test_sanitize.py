@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from managed_commands.sanitize import clip_name
+from managed_commands.runs.sanitize import clip_name
 
 
 def test_short_names_are_kept():

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from managed_commands.locking import lock_key
+from managed_commands.runs.claim import lock_key
 from managed_commands.testing.factories import CommandExecutionFactory
 
 pytestmark = pytest.mark.django_db

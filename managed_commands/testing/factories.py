@@ -16,9 +16,10 @@ from django.utils import timezone
 from factory.declarations import LazyAttribute, LazyFunction, Sequence, Trait
 from factory.django import DjangoModelFactory
 
-from managed_commands import conf, liveness
-from managed_commands.locking import lock_key
+from managed_commands import conf
 from managed_commands.models import CommandExecution
+from managed_commands.runs import lease
+from managed_commands.runs.claim import lock_key
 from managed_commands.scopes import current_scope
 
 Status = CommandExecution.Status
@@ -64,7 +65,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             finished_at=None,
             duration=None,
             pid=LazyFunction(os.getpid),
-            process_token=LazyFunction(liveness.own_process_token),
+            process_token=LazyFunction(lease.own_process_token),
         )
         holding_lock = Trait(
             running=True,
@@ -91,7 +92,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     finished_at = LazyAttribute(
         lambda row: row.executed_at + datetime.timedelta(seconds=row.duration or 0)
     )
-    hostname = LazyFunction(liveness.hostname)
+    hostname = LazyFunction(lease.hostname)
 
     @classmethod
     def _get_manager(cls, model_class: type[CommandExecution]) -> Manager[CommandExecution]:

@@ -126,9 +126,9 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from managed_commands import liveness
-    from managed_commands.locking import lock_key
     from managed_commands.recorder import ExecutionRecorder
+    from managed_commands.runs import lease
+    from managed_commands.runs.claim import lock_key
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     recorder = ExecutionRecorder(connection.alias)
@@ -137,9 +137,9 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
         "app_label": "benchapp",
         "parameters": {"args": [], "options": {}},
         "source_hash": "0" * 64,
-        "hostname": liveness.hostname(),
+        "hostname": lease.hostname(),
         "pid": os.getpid(),
-        "process_token": liveness.own_process_token(),
+        "process_token": lease.own_process_token(),
         "lock_key": lock_key("bench_history_writes", ""),
     }
 

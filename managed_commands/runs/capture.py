@@ -17,7 +17,7 @@ from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
-from managed_commands.sanitize import clean_text
+from managed_commands.runs.sanitize import clean_text
 
 
 class BoundedText:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from managed_commands.sanitize import clean_text
+from managed_commands.runs.sanitize import clean_text
 
 REDACTED = "********"
 

@@ -20,12 +20,12 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
 
-from managed_commands import liveness
-from managed_commands.dberrors import is_busy
 from managed_commands.exceptions import LockHeld
-from managed_commands.interrupts import InterruptGuard
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs import lease
+from managed_commands.runs.dberrors import is_busy
+from managed_commands.runs.interrupts import InterruptGuard
 
 _FIRST_DELAY = 0.02
 _MAX_DELAY = 0.5
@@ -91,7 +91,7 @@ class RunClaim:
                 holder = self.recorder.holder(self.key)
                 if holder is None:
                     continue  # released between our insert and our look
-                reason = liveness.why_gone(holder, self.lease_seconds)
+                reason = lease.why_gone(holder, self.lease_seconds)
                 if reason:
                     with self.guard.deferred():
                         self.recorder.abandon(holder, reason)
@@ -130,7 +130,7 @@ class RunClaim:
     def _refuse_recursion(self, holder: CommandExecution) -> None:
         if (
             holder.pid == os.getpid()
-            and holder.hostname == liveness.hostname()
+            and holder.hostname == lease.hostname()
             and _held_here.get(self.key or "") == threading.get_ident()
         ):
             raise LockHeld(
