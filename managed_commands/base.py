@@ -16,16 +16,16 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from managed_commands import conf, definition
+from managed_commands.definition import ensure_met
 from managed_commands.exceptions import CommandTerminated, TrackingUnavailable
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.requirements import ensure_met
 from managed_commands.runs import lease
 from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
 from managed_commands.runs.dberrors import unavailable
-from managed_commands.runs.heartbeat import heartbeat
 from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.lease import heartbeat
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
+
+from django.utils import timezone
 
 
 def human_duration(seconds: float | None) -> str:
@@ -30,3 +33,21 @@ def human_duration(seconds: float | None) -> str:
 def pretty_json(value: Any) -> str:
     """Indented JSON with non-ASCII text kept as is (plain text: escape it to show it)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def local_time(moment: datetime.datetime) -> str:
+    """A moment as ``2026-12-01 19:10:58``, in the current time zone when it is aware."""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def plural(count: int, singular: str, plural: str = "") -> str:
+    """The count and the word that agrees with it: ``"1 run"``, ``"3 runs"``.
+
+    Args:
+        count: How many.
+        singular: The word for one.
+        plural: The word for several, when it is not ``singular + "s"``.
+    """
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"

@@ -4,13 +4,11 @@ graph, and the matrix of commands by tenants.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.utils import timezone
-
+from managed_commands.formatting import local_time
 from managed_commands.status import (
     DONE,
     FAILED,
@@ -73,15 +71,9 @@ def _last_run(status: CommandStatus) -> str:
     if run is None:
         return "never run"
     if status.running:
-        return f"running since {_when(run.executed_at)}"
+        return f"running since {local_time(run.executed_at)}"
     took = f" ({run.duration:.2f} s)" if run.duration is not None else ""
-    return f"{run.status} {_when(run.executed_at)}{took}"
-
-
-def _when(moment: datetime.datetime) -> str:
-    if timezone.is_aware(moment):
-        moment = timezone.localtime(moment)
-    return f"{moment:%Y-%m-%d %H:%M:%S}"
+    return f"{run.status} {local_time(run.executed_at)}{took}"
 
 
 def as_json(status: CommandStatus) -> dict[str, Any]:

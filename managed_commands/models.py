@@ -4,6 +4,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from managed_commands.formatting import local_time
+
 
 class CommandExecution(models.Model):
     """One run of a management command, written when it starts and completed when it ends.
@@ -89,8 +91,5 @@ class CommandExecution(models.Model):
 
     def __str__(self) -> str:
         where = f" [{self.scope}]" if self.scope else ""
-        started = self.executed_at
-        if timezone.is_aware(started):
-            started = timezone.localtime(started)
-        when = started.strftime("%Y-%m-%d %H:%M:%S")
+        when = local_time(self.executed_at)
         return f"{self.command_name}{where} {self.get_status_display()} at {when}"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Exists, Field, Max, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from managed_commands import statements
+from managed_commands import conf
 from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
@@ -19,6 +20,11 @@ _UNION_BATCH = 100
 # Stands for the command name in the compiled SQL of ``latest_runs()``.
 _NAME = "<managed_commands:name>"
 _DELETE_BATCH = 1000
+
+
+def history_recorder() -> ExecutionRecorder:
+    """The recorder of the history database (``MANAGED_COMMANDS["DATABASE"]`` or the routers')."""
+    return ExecutionRecorder(conf.history_database())
 
 
 class ExecutionRecorder:
@@ -97,8 +103,8 @@ class ExecutionRecorder:
         if connection.in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
             with transaction.atomic(using=self.using):
-                return statements.insert(connection, fields)
-        return statements.insert(connection, fields)
+                return _insert(connection, fields)
+        return _insert(connection, fields)
 
     def holder(self, lock_key: str) -> CommandExecution | None:
         return self.executions.filter(lock_key=lock_key).first()
@@ -126,7 +132,7 @@ class ExecutionRecorder:
         fields["lock_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)
-        statements.update(connections[self.using], execution.pk, fields)
+        _update(connections[self.using], execution.pk, fields)
 
     def heartbeat(self, pks: Iterable[int]) -> None:
         self.executions.filter(pk__in=list(pks), lock_key__isnull=False).update(
@@ -189,3 +195,71 @@ class ExecutionRecorder:
     def flush(self) -> None:
         """Delete every row (for tests)."""
         self.executions.all().delete()
+
+
+# -- The two writes every run makes, as SQL built once per database vendor. ---
+# The ORM compiles the INSERT of a twenty-column row and the UPDATE that
+# finishes it on every call; on the hot path of every command that costs about
+# as much as the writes themselves (see tests/benchmarks/README.md), so the
+# recorder sends these prebuilt statements instead. Values still go through
+# each field's ``get_db_prep_save()``, so they are adapted exactly as the ORM
+# would.
+
+_META = CommandExecution._meta
+_FIELDS: dict[str, Field[Any, Any]] = {f.name: f for f in _META.concrete_fields}
+_INSERTED: tuple[Field[Any, Any], ...] = tuple(f for f in _FIELDS.values() if not f.primary_key)
+_TABLE = str(_META.db_table)
+_PK = str(_FIELDS["id"].column)
+# Built statements by vendor (and RETURNING support, or the columns set).
+_BUILT_INSERTS: dict[tuple[str, bool], str] = {}
+_BUILT_UPDATES: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> CommandExecution:
+    """Insert a row with ``fields`` (the rest take their defaults) and return it."""
+    row = CommandExecution(**fields)
+    sql, returning = _insert_sql(connection)
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _INSERTED]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            row.pk = cursor.fetchone()[0]
+        else:
+            row.pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row
+
+
+def _update(connection: BaseDatabaseWrapper, pk: int, values: Mapping[str, Any]) -> int:
+    """Set ``values`` on row ``pk``; return the number of rows changed."""
+    names = tuple(values)
+    sql = _update_sql(connection, names)
+    params = [_FIELDS[name].get_db_prep_save(values[name], connection) for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        return int(cursor.rowcount)
+
+
+def _insert_sql(connection: BaseDatabaseWrapper) -> tuple[str, bool]:
+    returning = bool(connection.features.can_return_columns_from_insert)
+    key = (connection.vendor, returning)
+    if key not in _BUILT_INSERTS:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(f.column)) for f in _INSERTED)
+        values = ", ".join(["%s"] * len(_INSERTED))
+        sql = f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES ({values})"
+        if returning:
+            sql += f" RETURNING {quote(_PK)}"
+        _BUILT_INSERTS[key] = sql
+    return _BUILT_INSERTS[key], returning
+
+
+def _update_sql(connection: BaseDatabaseWrapper, names: tuple[str, ...]) -> str:
+    key = (connection.vendor, names)
+    if key not in _BUILT_UPDATES:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
+        table, pk = quote(_TABLE), quote(_PK)
+        _BUILT_UPDATES[key] = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
+    return _BUILT_UPDATES[key]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from managed_commands import conf
+from managed_commands.definition import unapplied_migrations
 from managed_commands.loader import ManagedCommand, discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.requirements import unapplied_migrations
 from managed_commands.scopes import current_scope
 
 PENDING = "pending"

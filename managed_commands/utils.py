@@ -11,17 +11,12 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from managed_commands import conf
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.recorder import history_recorder
 from managed_commands.runs import lease
 from managed_commands.runs.parameters import to_json
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
-
-
-def _recorder() -> ExecutionRecorder:
-    return ExecutionRecorder(conf.history_database())
 
 
 def record_command_execution(
@@ -44,7 +39,7 @@ def record_command_execution(
         duration: How long it took, in seconds.
         run_once: Whether the command is meant to run once.
     """
-    recorder = _recorder()
+    recorder = history_recorder()
     finished = timezone.now()
     return recorder.record(
         command_name=clip_name(command_name),
@@ -64,12 +59,12 @@ def record_command_execution(
 
 def should_run_command(command_name: str) -> bool:
     """Return False only when the newest run is a success of a run_once command."""
-    recorder = _recorder()
+    recorder = history_recorder()
     newest = recorder.history(clip_name(command_name), current_scope()).first()
     return not (newest and newest.success and newest.run_once)
 
 
 def get_command_history(command_name: str, limit: int = 10) -> QuerySet[CommandExecution]:
     """Return the newest ``limit`` runs of ``command_name``, newest first."""
-    recorder = _recorder()
+    recorder = history_recorder()
     return recorder.history(clip_name(command_name), current_scope())[:limit]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import get_commands
 
-from managed_commands import codegen
+from managed_commands import scaffold
 from managed_commands.testing.assertions import assert_refused, assert_succeeded
 from managed_commands.testing.utils import run_command
 
@@ -59,12 +59,12 @@ def test_writes_the_command_its_test_and_the_packages(app):
         "'import_prices' is refused until 'load_catalog' has run successfully.\n"
     )
     command = (app / "management/commands/import_prices.py").read_text()
-    assert command == codegen.command_module(run_once=True, requires=["load_catalog"])
+    assert command == scaffold.command_module(run_once=True, requires=["load_catalog"])
     assert "    run_once = True  # skipped once a run succeeded" in command
     assert '    requires = ["load_catalog"]\n' in command
     assert "time" not in command.replace("timed", "")  # no hand-written timing
     test = (app / "tests/test_import_prices.py").read_text()
-    assert test == codegen.test_module("import_prices", run_once=True, requires=["load_catalog"])
+    assert test == scaffold.test_module("import_prices", run_once=True, requires=["load_catalog"])
     assert '    command_history.succeeded("load_catalog")\n' in test
     assert (app / "management/__init__.py").read_text() == ""
 

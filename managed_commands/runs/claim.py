@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections
-from django.utils import timezone
 
 from managed_commands.exceptions import LockHeld
+from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import lease
@@ -40,12 +40,9 @@ def lock_key(name: str, scope: str) -> str:
 
 
 def describe_holder(holder: CommandExecution) -> str:
-    since = holder.executed_at
-    if timezone.is_aware(since):
-        since = timezone.localtime(since)
     return (
         f"run #{holder.pk}, process {holder.pid} on host {holder.hostname or '?'}, "
-        f"running since {since:%Y-%m-%d %H:%M:%S}"
+        f"running since {local_time(holder.executed_at)}"
     )
 
 

@@ -1,22 +1,34 @@
-"""Tell whether the process that holds a run is still alive.
+"""The lease of a run: who holds it, whether that holder is still alive, and the
+heartbeat that keeps this process's own leases fresh.
 
 On the same host a holder is checked by PID paired with the process start
 time (PIDs are reused); on another host only its heartbeat can tell, so a
-holder that stopped beating for longer than the lease is presumed gone.
+holder that stopped beating for longer than the lease is presumed gone. The
+heartbeat beats from one daemon thread: a dead process stops beating at once,
+so a heartbeat never keeps a dead run alive.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import socket
+import threading
+import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.db import DatabaseError, connections
 from django.utils import timezone
+
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.scopes import select_tenant, selected_tenant
 
 if TYPE_CHECKING:
     from managed_commands.models import CommandExecution
+
+logger = logging.getLogger("managed_commands")
 
 
 @lru_cache(maxsize=1)
@@ -93,3 +105,66 @@ def why_gone(
         f"no heartbeat from process {holder.pid} on {holder.hostname or 'an unknown host'} "
         f"for {silent:.0f} s (lease {lease_seconds:g} s)"
     )
+
+
+class _Beat(NamedTuple):
+    using: str
+    tenant: Any
+    interval: float
+
+
+class _Heartbeat:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, _Beat] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, using: str, pk: int, lease_seconds: float) -> None:
+        """Beat for run ``pk`` on ``using``, as seen from this thread's connection."""
+        tenant = selected_tenant(using)
+        with self._lock:
+            interval = max(lease_seconds / 4, 0.05)
+            shortest = min((beat.interval for beat in self._live.values()), default=None)
+            self._live[pk] = _Beat(using, tenant, interval)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="managed_commands-heartbeat", daemon=True
+                )
+                self._thread.start()
+            elif shortest is not None and interval < shortest:
+                self._wake.set()
+
+    def unregister(self, pk: int) -> None:
+        with self._lock:
+            self._live.pop(pk, None)
+
+    def _interval(self) -> float:
+        with self._lock:
+            return min((beat.interval for beat in self._live.values()), default=60.0)
+
+    def _run(self) -> None:
+        last_beat = time.monotonic()
+        while True:
+            due = last_beat + self._interval() - time.monotonic()
+            if self._wake.wait(max(due, 0.0)):
+                # A run with a shorter lease arrived: recompute when to beat.
+                self._wake.clear()
+                continue
+            last_beat = time.monotonic()
+            with self._lock:
+                live = list(self._live.items())
+            for pk, beat in live:
+                try:
+                    # The row may live in a tenant's schema (django-tenants), which
+                    # this thread's own connection has not selected.
+                    select_tenant(beat.using, beat.tenant)
+                    ExecutionRecorder(beat.using).heartbeat([pk])
+                except DatabaseError:
+                    logger.warning("managed_commands: heartbeat failed", exc_info=True)
+            for using in {beat.using for _, beat in live}:
+                # Beats are rare; do not keep an idle connection open between them.
+                connections[using].close()
+
+
+heartbeat = _Heartbeat()

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.core.management import get_commands, load_command_class
-from django.utils import timezone
 
-from managed_commands import conf, definition
+from managed_commands import definition
 from managed_commands.exceptions import RequirementNotMet
+from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.recorder import history_recorder
 from managed_commands.scopes import current_scope
 from managed_commands.testing.utils import CommandResult
 
@@ -25,7 +25,7 @@ _COLUMNS = ("#", "status", "success", "started", "duration", "error")
 
 def history(name: str) -> list[CommandExecution]:
     """Return the runs of ``name`` in the current scope, oldest first."""
-    recorder = ExecutionRecorder(conf.history_database())
+    recorder = history_recorder()
     return list(reversed(recorder.history(name, current_scope())))
 
 
@@ -151,9 +151,6 @@ def _block(label: str, text: str) -> str:
 
 
 def _cells(row: CommandExecution) -> tuple[str, ...]:
-    started = row.executed_at
-    if timezone.is_aware(started):
-        started = timezone.localtime(started)
     duration = "" if row.duration is None else f"{row.duration:.3f}s"
     error = row.error_message.splitlines()[0] if row.error_message else ""
     flags = " (forced)" if row.forced else ""
@@ -161,7 +158,7 @@ def _cells(row: CommandExecution) -> tuple[str, ...]:
         str(row.pk),
         f"{row.status}{flags}",
         "yes" if row.success else "no",
-        f"{started:%Y-%m-%d %H:%M:%S}",
+        local_time(row.executed_at),
         duration,
         error[:80],
     )

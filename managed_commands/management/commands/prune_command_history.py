@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from managed_commands import conf
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.formatting import plural
+from managed_commands.recorder import history_recorder
 
 
 class Command(BaseCommand):
@@ -30,16 +30,12 @@ class Command(BaseCommand):
         if days < 0:
             raise CommandError(f"--days must be 0 or more, not {days:g}.")
         before = timezone.now() - datetime.timedelta(days=days)
-        recorder = ExecutionRecorder(conf.history_database())
+        recorder = history_recorder()
         if dry_run:
             count = recorder.prunable(before).count()
-            message = f"Would delete {_runs(count)} older than {days:g} days"
+            message = f"Would delete {plural(count, 'run')} older than {days:g} days"
         else:
             count = recorder.prune(before)
-            message = f"Deleted {_runs(count)} older than {days:g} days"
+            message = f"Deleted {plural(count, 'run')} older than {days:g} days"
         if options["verbosity"]:
             self.stdout.write(f"{message} (the newest successful run of each command is kept).")
-
-
-def _runs(count: int) -> str:
-    return f"{count} run{'s' if count != 1 else ''}"

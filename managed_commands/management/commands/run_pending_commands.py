@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from managed_commands.executor import CommandExecutor
+from managed_commands.formatting import plural
 from managed_commands.listing import requirement_text
 from managed_commands.models import CommandExecution
 from managed_commands.status import CommandStatus
@@ -45,11 +46,13 @@ class Command(BaseCommand):
             self._print_plan(steps, "fake" if fake is not None else "run")
         elif fake is not None:
             executor.fake(steps, self._progress)
-            self._say(f"Faked {_count(steps)}{self.where}: recorded as done, not run.")
+            self._say(
+                f"Faked {plural(len(steps), 'command')}{self.where}: recorded as done, not run."
+            )
         else:
             self._say(
                 self.style.MIGRATE_HEADING(
-                    f"Running {_count(steps, 'pending ')}{self.where}: "
+                    f"Running {plural(len(steps), 'pending command')}{self.where}: "
                     + ", ".join(s.command.name for s in steps)
                 )
             )
@@ -64,7 +67,7 @@ class Command(BaseCommand):
     def _print_plan(self, steps: list[CommandStatus], verb: str) -> None:
         self.stdout.write(
             self.style.MIGRATE_HEADING(
-                f"Would {verb} {_count(steps, 'pending ')}{self.where}, in this order:"
+                f"Would {verb} {plural(len(steps), 'pending command')}{self.where}, in this order:"
             )
         )
         for number, status in enumerate(steps, 1):
@@ -98,7 +101,3 @@ class Command(BaseCommand):
     def _say(self, message: str) -> None:
         if self.verbosity:
             self.stdout.write(message)
-
-
-def _count(steps: list[CommandStatus], kind: str = "") -> str:
-    return f"{len(steps)} {kind}command{'s' if len(steps) != 1 else ''}"
