@@ -20,10 +20,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from managed_commands import conf, tenants
+from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import human_duration, pretty_json
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
-from managed_commands.status import PENDING, command_statuses
+from managed_commands.status import CommandState, command_statuses
 
 
 class CommandNameFilter(admin.SimpleListFilter):
@@ -36,7 +38,8 @@ class CommandNameFilter(admin.SimpleListFilter):
     parameter_name = "command_name"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = set(discover().commands)
+        found = discover()
+        names = {*found.commands, *found.invalid}
         chosen = self.value()
         if chosen:
             # Keep a command that is no longer installed visible once chosen.
@@ -61,13 +64,10 @@ class ScopeFilter(admin.SimpleListFilter):
     parameter_name = "scope"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        from managed_commands import conf, tenants
-        from managed_commands.exceptions import NotMultiTenant
-
         try:
             scopes = {tenant.schema_name for tenant in tenants.all_tenants()}
         except NotMultiTenant:
-            if not conf.get("SCOPE"):
+            if not conf.scope_setting_is_set():
                 return []
             scopes = set(
                 model_admin.get_queryset(request)
@@ -198,11 +198,16 @@ class CommandExecutionAdmin(ModelAdmin):
         return [overview, *super().get_urls()]
 
     def overview_view(self, request: HttpRequest) -> TemplateResponse:
-        """Every discovered managed command, its state and its last run."""
+        """Every discovered managed command, its state and its last run.
+
+        Commands whose definition has problems, and command modules that fail
+        to import, are listed apart.
+        """
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
         statuses = command_statuses()
+        found = discover()
         context = {
             **self.admin_site.each_context(request),
             "title": _("Managed commands"),
@@ -212,8 +217,9 @@ class CommandExecutionAdmin(ModelAdmin):
                 (status, human_duration(status.last_run.duration if status.last_run else None))
                 for status in statuses
             ],
-            "pending_count": sum(status.state == PENDING for status in statuses),
-            "broken": sorted(discover().broken.items()),
+            "pending_count": sum(status.state == CommandState.PENDING for status in statuses),
+            "invalid": sorted(found.invalid.items()),
+            "broken": sorted(found.broken.items()),
             "changelist_url": reverse(f"{self.admin_site.name}:{self._url_name('changelist')}"),
             "media": self.media,
         }

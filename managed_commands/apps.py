@@ -12,9 +12,11 @@ class ManagedCommandsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from managed_commands import checks, loader, notices
+        # Imported here, as Django asks: they load the models.
+        from managed_commands import checks, conf, loader, notices
 
         checks.register()
         # sender=self: post_migrate is sent once per app, the notice is wanted once.
         post_migrate.connect(notices.pending_after_migrate, sender=self)
         setting_changed.connect(loader.forget_discovery)
+        setting_changed.connect(conf.forget_settings)

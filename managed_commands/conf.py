@@ -1,78 +1,280 @@
-"""Settings of managed_commands, read from ``settings.MANAGED_COMMANDS`` at call time.
+"""Settings of managed_commands: one table of ``MANAGED_COMMANDS`` keys, one accessor each.
 
-Reading at call time (never at import) keeps ``override_settings`` working.
+``settings.MANAGED_COMMANDS`` is read when first asked for (never at import)
+and kept until a ``setting_changed`` signal says it changed, which keeps
+``override_settings`` working while every run reads its settings for free. A
+bad value is reported by the system
+check of its key (``checks.check_settings``); an accessor reading one raises
+``ImproperlyConfigured`` with the same message rather than guess a value.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import router
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, router
 from django.utils.module_loading import import_string
 
-DEFAULTS: dict[str, Any] = {
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``MANAGED_COMMANDS``, with its default and its system check."""
+
+    name: str
+    default: Any
+    # What is wrong with a value, as the end of a sentence ("must be ..., not -1"),
+    # or None when the value is valid.
+    validate: Callable[[Any], str | None]
+    check_id: str
+    hint: str
+
+    def message(self, problem: str) -> str:
+        return f"MANAGED_COMMANDS[{self.name!r}] {problem}."
+
+
+def _count(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"must be an integer >= 0, not {value!r}"
+    return None
+
+
+def _seconds(value: Any) -> str | None:
+    # "not >= 0" also refuses NaN, which compares false to everything.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return f"must be a number >= 0, not {value!r}"
+    return None
+
+
+def _option_names(value: Any) -> str | None:
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(n, str) for n in value):
+        return None
+    return f"must be a list of option names, not {value!r}"
+
+
+def _log_level(value: Any) -> int | None:
+    """The level ``CAPTURE_LOGS`` captures at (None: not at all); ValueError if it names none."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return logging.INFO
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str):
+        # getLevelName() maps a registered name to its number, anything else to a string.
+        level = logging.getLevelName(value.upper())
+        if isinstance(level, int):
+            return level
+    raise ValueError(value)
+
+
+def _capture_logs(value: Any) -> str | None:
+    try:
+        _log_level(value)
+    except ValueError:
+        return f"must be False, True, a logging level or its name such as 'INFO', not {value!r}"
+    return None
+
+
+def _database(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value in settings.DATABASES):
+        return None
+    return f"must be None or an alias of DATABASES, not {value!r}"
+
+
+def _scope(value: Any) -> str | None:
+    if value is None or callable(value):
+        return None
+    if not isinstance(value, str):
+        return f"is not a callable or a dotted path, but {value!r}"
+    try:
+        found = import_string(value)
+    except ImportError as exc:
+        return f"cannot be imported ({exc})"
+    return None if callable(found) else f"names {found!r}, which is not callable"
+
+
+def _flag(value: Any) -> str | None:
+    return None if value is True or value is False else f"must be True or False, not {value!r}"
+
+
+SETTINGS: tuple[Setting, ...] = (
     # Characters of stdout (and of stderr) stored per run: the first and last
     # half are kept, with a marker at the cut.
-    "OUTPUT_LIMIT": 100_000,
+    Setting(
+        "OUTPUT_LIMIT",
+        100_000,
+        _count,
+        "managed_commands.E011",
+        "Give the number of characters of output stored per run; the default is 100000.",
+    ),
     # Option names stored redacted, on top of the built-in secret-looking names.
-    "SENSITIVE_OPTIONS": (),
+    Setting(
+        "SENSITIVE_OPTIONS",
+        (),
+        _option_names,
+        "managed_commands.E012",
+        "Give a list of option names, for example ['dsn', 'webhook_url']; "
+        "the default is [] (only the built-in secret-looking names).",
+    ),
     # False, or a logging level (True means INFO): log records emitted while a
     # command runs are stored with its stderr.
-    "CAPTURE_LOGS": False,
+    Setting(
+        "CAPTURE_LOGS",
+        False,
+        _capture_logs,
+        "managed_commands.E013",
+        "Use False (the default) to store no log records, True for INFO and above, "
+        "or a level such as 'WARNING' or logging.WARNING.",
+    ),
     # Seconds a start waits for a running holder of the same command.
-    "WAIT_TIMEOUT": 300,
+    Setting(
+        "WAIT_TIMEOUT",
+        300,
+        _seconds,
+        "managed_commands.E014",
+        "Give the seconds a start waits for a running holder of the same command; "
+        "the default is 300.",
+    ),
     # Seconds without a heartbeat after which a holder on another host is
     # presumed gone. Holders on this host are checked by process instead.
-    "LEASE_SECONDS": 60,
+    Setting(
+        "LEASE_SECONDS",
+        60,
+        _seconds,
+        "managed_commands.E015",
+        "Give the seconds without a heartbeat after which a run on another host is "
+        "presumed gone; the default is 60.",
+    ),
     # Database alias that holds the history; None asks the database routers.
-    "DATABASE": None,
+    Setting(
+        "DATABASE",
+        None,
+        _database,
+        "managed_commands.E016",
+        "Name an alias of DATABASES, or use None (the default) to let the database routers choose.",
+    ),
     # Dotted path to a callable ``(connection) -> str`` returning the scope of
     # a run (a tenant, a site), given the connection the command runs on;
     # None detects django-tenants or uses "".
-    "SCOPE": None,
+    Setting(
+        "SCOPE",
+        None,
+        _scope,
+        "managed_commands.E017",
+        "Give the dotted path of a function taking the connection and returning the "
+        "scope, e.g. 'mysite.scopes.current_site', or None (the default).",
+    ),
     # Print the pending run_once commands after ``migrate``.
-    "MIGRATE_NOTICE": True,
-}
+    Setting(
+        "MIGRATE_NOTICE",
+        True,
+        _flag,
+        "managed_commands.E018",
+        "Use True (the default) to list the pending run_once commands after migrate, or False.",
+    ),
+)
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
-def get(name: str) -> Any:
-    """Return one setting, falling back to its default."""
-    user = getattr(settings, "MANAGED_COMMANDS", None) or {}
-    return user.get(name, DEFAULTS[name])
+# Settings whose change invalidates what the accessors keep: ours, the aliases
+# DATABASE is checked against, and django-tenants' two.
+_READ = frozenset({"MANAGED_COMMANDS", "DATABASES", "TENANT_DB_ALIAS", "PUBLIC_SCHEMA_NAME"})
+
+
+def forget_settings(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: read the settings again once one of them changes."""
+    if setting in _READ:
+        _value.cache_clear()
+        scope_function.cache_clear()
+        tenant_database.cache_clear()
+        public_schema.cache_clear()
+
+
+@cache
+def _value(name: str) -> Any:
+    # Only valid values are kept: a bad one raises again on every call.
+    configured = getattr(settings, "MANAGED_COMMANDS", {})
+    if not isinstance(configured, dict):
+        # The message of check E001.
+        raise ImproperlyConfigured(
+            f"MANAGED_COMMANDS must be a dict, not {type(configured).__name__}."
+        )
+    setting = BY_NAME[name]
+    value = configured.get(name, setting.default)
+    problem = setting.validate(value)
+    if problem is not None:
+        raise ImproperlyConfigured(f"{setting.message(problem)} {setting.hint}")
+    return value
+
+
+def output_limit() -> int:
+    """Return how many characters of stdout (and of stderr) are stored per run."""
+    return int(_value("OUTPUT_LIMIT"))
+
+
+def sensitive_options() -> tuple[str, ...]:
+    """Return the option names stored redacted, on top of the built-in ones."""
+    return tuple(_value("SENSITIVE_OPTIONS"))
+
+
+def capture_logs_level() -> int | None:
+    """Return the logging level to capture at, or None when logs are not captured."""
+    return _log_level(_value("CAPTURE_LOGS"))
+
+
+def wait_timeout() -> float:
+    """Return the seconds a start waits for a running holder of the same command."""
+    return float(_value("WAIT_TIMEOUT"))
+
+
+def lease_seconds() -> float:
+    """Return the seconds without a heartbeat after which another host's holder is gone."""
+    return float(_value("LEASE_SECONDS"))
 
 
 def history_database() -> str:
     """Return the alias of the database that holds ``CommandExecution`` rows."""
-    alias = get("DATABASE")
-    if alias:
+    alias = _value("DATABASE")
+    if alias is not None:
         return str(alias)
+    # Imported here: conf must import without the app registry, which models need.
     from managed_commands.models import CommandExecution
 
     return router.db_for_write(CommandExecution)
 
 
+@lru_cache(maxsize=1)
 def scope_function() -> Callable[[Any], str] | None:
-    """Return the configured scope callable, if any."""
-    path = get("SCOPE")
-    if not path:
+    """Return the configured scope callable, or None without a SCOPE setting."""
+    value = _value("SCOPE")
+    if value is None:
         return None
-    if callable(path):
-        return path  # type: ignore[no-any-return]
-    return import_string(path)  # type: ignore[no-any-return]
+    return cast("Callable[[Any], str]", value if callable(value) else import_string(value))
 
 
-def capture_logs_level() -> int | None:
-    """Return the logging level to capture at, or None when logs are not captured."""
-    value = get("CAPTURE_LOGS")
-    if value is False or value is None:
-        return None
-    if value is True:
-        return 20  # logging.INFO
-    if isinstance(value, int):
-        return value
-    import logging
+def scope_setting_is_set() -> bool:
+    """Return whether SCOPE names a scope callable (else the scope is django-tenants' or "")."""
+    return scope_function() is not None
 
-    level = logging.getLevelName(str(value).upper())
-    return level if isinstance(level, int) else 20
+
+def migrate_notice() -> bool:
+    """Return whether ``migrate`` lists the pending run_once commands."""
+    return bool(_value("MIGRATE_NOTICE"))
+
+
+@lru_cache(maxsize=1)
+def tenant_database() -> str:
+    """Return the alias django-tenants selects tenants on (``settings.TENANT_DB_ALIAS``)."""
+    return str(getattr(settings, "TENANT_DB_ALIAS", DEFAULT_DB_ALIAS))
+
+
+@lru_cache(maxsize=1)
+def public_schema() -> str:
+    """Return django-tenants' shared schema (``settings.PUBLIC_SCHEMA_NAME``)."""
+    return str(getattr(settings, "PUBLIC_SCHEMA_NAME", "public"))

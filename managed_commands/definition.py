@@ -1,7 +1,8 @@
 """Read and validate what a ManagedBaseCommand subclass declares.
 
-The same validation serves the run (a clear error instead of a traceback)
-and the system checks (an error at ``manage.py check`` time).
+The same validation serves discovery (each command read once per process),
+the run (a clear error instead of a traceback) and the system checks (an
+error at ``manage.py check`` time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ from managed_commands.scopes import command_database
 
 @dataclass(frozen=True)
 class Definition:
-    """What a managed command declares, once validated."""
+    """What a managed command declares, once validated.
+
+    Attributes:
+        name: The name typed after ``manage.py``.
+        app_label: Label of the app that provides it ("" when none does).
+        run_once: Whether a successful run makes it done.
+        requires: Its ``requires`` entries, in declared order: command names
+            and ``"app_label.migration"`` entries.
+        allow_concurrent: Whether two runs may overlap.
+        sensitive_options: Option names stored redacted.
+        module: Dotted name of its command module.
+    """
 
     name: str
     app_label: str
@@ -31,19 +43,61 @@ class Definition:
     requires: tuple[str, ...]
     allow_concurrent: bool
     sensitive_options: tuple[str, ...]
+    module: str
 
     @property
     def command_requires(self) -> tuple[str, ...]:
         """Entries naming other commands."""
-        return tuple(r for r in self.requires if "." not in r)
+        return split_requires(self.requires)[0]
 
     @property
     def migration_requires(self) -> tuple[tuple[str, str], ...]:
-        """Entries of the form ``app_label.migration_name``, split."""
-        return tuple(
-            (app_label, migration)
-            for app_label, _, migration in (r.partition(".") for r in self.requires if "." in r)
-        )
+        """Entries naming migrations, as ``(app_label, migration_name)`` pairs."""
+        return split_requires(self.requires)[1]
+
+    @property
+    def source_file(self) -> str:
+        """Path of the command module's file ("" when unknown)."""
+        return source_file(self.module)
+
+    def current_source_hash(self) -> str:
+        """SHA-256 of the source file as it is on disk now ("" when unreadable)."""
+        return hash_file(self.source_file)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with what a command declares, as the system checks report it.
+
+    Attributes:
+        id: The check id, for example ``"managed_commands.E007"``.
+        message: What is wrong, naming the class and attribute.
+        hint: How to fix it.
+    """
+
+    id: str
+    message: str
+    hint: str
+
+
+def split_requires(
+    entries: Iterable[str],
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Split ``requires`` entries into command names and migrations, each in given order.
+
+    Returns:
+        The command names, and the ``(app_label, migration_name)`` pairs of the
+        entries with a dot (``"shop.0002_add_price"``).
+    """
+    commands: list[str] = []
+    migrations: list[tuple[str, str]] = []
+    for entry in entries:
+        app, dot, migration = entry.partition(".")
+        if dot:
+            migrations.append((app, migration))
+        else:
+            commands.append(entry)
+    return tuple(commands), tuple(migrations)
 
 
 def source_file(module_name: str) -> str:
@@ -72,6 +126,7 @@ def command_name(command_class: type) -> str:
 
 
 def app_label(command_class: type) -> str:
+    """Label of the installed app whose module holds ``command_class`` ("" when none)."""
     config = apps.get_containing_app_config(command_class.__module__)
     return config.label if config else ""
 
@@ -82,31 +137,72 @@ def _is_names(value: Any) -> bool:
     )
 
 
-def problems(command_class: type) -> list[str]:
-    """Describe every attribute of ``command_class`` that has the wrong type or value."""
-    where = f"{command_class.__module__}.{command_class.__name__}"
-    name = command_name(command_class)
+_FLAG_HINT = "run_once and allow_concurrent are True or False."
+_REQUIRES_HINT = (
+    "requires is a list of command names and 'app_label.migration' entries, "
+    "for example ['load_catalog', 'shop.0007_add_price']."
+)
+_ITSELF_HINT = "Remove the command's own name from requires: no run could come before itself."
+_SENSITIVE_HINT = "sensitive_options is a list of option names, for example ['dsn']."
+
+
+def problems(command_class: type) -> list[Problem]:
+    """Describe every attribute of ``command_class`` that has the wrong type or value.
+
+    Returns:
+        One ``Problem`` per mistake, with its check id: ``managed_commands.E002``
+        (run_once or allow_concurrent not True/False), ``E007`` (requires not a
+        list of names), ``E008`` (requires names the command itself) or ``E009``
+        (sensitive_options not a list of option names).
+    """
+    cls: Any = command_class
+    where = f"{cls.__module__}.{cls.__name__}"
+    name = command_name(cls)
     found = []
     for attribute in ("run_once", "allow_concurrent"):
-        value = getattr(command_class, attribute)
+        value = getattr(cls, attribute)
         if not isinstance(value, bool):
-            found.append(f"{where}.{attribute} must be True or False, not {value!r}.")
-    requires = command_class.requires  # type: ignore[attr-defined]
+            found.append(
+                Problem(
+                    "managed_commands.E002",
+                    f"{where}.{attribute} must be True or False, not {value!r}.",
+                    _FLAG_HINT,
+                )
+            )
+    requires = cls.requires
     if isinstance(requires, str):
         found.append(
-            f"{where}.requires must be a list of command names, "
-            f"for example requires = [{requires!r}], not the string {requires!r}."
+            Problem(
+                "managed_commands.E007",
+                f"{where}.requires must be a list of command names, "
+                f"for example requires = [{requires!r}], not the string {requires!r}.",
+                _REQUIRES_HINT,
+            )
         )
     elif not _is_names(requires):
         found.append(
-            f"{where}.requires must be a list of command names (strings), not {requires!r}."
+            Problem(
+                "managed_commands.E007",
+                f"{where}.requires must be a list of command names (strings), not {requires!r}.",
+                _REQUIRES_HINT,
+            )
         )
     elif name in requires:
-        found.append(f"{where}.requires names the command itself ({name!r}).")
-    if not _is_names(command_class.sensitive_options) and command_class.sensitive_options:  # type: ignore[attr-defined]
         found.append(
-            f"{where}.sensitive_options must be a list of option names, "
-            f"not {command_class.sensitive_options!r}."  # type: ignore[attr-defined]
+            Problem(
+                "managed_commands.E008",
+                f"{where}.requires names the command itself ({name!r}).",
+                _ITSELF_HINT,
+            )
+        )
+    if cls.sensitive_options and not _is_names(cls.sensitive_options):
+        found.append(
+            Problem(
+                "managed_commands.E009",
+                f"{where}.sensitive_options must be a list of option names, "
+                f"not {cls.sensitive_options!r}.",
+                _SENSITIVE_HINT,
+            )
         )
     return found
 
@@ -115,7 +211,7 @@ def read(command_class: type) -> Definition:
     """Return the validated definition; raises ``InvalidDefinition`` listing every problem."""
     found = problems(command_class)
     if found:
-        raise InvalidDefinition(" ".join(found))
+        raise InvalidDefinition(" ".join(problem.message for problem in found))
     cls: Any = command_class
     return Definition(
         name=command_name(cls),
@@ -124,6 +220,7 @@ def read(command_class: type) -> Definition:
         requires=tuple(cls.requires),
         allow_concurrent=cls.allow_concurrent,
         sensitive_options=tuple(cls.sensitive_options),
+        module=cls.__module__,
     )
 
 
@@ -132,6 +229,10 @@ def read(command_class: type) -> Definition:
 
 
 def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
+    """The ``"app_label.migration"`` names of ``migrations`` not applied on ``using``.
+
+    No query when ``migrations`` is empty.
+    """
     wanted = list(migrations)
     if not wanted:
         return []

@@ -17,16 +17,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from managed_commands import conf
+from managed_commands.definition import Definition
 from managed_commands.exceptions import PendingCommandFailed
-from managed_commands.loader import requirement_graph
+from managed_commands.loader import discover, requirement_graph
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import lease
 from managed_commands.scopes import current_scope
 from managed_commands.signals import command_finished
-from managed_commands.status import PENDING, CommandStatus, command_statuses
+from managed_commands.status import CommandState, command_statuses
 
-#: ``progress_callback(event, status, execution=None, error=None)`` receives
+#: ``progress_callback(event, command, execution=None, error=None)`` is called
+#: with the ``Definition`` of each command of the plan and the event
 #: ``"start"``, then ``"success"``, ``"skipped"`` (done meanwhile by another
 #: process) or ``"failure"``; ``"faked"`` for each faked command.
 ProgressCallback = Callable[..., None]
@@ -38,15 +40,24 @@ class CommandExecutor:
     Args:
         using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
             or the routers.
+
+    Attributes:
+        statuses: ``command_statuses()`` of the scope by command name, as read
+            when the executor was made.
+        graph: The ``requires`` graph of those commands.
+
+    Raises:
+        InvalidDefinition: some managed command's definition has problems.
     """
 
     def __init__(self, using: str | None = None) -> None:
+        discover().ensure_valid()
         self.using = using or conf.history_database()
         self.scope = current_scope()
         self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
         self.graph = requirement_graph(s.command for s in self.statuses.values())
 
-    def plan(self, targets: Iterable[str] | None = None) -> list[CommandStatus]:
+    def plan(self, targets: Iterable[str] | None = None) -> list[Definition]:
         """The pending run_once commands among ``targets`` (default: all), in run order.
 
         Each command comes after every command it requires; ties go by
@@ -56,12 +67,12 @@ class CommandExecutor:
         """
         self.graph.validate()
         names = list(self.statuses) if targets is None else self._checked(targets)
-        pending = [name for name in names if self.statuses[name].state == PENDING]
-        return [self.statuses[name] for name in self.graph.plan(pending)]
+        pending = [name for name in names if self.statuses[name].state == CommandState.PENDING]
+        return [self.statuses[name].command for name in self.graph.plan(pending)]
 
     def run(
         self,
-        plan: Sequence[CommandStatus],
+        plan: Sequence[Definition],
         progress_callback: ProgressCallback | None = None,
         *,
         verbosity: int = 1,
@@ -75,27 +86,26 @@ class CommandExecutor:
         """
         report = progress_callback or _ignore
         streams = {key: value for key, value in (("stdout", stdout), ("stderr", stderr)) if value}
-        for index, status in enumerate(plan):
-            report("start", status)
+        for index, command in enumerate(plan):
+            report("start", command)
             try:
-                execution = _call(status.command.name, verbosity=verbosity, **streams)
+                execution = _call(command.name, verbosity=verbosity, **streams)
             except Exception as exc:
-                report("failure", status, error=exc)
-                left = ", ".join(s.command.name for s in plan[index:])
+                report("failure", command, error=exc)
+                left = ", ".join(c.name for c in plan[index:])
                 raise PendingCommandFailed(
-                    f"'{status.command.name}' failed, so run_pending_commands stopped. "
+                    f"'{command.name}' failed, so run_pending_commands stopped. "
                     f"Still pending: {left}. Fix the failure, then run it again."
                 ) from exc
-            report("skipped" if execution is None else "success", status, execution=execution)
+            report("skipped" if execution is None else "success", command, execution=execution)
 
     def fake(
-        self, plan: Sequence[CommandStatus], progress_callback: ProgressCallback | None = None
+        self, plan: Sequence[Definition], progress_callback: ProgressCallback | None = None
     ) -> None:
         """Record each command of ``plan`` as done without running it (status ``faked``)."""
         report = progress_callback or _ignore
         recorder = ExecutionRecorder(self.using)
-        for status in plan:
-            command = status.command
+        for command in plan:
             execution = recorder.record_faked(
                 command.name,
                 self.scope,
@@ -104,7 +114,7 @@ class CommandExecutor:
                 hostname=lease.hostname(),
                 pid=os.getpid(),
             )
-            report("faked", status, execution=execution)
+            report("faked", command, execution=execution)
 
     def _checked(self, targets: Iterable[str]) -> list[str]:
         names = list(dict.fromkeys(targets))

@@ -8,27 +8,20 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from managed_commands.definition import Definition, split_requires
 from managed_commands.formatting import local_time
-from managed_commands.status import (
-    DONE,
-    FAILED,
-    PENDING,
-    REPEATABLE,
-    RUNNING,
-    CommandStatus,
-)
+from managed_commands.status import CommandState, CommandStatus, Condition
 
 if TYPE_CHECKING:
-    from managed_commands.loader import ManagedCommand
     from managed_commands.tenants import TenantStatus
 
-#: The mark in front of each command (keyed by ``CommandStatus.condition``).
+#: The mark in front of each command, by ``CommandStatus.condition``.
 MARKS = {
-    RUNNING: "[R]",
-    DONE: "[X]",
-    FAILED: "[F]",
-    PENDING: "[ ]",
-    REPEATABLE: "[-]",
+    Condition.RUNNING: "[R]",
+    Condition.DONE: "[X]",
+    Condition.FAILED_LAST: "[F]",
+    Condition.PENDING: "[ ]",
+    Condition.REPEATABLE: "[-]",
 }
 
 
@@ -36,7 +29,7 @@ def requirement_text(status: CommandStatus) -> str:
     """The ``requires`` entries, each unapplied migration marked as such."""
     return ", ".join(
         f"{entry} (not applied)" if entry in status.unapplied_migrations else entry
-        for entry in map(str, status.command.requires)
+        for entry in status.command.requires
     )
 
 
@@ -92,23 +85,26 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
     }
 
 
-def _command_json(command: ManagedCommand) -> dict[str, Any]:
+def _command_json(command: Definition) -> dict[str, Any]:
     return {
         "name": command.name,
         "app_label": command.app_label,
         "run_once": command.run_once,
-        "requires": [str(entry) for entry in command.requires],
+        "requires": list(command.requires),
     }
 
 
-_CLASSES = {
-    "done": "fill:#d3f9d8,stroke:#2b8a3e",
-    "pending": "fill:#fff3bf,stroke:#e67700",
-    "failed": "fill:#ffe3e3,stroke:#c92a2a",
-    "running": "fill:#d0ebff,stroke:#1971c2",
-    "repeatable": "fill:#f1f3f5,stroke:#868e96",
-    "migration": "fill:#f3f0ff,stroke:#6741d9",
-    "unknown": "fill:#ffffff,stroke:#c92a2a,stroke-dasharray:4",
+# Mermaid class styles: one per condition, then the nodes that are not commands.
+_MIGRATION = "migration"
+_UNKNOWN = "unknown"
+_STYLES = {
+    Condition.DONE: "fill:#d3f9d8,stroke:#2b8a3e",
+    Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
+    Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
+    Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
+    Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
+    _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
+    _UNKNOWN: "fill:#ffffff,stroke:#c92a2a,stroke-dasharray:4",
 }
 
 
@@ -123,32 +119,37 @@ def mermaid(statuses: Iterable[CommandStatus]) -> str:
         lines.append(f'    subgraph app_{app_label}["{app_label}"]')
         for status in group:
             name = status.command.name
-            lines.append(f'        {_node_id(name)}["{name}"]:::{status.condition}')
+            lines.append(f'        {_node_id("cmd_", name)}["{name}"]:::{status.condition}')
         lines.append("    end")
     extra: dict[str, str] = {}
     edges = []
     for status in statuses:
-        for entry in map(str, status.command.requires):
-            node = _node_id(entry)
-            if "." in entry:
-                extra.setdefault(node, f'    {node}[("{entry}")]:::migration')
-            elif entry not in known:
-                extra.setdefault(node, f'    {node}["{entry} (unknown)"]:::unknown')
-            edges.append(f"    {node} --> {_node_id(status.command.name)}")
+        commands = set(split_requires(status.command.requires)[0])
+        for entry in status.command.requires:
+            if entry not in commands:
+                node = _node_id("mig_", entry)
+                extra.setdefault(node, f'    {node}[("{entry}")]:::{_MIGRATION}')
+            else:
+                node = _node_id("cmd_", entry)
+                if entry not in known:
+                    extra.setdefault(node, f'    {node}["{entry} (unknown)"]:::{_UNKNOWN}')
+            edges.append(f"    {node} --> {_node_id('cmd_', status.command.name)}")
     lines += [extra[node] for node in sorted(extra)] + edges
-    lines += [f"    classDef {name} {style}" for name, style in _CLASSES.items()]
+    lines += [f"    classDef {name} {style}" for name, style in _STYLES.items()]
     return "\n".join(lines)
 
 
-def _node_id(entry: str) -> str:
+def _node_id(prefix: str, entry: str) -> str:
     # Prefixed, so that no name collides with a Mermaid keyword such as "end".
-    prefix = "mig_" if "." in entry else "cmd_"
     return prefix + "".join(c if c.isalnum() else "_" for c in entry)
 
 
 def pending_in(tenants: Sequence[TenantStatus]) -> dict[str, list[str]]:
     """Map each tenant's schema to its pending run_once commands; tenants with none are left out."""
-    found = {t.schema: [s.command.name for s in t.statuses if s.state == PENDING] for t in tenants}
+    found = {
+        t.schema: [s.command.name for s in t.statuses if s.state == CommandState.PENDING]
+        for t in tenants
+    }
     return {schema: names for schema, names in found.items() if names}
 
 
@@ -168,9 +169,10 @@ def matrix(
         The header line (the tenant schemas) and ``(app_label, lines)`` pairs, as ``by_app()``.
     """
     commands = _matrix_commands(tenants, pending)
-    states = [t.states() for t in tenants]
+    conditions = [t.conditions() for t in tenants]
     name_width = max((len(s.command.name) for s in commands), default=0)
-    widths = [max(len(t.schema), len(RUNNING)) for t in tenants]
+    # "running" and "pending" are the widest cells: a repeatable command shows "-".
+    widths = [max(len(t.schema), len(Condition.RUNNING)) for t in tenants]
 
     def line(name: str, cells: list[str]) -> str:
         padded = "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=True))
@@ -178,7 +180,7 @@ def matrix(
 
     header = line("", [t.schema for t in tenants])
     groups = [
-        (app_label, [line(s.command.name, _cells(s.command.name, states)) for s in members])
+        (app_label, [line(s.command.name, _cells(s.command.name, conditions)) for s in members])
         for app_label, members in _grouped(commands)
     ]
     return header, groups
@@ -186,11 +188,11 @@ def matrix(
 
 def matrix_json(tenants: Sequence[TenantStatus], pending: bool = False) -> list[dict[str, Any]]:
     """``--all-tenants --json``: each command's definition and ``tenants``, schema -> condition."""
-    states = {t.schema: t.states() for t in tenants}
+    conditions = {t.schema: t.conditions() for t in tenants}
     return [
         {
             **_command_json(s.command),
-            "tenants": {schema: state[s.command.name] for schema, state in states.items()},
+            "tenants": {schema: found[s.command.name] for schema, found in conditions.items()},
         }
         for s in _matrix_commands(tenants, pending)
     ]
@@ -204,5 +206,5 @@ def _matrix_commands(tenants: Sequence[TenantStatus], pending: bool) -> list[Com
     return [s for s in tenants[0].statuses if not pending or s.command.name in waiting]
 
 
-def _cells(name: str, states: list[dict[str, str]]) -> list[str]:
-    return ["-" if state[name] == REPEATABLE else state[name] for state in states]
+def _cells(name: str, conditions: list[dict[str, Condition]]) -> list[str]:
+    return ["-" if found[name] == Condition.REPEATABLE else found[name] for found in conditions]

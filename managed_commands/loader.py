@@ -1,7 +1,8 @@
 """Find the managed commands among the installed apps' management commands.
 
 Modules are imported (never run) once per process; Django's own commands are
-skipped since none of them is managed.
+skipped since none of them is managed. Each managed command's definition is
+read and validated here, once: every other module reads ``discover()``.
 """
 
 from __future__ import annotations
@@ -17,59 +18,41 @@ from django.core.management import get_commands
 
 from managed_commands import definition
 from managed_commands.base import ManagedBaseCommand
+from managed_commands.definition import Definition, Problem
+from managed_commands.exceptions import InvalidDefinition
 from managed_commands.graph import RequirementGraph
 
 
 @dataclass(frozen=True)
-class ManagedCommand:
-    """A discovered managed command."""
-
-    name: str
-    app_name: str
-    command_class: type[ManagedBaseCommand]
-
-    @property
-    def app_label(self) -> str:
-        return definition.app_label(self.command_class)
-
-    @property
-    def run_once(self) -> bool:
-        return self.command_class.run_once is True
-
-    @property
-    def requires(self) -> tuple[str, ...]:
-        requires = self.command_class.requires
-        return tuple(requires) if not isinstance(requires, str) else (requires,)
-
-    @property
-    def source_file(self) -> str:
-        return definition.source_file(self.command_class.__module__)
-
-    @property
-    def spec(self) -> definition.Definition:
-        """The validated definition; raises ``InvalidDefinition`` when it has problems."""
-        return definition.read(self.command_class)
-
-    def current_source_hash(self) -> str:
-        """Hash of the source file as it is on disk now."""
-        return definition.hash_file(self.source_file)
-
-
-@dataclass(frozen=True)
 class Discovery:
-    """Every managed command by name, plus the command modules that failed to import."""
+    """What the installed apps' command modules hold, each kind kept apart.
 
-    commands: dict[str, ManagedCommand]
+    Attributes:
+        commands: Every managed command with a valid definition, by name.
+        invalid: The managed commands whose definition has problems, by name.
+        broken: The command modules that failed to import: name -> the error.
+    """
+
+    commands: dict[str, Definition]
+    invalid: dict[str, tuple[Problem, ...]]
     broken: dict[str, str]
+
+    def ensure_valid(self) -> None:
+        """Raise ``InvalidDefinition`` listing every problem of every invalid command."""
+        if self.invalid:
+            raise InvalidDefinition(
+                " ".join(p.message for found in self.invalid.values() for p in found)
+            )
 
 
 @lru_cache(maxsize=1)
 def discover() -> Discovery:
-    """Import every installed app's commands (not Django's) and keep the managed ones.
+    """Import every installed app's commands (not Django's) and read the managed ones.
 
     Cached per process; call ``discover.cache_clear()`` after changing apps.
     """
-    commands: dict[str, ManagedCommand] = {}
+    commands: dict[str, Definition] = {}
+    invalid: dict[str, tuple[Problem, ...]] = {}
     broken: dict[str, str] = {}
     for name, app_name in sorted(get_commands().items()):
         if not isinstance(app_name, str) or app_name.startswith("django."):
@@ -80,21 +63,23 @@ def discover() -> Discovery:
             broken[name] = f"{type(exc).__name__}: {exc}"
             continue
         command_class = getattr(module, "Command", None)
-        if isinstance(command_class, type) and issubclass(command_class, ManagedBaseCommand):
-            commands[name] = ManagedCommand(name, app_name, command_class)
-    return Discovery(commands, broken)
+        if not (isinstance(command_class, type) and issubclass(command_class, ManagedBaseCommand)):
+            continue
+        problems = definition.problems(command_class)
+        if problems:
+            invalid[name] = tuple(problems)
+        else:
+            commands[name] = definition.read(command_class)
+    return Discovery(commands, invalid, broken)
 
 
-def requirement_graph(commands: Iterable[ManagedCommand]) -> RequirementGraph:
-    """The ``requires`` graph between ``commands``, ordered by INSTALLED_APPS then name.
-
-    Raises ``InvalidDefinition`` when a command's attributes have problems.
-    """
+def requirement_graph(commands: Iterable[Definition]) -> RequirementGraph:
+    """The ``requires`` graph between ``commands``, ordered by INSTALLED_APPS then name."""
     app_order = {config.label: index for index, config in enumerate(apps.get_app_configs())}
     graph = RequirementGraph()
     for command in commands:
         graph.add_node(command.name, app_order.get(command.app_label, len(app_order)))
-        for requirement in command.spec.command_requires:
+        for requirement in command.command_requires:
             graph.add_dependency(command.name, requirement)
     return graph
 

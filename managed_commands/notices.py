@@ -26,7 +26,7 @@ def pending_after_migrate(
     when none is pending, and when ``using`` does not hold the history. Never
     makes migrate fail: an error (no history table yet...) is logged, not raised.
     """
-    if not verbosity or not conf.get("MIGRATE_NOTICE"):
+    if not verbosity or not conf.migrate_notice():
         return
     try:
         if using != conf.history_database():
@@ -34,7 +34,7 @@ def pending_after_migrate(
         table = CommandExecution._meta.db_table
         if table not in connections[using].introspection.table_names():
             return
-        pending = [status.command.name for status in CommandExecutor(using).plan()]
+        pending = [command.name for command in CommandExecutor(using).plan()]
     except Exception:  # a notice must never make migrate fail
         logger.warning("Could not list the pending managed commands after migrate", exc_info=True)
         return

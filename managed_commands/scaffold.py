@@ -17,6 +17,8 @@ from django.core.management import get_commands
 from django.core.management.base import CommandError
 from django.db.migrations.loader import MigrationLoader
 
+from managed_commands.definition import split_requires
+
 _MIGRATION_NAME = re.compile(r"\w+")
 LINE_LENGTH = 100
 
@@ -160,11 +162,10 @@ def _project_app(app_label: str) -> AppConfig:
 
 
 def _check_requirement(name: str, entry: str) -> None:
-    app_label, dot, migration = entry.partition(".")
-    valid = (
+    commands, migrations = split_requires([entry])
+    valid = all(command.isidentifier() for command in commands) and all(
         app_label.isidentifier() and _MIGRATION_NAME.fullmatch(migration) is not None
-        if dot
-        else entry.isidentifier()
+        for app_label, migration in migrations
     )
     if not valid:
         raise CommandError(
@@ -177,13 +178,13 @@ def _check_requirement(name: str, entry: str) -> None:
 
 def _notes(name: str, requires: list[str], commands: dict[str, str]) -> list[str]:
     """Say which requirements nothing in the project can meet yet (not an error: it may come)."""
-    migrations = [tuple(entry.split(".")) for entry in requires if "." in entry]
+    required, migrations = split_requires(requires)
     on_disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations if migrations else {}
     notes = [
         f"no installed app provides a command '{entry}' yet; "
         f"'{name}' is refused until '{entry}' has run successfully."
-        for entry in requires
-        if "." not in entry and entry not in commands
+        for entry in required
+        if entry not in commands
     ]
     notes += [
         f"there is no migration '{app_label}.{migration}' yet; "
@@ -248,7 +249,7 @@ def test_module(name: str, *, run_once: bool, requires: Sequence[str]) -> str:
     It starts from a history where every required command already succeeded,
     so it passes even before those commands exist in the project.
     """
-    required = [entry for entry in requires if "." not in entry]
+    required = split_requires(requires)[0]
     helpers = ["assert_succeeded"]
     helpers += ["assert_ran_once", "assert_skipped"] if run_once else ["assert_history"]
     if required:

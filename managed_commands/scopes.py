@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 
 from managed_commands import conf
 
 
 def command_database() -> str:
     """Return the alias of the connection commands run on (and tenants are selected on)."""
-    return str(getattr(settings, "TENANT_DB_ALIAS", DEFAULT_DB_ALIAS))
+    return conf.tenant_database()
 
 
 def current_scope() -> str:
@@ -34,7 +33,7 @@ def current_scope() -> str:
     if custom is not None:
         return str(custom(connection) or "")
     schema = getattr(connection, "schema_name", None)
-    if schema and schema != getattr(settings, "PUBLIC_SCHEMA_NAME", "public"):
+    if schema and schema != conf.public_schema():
         return str(schema)
     return ""
 

@@ -8,58 +8,86 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
 from managed_commands import conf
-from managed_commands.definition import unapplied_migrations
-from managed_commands.loader import ManagedCommand, discover
+from managed_commands.definition import Definition, unapplied_migrations
+from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.scopes import current_scope
 
-PENDING = "pending"
-DONE = "done"
-REPEATABLE = "repeatable"
-RUNNING = "running"
-FAILED = "failed"
+__all__ = ["CommandState", "CommandStatus", "Condition", "command_statuses"]
+
+
+class CommandState(models.TextChoices):
+    """Where a command stands: a run_once command is pending until a run succeeds."""
+
+    PENDING = "pending", _("pending")
+    DONE = "done", _("done")
+    #: Not run_once: never pending nor done.
+    REPEATABLE = "repeatable", _("repeatable")
+
+
+class Condition(models.TextChoices):
+    """What the listings show for a command: its state, unless its newest run says more."""
+
+    RUNNING = "running", _("running")
+    #: The newest run failed, and a run_once command has never succeeded.
+    FAILED_LAST = "failed", _("failed")
+    PENDING = CommandState.PENDING.value, CommandState.PENDING.label
+    DONE = CommandState.DONE.value, CommandState.DONE.label
+    REPEATABLE = CommandState.REPEATABLE.value, CommandState.REPEATABLE.label
 
 
 @dataclass(frozen=True)
 class CommandStatus:
-    """One managed command and its history in one scope."""
+    """One managed command and its history in one scope.
 
-    command: ManagedCommand
+    Attributes:
+        command: The command's definition, as discovered.
+        last_run: Its newest run in the scope, if any.
+        last_success: Its newest successful run in the scope, if any.
+        unapplied_migrations: The ``"app_label.migration"`` entries of its
+            ``requires`` not applied yet.
+    """
+
+    command: Definition
     last_run: CommandExecution | None
     last_success: CommandExecution | None
-    #: The ``"app_label.migration"`` entries of ``requires`` not applied yet.
     unapplied_migrations: frozenset[str] = field(default=frozenset())
 
     @property
-    def state(self) -> str:
-        """``pending`` or ``done`` for a run_once command, else ``repeatable``."""
+    def state(self) -> CommandState:
+        """``PENDING`` or ``DONE`` for a run_once command, else ``REPEATABLE``."""
         if not self.command.run_once:
-            return REPEATABLE
-        return DONE if self.last_success is not None else PENDING
+            return CommandState.REPEATABLE
+        return CommandState.DONE if self.last_success is not None else CommandState.PENDING
 
     @property
     def running(self) -> bool:
+        """True while the newest run is in progress."""
         return self.last_run is not None and self.last_run.status == CommandExecution.Status.RUNNING
 
     @property
     def failed_last(self) -> bool:
+        """True when the newest run ended without success, whatever the state."""
         return self.last_run is not None and not self.last_run.success and not self.running
 
     @property
-    def condition(self) -> str:
-        """One word: ``running``, ``failed``, or ``state`` (pending, done, repeatable).
+    def condition(self) -> Condition:
+        """``RUNNING``, ``FAILED_LAST``, or the ``state``.
 
-        ``failed`` means the newest run failed and, for a run_once command,
-        that it has never succeeded: a done command stays ``done`` even if a
-        forced rerun failed.
+        ``FAILED_LAST`` means the newest run failed and, for a run_once
+        command, that it has never succeeded: a done command stays ``DONE``
+        even if a forced rerun failed.
         """
         if self.running:
-            return RUNNING
-        if self.failed_last and self.state != DONE:
-            return FAILED
-        return self.state
+            return Condition.RUNNING
+        if self.failed_last and self.state != CommandState.DONE:
+            return Condition.FAILED_LAST
+        return Condition(self.state.value)
 
     @property
     def changed(self) -> bool:
@@ -69,7 +97,16 @@ class CommandStatus:
 
 
 def command_statuses(using: str | None = None, scope: str | None = None) -> list[CommandStatus]:
-    """Every discovered managed command with its history, sorted by app label then name."""
+    """Every discovered managed command with its history, sorted by app label then name.
+
+    Commands whose definition has problems are left out (the system checks
+    report them).
+
+    Args:
+        using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
+            or the routers.
+        scope: The scope whose history is read; None uses the current scope.
+    """
     using = using or conf.history_database()
     recorder = ExecutionRecorder(using)
     scope = current_scope() if scope is None else scope
@@ -77,24 +114,15 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     names = [command.name for command in commands]
     last_runs = recorder.latest_runs(names, scope)
     last_successes = recorder.latest_runs(names, scope, successful=True)
-    unapplied = _unapplied_migrations(commands, using)
+    # One query on django_migrations, and none when no command requires a migration.
+    wanted = sorted({pair for command in commands for pair in command.migration_requires})
+    unapplied = set(unapplied_migrations(using, wanted))
     return [
         CommandStatus(
             command,
             last_runs.get(command.name),
             last_successes.get(command.name),
-            frozenset(_migration_entries(command) & unapplied),
+            frozenset(entry for entry in command.requires if entry in unapplied),
         )
         for command in commands
     ]
-
-
-def _migration_entries(command: ManagedCommand) -> set[str]:
-    return {entry for entry in command.requires if isinstance(entry, str) and "." in entry}
-
-
-def _unapplied_migrations(commands: list[ManagedCommand], using: str) -> set[str]:
-    # One query on django_migrations, and none when no command requires a migration.
-    wanted = set().union(*map(_migration_entries, commands))
-    pairs = [(app_label, name) for app_label, _, name in (e.partition(".") for e in sorted(wanted))]
-    return set(unapplied_migrations(using, pairs))

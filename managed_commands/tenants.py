@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 
+from managed_commands import conf
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.scopes import command_database, current_scope
-from managed_commands.status import CommandStatus, command_statuses
+from managed_commands.status import CommandStatus, Condition, command_statuses
+
+__all__ = ["TenantStatus", "all_tenants", "statuses_by_tenant"]
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,9 @@ class TenantStatus:
     scope: str
     statuses: list[CommandStatus]
 
-    def states(self) -> dict[str, str]:
-        """Map each command name to its ``CommandStatus.condition``: running,
-        failed, pending, done or repeatable.
-        """
-        return {status.command.name: state_word(status) for status in self.statuses}
-
-
-def state_word(status: CommandStatus) -> str:
-    """``running``, ``failed``, or the status's ``state`` (pending, done, repeatable)."""
-    return status.condition
+    def conditions(self) -> dict[str, Condition]:
+        """Map each command name to its ``CommandStatus.condition`` in this tenant."""
+        return {status.command.name: status.condition for status in self.statuses}
 
 
 def _require_django_tenants() -> None:
@@ -62,11 +57,11 @@ def all_tenants(include_public: bool = False) -> list[Any]:
         NotMultiTenant: django-tenants is not installed.
     """
     _require_django_tenants()
-    from django_tenants.utils import get_tenant_model
+    from django_tenants.utils import get_tenant_model  # optional: only with django-tenants
 
     found = get_tenant_model().objects.using(command_database()).order_by("schema_name")
     if not include_public:
-        found = found.exclude(schema_name=getattr(settings, "PUBLIC_SCHEMA_NAME", "public"))
+        found = found.exclude(schema_name=conf.public_schema())
     return list(found)
 
 
@@ -85,7 +80,7 @@ def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
         NotMultiTenant: django-tenants is not installed.
     """
     _require_django_tenants()
-    from django_tenants.utils import tenant_context
+    from django_tenants.utils import tenant_context  # optional: only with django-tenants
 
     found = []
     for tenant in all_tenants(include_public):

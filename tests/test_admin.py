@@ -251,3 +251,18 @@ def test_scope_filter_lists_the_scopes_and_filters_by_one(viewer, settings):
     assert '<a href="?scope=site-1">site-1</a>' in page.content.decode()
     assert '<a href="?scope=site-2">site-2</a>' in page.content.decode()
     assert listed_names(viewer.get(CHANGELIST, {"scope": "site-2"})) == ["talk"]
+
+
+def test_overview_lists_invalid_definitions_next_to_unimportable_modules(viewer, settings):
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "tests.brokenapp"]
+    html = viewer.get(OVERVIEW).content.decode()
+    assert "<h2>Command modules that failed to import</h2>" in html
+    assert "<li><code>import_error</code>: <code>ModuleNotFoundError: " in html
+    assert "<h2>Managed commands with an invalid definition</h2>" in html
+    assert (
+        "<li><code>requires_itself</code>: <code>tests.brokenapp.management.commands."
+        "requires_itself.Command.requires names the command itself (&#x27;requires_itself&#x27;)."
+        "</code></li>"
+    ) in html
+    assert 'data-command="requires_itself"' not in html  # not among the valid commands
+    assert 'data-command="requires_typo"' in html

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from managed_commands import checks
@@ -31,8 +35,8 @@ def test_the_test_project_passes():
 def test_every_mistake_is_reported_with_its_id_and_hint():
     assert [(id_, obj) for id_, obj, _, _ in found()] == [
         ("managed_commands.W001", "import_error"),
-        ("managed_commands.E002", "bad_requires"),
-        ("managed_commands.E002", "requires_itself"),
+        ("managed_commands.E007", "bad_requires"),
+        ("managed_commands.E008", "requires_itself"),
         ("managed_commands.E004", "requires_plain"),
         ("managed_commands.E004", "requires_plain"),
         ("managed_commands.E003", "requires_typo"),
@@ -44,7 +48,11 @@ def test_every_mistake_is_reported_with_its_id_and_hint():
 
 @BROKEN
 def test_definition_problems_come_from_the_definition():
-    messages = {(obj, msg) for id_, obj, msg, _ in found() if id_ == "managed_commands.E002"}
+    messages = {
+        (obj, msg)
+        for id_, obj, msg, _ in found()
+        if id_ in ("managed_commands.E007", "managed_commands.E008")
+    }
     assert messages == {
         (
             "bad_requires",
@@ -113,8 +121,9 @@ def test_an_unimportable_command_is_a_warning():
 def test_an_app_without_migrations_has_none_to_require(monkeypatch):
     from managed_commands.loader import discover
 
-    command = discover().commands["needs_schema"].command_class
-    monkeypatch.setattr(command, "requires", ["testapp.0001_initial"])
+    commands = discover().commands
+    needing = replace(commands["needs_schema"], requires=("testapp.0001_initial",))
+    monkeypatch.setitem(commands, "needs_schema", needing)
     [message] = checks.check_commands()
     assert message.msg == (
         "'needs_schema' requires the migration 'testapp.0001_initial', "
@@ -144,9 +153,12 @@ def test_default_settings_pass():
 
 @override_settings(MANAGED_COMMANDS=["WAIT_TIMEOUT"])
 def test_settings_not_a_dict():
-    assert settings_messages() == [
-        ("managed_commands.E001", "MANAGED_COMMANDS must be a dict, not list.")
-    ]
+    [error] = checks.check_settings()
+    assert (error.id, error.msg, error.hint) == (
+        "managed_commands.E001",
+        "MANAGED_COMMANDS must be a dict, not list.",
+        "Set MANAGED_COMMANDS = {} or remove it to use the defaults.",
+    )
 
 
 @override_settings(
@@ -154,13 +166,133 @@ def test_settings_not_a_dict():
 )
 def test_settings_unknown_keys_and_bad_values():
     assert settings_messages() == [
-        ("managed_commands.E001", "MANAGED_COMMANDS has an unknown key 'WAIT_TIMOUT'."),
+        ("managed_commands.E010", "MANAGED_COMMANDS has an unknown key 'WAIT_TIMOUT'."),
         (
-            "managed_commands.E001",
-            "MANAGED_COMMANDS['OUTPUT_LIMIT'] must be a number >= 0, not -1.",
+            "managed_commands.E011",
+            "MANAGED_COMMANDS['OUTPUT_LIMIT'] must be an integer >= 0, not -1.",
         ),
         (
-            "managed_commands.E001",
-            "MANAGED_COMMANDS['SENSITIVE_OPTIONS'] must be a list of option names.",
+            "managed_commands.E012",
+            "MANAGED_COMMANDS['SENSITIVE_OPTIONS'] must be a list of option names, not 'dsn'.",
         ),
     ]
+
+
+@override_settings(MANAGED_COMMANDS={"WAIT_TIMOUT": 3})
+def test_an_unknown_key_close_to_a_known_one_suggests_it():
+    [error] = checks.check_settings()
+    assert error.hint == "Did you mean 'WAIT_TIMEOUT'?"
+
+
+@override_settings(MANAGED_COMMANDS={"COLOUR": True, 3: "x"})
+def test_an_unknown_key_far_from_any_lists_the_known_ones():
+    known = (
+        "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, MIGRATE_NOTICE, OUTPUT_LIMIT, "
+        "SCOPE, SENSITIVE_OPTIONS, WAIT_TIMEOUT."
+    )
+    assert [(m.id, m.msg, m.hint) for m in checks.check_settings()] == [
+        ("managed_commands.E010", "MANAGED_COMMANDS has an unknown key 3.", known),
+        ("managed_commands.E010", "MANAGED_COMMANDS has an unknown key 'COLOUR'.", known),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings_value", "check_id", "message", "hint"),
+    [
+        (
+            {"OUTPUT_LIMIT": 2.5},
+            "managed_commands.E011",
+            "MANAGED_COMMANDS['OUTPUT_LIMIT'] must be an integer >= 0, not 2.5.",
+            "Give the number of characters of output stored per run; the default is 100000.",
+        ),
+        (
+            {"SENSITIVE_OPTIONS": ["dsn", 3]},
+            "managed_commands.E012",
+            "MANAGED_COMMANDS['SENSITIVE_OPTIONS'] must be a list of option names, not ['dsn', 3].",
+            "Give a list of option names, for example ['dsn', 'webhook_url']; "
+            "the default is [] (only the built-in secret-looking names).",
+        ),
+        (
+            {"CAPTURE_LOGS": "LOUD"},
+            "managed_commands.E013",
+            "MANAGED_COMMANDS['CAPTURE_LOGS'] must be False, True, a logging level or its "
+            "name such as 'INFO', not 'LOUD'.",
+            "Use False (the default) to store no log records, True for INFO and above, "
+            "or a level such as 'WARNING' or logging.WARNING.",
+        ),
+        (
+            {"CAPTURE_LOGS": -10},
+            "managed_commands.E013",
+            "MANAGED_COMMANDS['CAPTURE_LOGS'] must be False, True, a logging level or its "
+            "name such as 'INFO', not -10.",
+            "Use False (the default) to store no log records, True for INFO and above, "
+            "or a level such as 'WARNING' or logging.WARNING.",
+        ),
+        (
+            {"WAIT_TIMEOUT": "5"},
+            "managed_commands.E014",
+            "MANAGED_COMMANDS['WAIT_TIMEOUT'] must be a number >= 0, not '5'.",
+            "Give the seconds a start waits for a running holder of the same command; "
+            "the default is 300.",
+        ),
+        (
+            {"LEASE_SECONDS": float("nan")},
+            "managed_commands.E015",
+            "MANAGED_COMMANDS['LEASE_SECONDS'] must be a number >= 0, not nan.",
+            "Give the seconds without a heartbeat after which a run on another host is "
+            "presumed gone; the default is 60.",
+        ),
+        (
+            {"DATABASE": ""},
+            "managed_commands.E016",
+            "MANAGED_COMMANDS['DATABASE'] must be None or an alias of DATABASES, not ''.",
+            "Name an alias of DATABASES, or use None (the default) to let the database "
+            "routers choose.",
+        ),
+        (
+            {"SCOPE": ""},
+            "managed_commands.E017",
+            "MANAGED_COMMANDS['SCOPE'] cannot be imported ( doesn't look like a module path).",
+            "Give the dotted path of a function taking the connection and returning the "
+            "scope, e.g. 'mysite.scopes.current_site', or None (the default).",
+        ),
+        (
+            {"MIGRATE_NOTICE": "no"},
+            "managed_commands.E018",
+            "MANAGED_COMMANDS['MIGRATE_NOTICE'] must be True or False, not 'no'.",
+            "Use True (the default) to list the pending run_once commands after migrate, or False.",
+        ),
+    ],
+)
+def test_each_bad_setting_has_its_own_id(settings_value, check_id, message, hint):
+    with override_settings(MANAGED_COMMANDS=settings_value):
+        [error] = checks.check_settings()
+    assert (error.id, error.msg, error.hint) == (check_id, message, hint)
+
+
+@pytest.mark.parametrize(
+    "settings_value",
+    [
+        {"OUTPUT_LIMIT": 0, "WAIT_TIMEOUT": 0, "LEASE_SECONDS": 0.5},
+        {"SENSITIVE_OPTIONS": ("dsn",), "MIGRATE_NOTICE": False},
+        {"CAPTURE_LOGS": None},
+        {"CAPTURE_LOGS": True},
+        {"CAPTURE_LOGS": 15},
+        {"CAPTURE_LOGS": "warning"},
+        {"SCOPE": len},
+    ],
+)
+def test_good_settings_pass(settings_value):
+    with override_settings(MANAGED_COMMANDS=settings_value):
+        assert checks.check_settings() == []
+
+
+def test_both_checks_have_our_own_tag():
+    assert checks.check_settings.tags == ("managed_commands",)
+    assert checks.check_commands.tags == ("managed_commands",)
+
+
+@override_settings(MANAGED_COMMANDS={"MIGRATE_NOTICE": 1})
+def test_manage_py_check_tag_managed_commands_runs_the_settings_check():
+    with pytest.raises(SystemCheckError, match=r"\(managed_commands\.E018\) MANAGED_COMMANDS"):
+        call_command("check", tags=["managed_commands"])

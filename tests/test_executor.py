@@ -23,7 +23,7 @@ TESTAPP_ORDER = ["noop_once", "needs_schema", "once", "needs_once"]
 
 
 def names(plan):
-    return [status.command.name for status in plan]
+    return [command.name for command in plan]
 
 
 def test_plans_every_pending_run_once_command_after_what_it_requires():
@@ -60,7 +60,7 @@ def test_run_runs_each_in_order_as_a_tracked_run_and_reports_progress():
     executor = CommandExecutor()
     executor.run(
         executor.plan(),
-        lambda event, status, **kw: events.append((event, status.command.name)),
+        lambda event, command, **kw: events.append((event, command.name)),
         stdout=out,
     )
     assert events == [(event, name) for name in TESTAPP_ORDER for event in ("start", "success")]
@@ -77,7 +77,7 @@ def test_a_command_done_meanwhile_is_reported_as_skipped():
     plan = executor.plan(["once"])
     run_command("once")  # another deployer got there first
     events = []
-    executor.run(plan, lambda event, status, **kw: events.append((event, kw.get("execution"))))
+    executor.run(plan, lambda event, command, **kw: events.append((event, kw.get("execution"))))
     assert events == [("start", None), ("skipped", None)]
     assert CommandExecution.objects.filter(command_name="once").count() == 1
 
@@ -89,9 +89,7 @@ def test_the_first_failure_stops_the_run_and_names_what_is_left(monkeypatch):
     with pytest.raises(PendingCommandFailed) as raised:
         executor.run(
             executor.plan(),
-            lambda event, status, **kw: events.append(
-                (event, status.command.name, kw.get("error"))
-            ),
+            lambda event, command, **kw: events.append((event, command.name, kw.get("error"))),
         )
     assert str(raised.value) == (
         "'once' failed, so run_pending_commands stopped. Still pending: once, needs_once. "
@@ -115,7 +113,7 @@ def test_an_unapplied_migration_requirement_stops_the_run_with_its_reason(unappl
 def test_fake_records_done_without_running():
     executor = CommandExecutor()
     events = []
-    executor.fake(executor.plan(["once"]), lambda event, status, **kw: events.append(event))
+    executor.fake(executor.plan(["once"]), lambda event, command, **kw: events.append(event))
     [row] = CommandExecution.objects.all()
     assert (row.command_name, row.status, row.success, row.run_once) == (
         "once",

@@ -74,24 +74,36 @@ def test_across_tenants_needs_django_tenants():
 
 
 @pytest.mark.parametrize(
-    ("settings_value", "message"),
+    ("settings_value", "message", "expected_id"),
     [
         (
             {"DATABASE": "nope"},
             "MANAGED_COMMANDS['DATABASE'] must be None or an alias of DATABASES, not 'nope'.",
+            "managed_commands.E016",
         ),
-        ({"SCOPE": "tests.no_such_module.scope"}, "MANAGED_COMMANDS['SCOPE'] cannot be imported"),
+        (
+            {"SCOPE": "tests.no_such_module.scope"},
+            "MANAGED_COMMANDS['SCOPE'] cannot be imported",
+            "managed_commands.E017",
+        ),
         (
             {"SCOPE": "tests.test_scopes.SITE"},
             "MANAGED_COMMANDS['SCOPE'] names {'id': ''}, which is not callable.",
+            "managed_commands.E017",
         ),
-        ({"SCOPE": 3}, "MANAGED_COMMANDS['SCOPE'] is not a callable or a dotted path, but 3."),
+        (
+            {"SCOPE": 3},
+            "MANAGED_COMMANDS['SCOPE'] is not a callable or a dotted path, but 3.",
+            "managed_commands.E017",
+        ),
     ],
 )
-def test_bad_database_or_scope_settings_are_reported_by_the_check(settings_value, message):
+def test_bad_database_or_scope_settings_are_reported_by_the_check(
+    settings_value, message, expected_id
+):
     with override_settings(MANAGED_COMMANDS=settings_value):
         [error] = check_settings()
-    assert error.id == "managed_commands.E001"
+    assert error.id == expected_id
     assert error.msg.startswith(message)
 
 

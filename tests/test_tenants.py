@@ -199,7 +199,7 @@ STATUS_SCRIPT = """
 import json
 import re
 from managed_commands.tenants import statuses_by_tenant
-print(json.dumps({t.schema: [t.scope, t.states()] for t in statuses_by_tenant()}))
+print(json.dumps({t.schema: [t.scope, t.conditions()] for t in statuses_by_tenant()}))
 """
 
 

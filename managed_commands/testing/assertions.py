@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.core.management import get_commands, load_command_class
-
-from managed_commands import definition
 from managed_commands.exceptions import RequirementNotMet
 from managed_commands.formatting import local_time
+from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
 from managed_commands.scopes import current_scope
 from managed_commands.testing.utils import CommandResult
+
+__all__ = [
+    "assert_failed",
+    "assert_history",
+    "assert_ran_once",
+    "assert_refused",
+    "assert_skipped",
+    "assert_succeeded",
+    "format_history",
+    "history",
+]
 
 Status = CommandExecution.Status
 _COLUMNS = ("#", "status", "success", "started", "duration", "error")
@@ -126,10 +135,8 @@ def assert_history(name: str, statuses: Sequence[str]) -> None:
 
 
 def _required_commands(name: str) -> tuple[str, ...]:
-    app_name = get_commands().get(name)
-    if not isinstance(app_name, str):
-        return ()
-    return definition.read(type(load_command_class(app_name, name))).command_requires
+    command = discover().commands.get(name)
+    return command.command_requires if command is not None else ()
 
 
 def _fail(result: CommandResult, expected: str, names: Sequence[str] = ()) -> None:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from managed_commands.models import CommandExecution
     from managed_commands.testing.utils import CommandResult
 
+__all__ = ["CommandHistory", "command_history", "run_managed_command"]
+
 
 class CommandHistory:
     """Writes the runs a test starts from, in the current scope of the history database.
@@ -55,7 +57,7 @@ class CommandHistory:
         return self._create(name, fields, faked=True)
 
     def _create(self, name: str, fields: dict[str, Any], **traits: bool) -> CommandExecution:
-        from managed_commands.testing.factories import CommandExecutionFactory
+        from managed_commands.testing.factories import CommandExecutionFactory  # needs factory-boy
 
         values = {**_declared(name), **traits, **fields}
         row: CommandExecution = CommandExecutionFactory.create(command_name=name, **values)
@@ -64,7 +66,7 @@ class CommandHistory:
 
 def _declared(name: str) -> dict[str, Any]:
     """``run_once`` and ``app_label`` of the installed managed command ``name``, if any."""
-    from managed_commands.loader import discover
+    from managed_commands.loader import discover  # imports Django
 
     command = discover().commands.get(name)
     if command is None:
@@ -75,7 +77,7 @@ def _declared(name: str) -> dict[str, Any]:
 @pytest.fixture
 def run_managed_command(db: None) -> Callable[..., CommandResult]:
     """Return ``run_command``: run a command and get its ``CommandResult``."""
-    from managed_commands.testing.utils import run_command
+    from managed_commands.testing.utils import run_command  # imports Django
 
     return run_command
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from managed_commands.definition import Definition
 from managed_commands.executor import CommandExecutor
 from managed_commands.formatting import plural
 from managed_commands.listing import requirement_text
+from managed_commands.management.output import ReportingCommand
 from managed_commands.models import CommandExecution
-from managed_commands.status import CommandStatus
 
 
-class Command(BaseCommand):
+class Command(ReportingCommand):
     help = (
         "Run every pending run_once command, each after the commands it requires; "
         "stop at the first failure."
@@ -31,29 +32,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, plan: bool, fake: list[str] | None, **options: Any) -> None:
-        self.verbosity = int(options["verbosity"])
         executor = CommandExecutor()
         # Under all_tenants_command, say which tenant each summary is about.
         self.where = f" in scope '{executor.scope}'" if executor.scope else ""
         steps = executor.plan(fake or None)
-        planned = {s.command.name for s in steps}
+        planned = {command.name for command in steps}
         for name in fake or ():
             if name not in planned:
-                self._say(f"Skipped '{name}': it is already done.")
+                self.say(f"Skipped '{name}': it is already done.")
         if not steps:
-            self._say(f"No pending run_once commands{self.where}.")
+            self.say(f"No pending run_once commands{self.where}.")
         elif plan:
-            self._print_plan(steps, "fake" if fake is not None else "run")
+            self._print_plan(executor, steps, "fake" if fake is not None else "run")
         elif fake is not None:
             executor.fake(steps, self._progress)
-            self._say(
+            self.say(
                 f"Faked {plural(len(steps), 'command')}{self.where}: recorded as done, not run."
             )
         else:
-            self._say(
+            self.say(
                 self.style.MIGRATE_HEADING(
                     f"Running {plural(len(steps), 'pending command')}{self.where}: "
-                    + ", ".join(s.command.name for s in steps)
+                    + ", ".join(command.name for command in steps)
                 )
             )
             executor.run(
@@ -64,40 +64,37 @@ class Command(BaseCommand):
                 stderr=self.stderr,
             )
 
-    def _print_plan(self, steps: list[CommandStatus], verb: str) -> None:
+    def _print_plan(self, executor: CommandExecutor, steps: list[Definition], verb: str) -> None:
         self.stdout.write(
             self.style.MIGRATE_HEADING(
                 f"Would {verb} {plural(len(steps), 'pending command')}{self.where}, in this order:"
             )
         )
-        for number, status in enumerate(steps, 1):
-            requires = status.command.requires
-            after = f"  (requires {requirement_text(status)})" if requires else ""
-            self.stdout.write(f"  {number}. {status.command.name}{after}")
+        for number, command in enumerate(steps, 1):
+            # The statuses know which required migrations are not applied yet.
+            requires = requirement_text(executor.statuses[command.name])
+            after = f"  (requires {requires})" if command.requires else ""
+            self.stdout.write(f"  {number}. {command.name}{after}")
 
     def _progress(
         self,
         event: str,
-        status: CommandStatus,
+        command: Definition,
         execution: CommandExecution | None = None,
         error: BaseException | None = None,
     ) -> None:
-        name = status.command.name
+        name = command.name
         if event == "start":
-            self._say(self.style.MIGRATE_LABEL(f"  Running {name}..."))
+            self.say(self.style.MIGRATE_LABEL(f"  Running {name}..."))
         elif event == "success" and execution is not None:
-            self._say(self.style.SUCCESS(f"  {name}: OK ({execution.duration or 0:.2f} s)"))
+            self.say(self.style.SUCCESS(f"  {name}: OK ({execution.duration or 0:.2f} s)"))
         elif event == "skipped":
-            self._say(f"  {name}: already done by another process")
+            self.say(f"  {name}: already done by another process")
         elif event == "faked":
-            self._say(f"  Faked {name}")
+            self.say(f"  Faked {name}")
         elif event == "failure" and error is not None:
             self.stderr.write(self.style.ERROR(f"  {name}: FAILED"))
             if isinstance(error, CommandError):
                 self.stderr.write(f"{type(error).__name__}: {error}")
             else:
                 self.stderr.write("".join(traceback.format_exception(error)), ending="")
-
-    def _say(self, message: str) -> None:
-        if self.verbosity:
-            self.stdout.write(message)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from managed_commands import listing
-from managed_commands.status import PENDING, command_statuses
+from managed_commands.formatting import plural
+from managed_commands.management.output import ReportingCommand
+from managed_commands.status import CommandState, command_statuses
 from managed_commands.tenants import statuses_by_tenant
 
 
-class Command(BaseCommand):
+class Command(ReportingCommand):
     help = (
         "List the managed commands by app: [X] done, [ ] pending, [F] failed last time, "
         "[R] running now, [-] repeatable; with their requires, last run and changed source."
@@ -53,14 +55,13 @@ class Command(BaseCommand):
         graph: bool,
         **options: Any,
     ) -> None:
-        self.verbosity = int(options["verbosity"])
         if all_tenants:
             if graph:
                 raise CommandError("--graph shows one scope; leave out --all-tenants.")
             self._across_tenants(pending, check, as_json)
             return
         everything = command_statuses()
-        waiting = [s for s in everything if s.state == PENDING]
+        waiting = [s for s in everything if s.state == CommandState.PENDING]
         statuses = waiting if pending else everything
         if graph:  # the whole graph: a pending command's requirements may be done
             self.stdout.write(listing.mermaid(everything))
@@ -77,11 +78,11 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(listing.matrix_json(tenants, pending), indent=2))
         elif not tenants:
-            self._say("No tenants.")
+            self.say("No tenants.")
         else:
             header, groups = listing.matrix(tenants, pending)
             if groups:
-                self._say(self.style.MIGRATE_HEADING(header))
+                self.say(self.style.MIGRATE_HEADING(header))
             self._print(groups, pending)
         waiting = listing.pending_in(tenants)
         if check and waiting:
@@ -94,18 +95,14 @@ class Command(BaseCommand):
 
     def _print(self, groups: list[tuple[str, list[str]]], pending: bool) -> None:
         if not groups:
-            self._say("No pending run_once commands." if pending else "No managed commands.")
+            self.say("No pending run_once commands." if pending else "No managed commands.")
         for app_label, lines in groups:
-            self._say(self.style.MIGRATE_LABEL(app_label))
+            self.say(self.style.MIGRATE_LABEL(app_label))
             for line in lines:
-                self._say(line)
-
-    def _say(self, message: str) -> None:
-        if self.verbosity:
-            self.stdout.write(message)
+                self.say(line)
 
     def _fail_pending(self, count: int, where: str, run_with: str) -> None:
         raise CommandError(
-            f"{count} run_once command{'s are' if count > 1 else ' is'} {where}. "
+            f"{plural(count, 'run_once command')} {'is' if count == 1 else 'are'} {where}. "
             f"Run them with 'python manage.py {run_with}'."
         )

@@ -1,0 +1,59 @@
+"""What a command declares: split, validated, one check id per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from managed_commands import definition
+from managed_commands.exceptions import InvalidDefinition
+from tests.testapp.management.commands import noop_managed
+
+WHERE = "tests.testapp.management.commands.noop_managed.Command"
+
+
+def test_split_requires_keeps_the_declared_order_of_each_kind():
+    assert definition.split_requires(["b", "shop.0002_price", "a", "auth.0001_initial"]) == (
+        ("b", "a"),
+        (("shop", "0002_price"), ("auth", "0001_initial")),
+    )
+    assert definition.split_requires([]) == ((), ())
+
+
+def test_a_valid_command_has_no_problems_and_reads_with_its_module():
+    read = definition.read(noop_managed.Command)
+    assert definition.problems(noop_managed.Command) == []
+    assert (read.name, read.app_label, read.module) == (
+        "noop_managed",
+        "testapp",
+        "tests.testapp.management.commands.noop_managed",
+    )
+    assert read.source_file == noop_managed.__file__
+    assert read.current_source_hash() == definition.source_hash(read.module)
+
+
+def test_each_problem_has_its_own_id(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "run_once", "yes")
+    monkeypatch.setattr(noop_managed.Command, "allow_concurrent", 1)
+    monkeypatch.setattr(noop_managed.Command, "requires", ["noop_managed"])
+    monkeypatch.setattr(noop_managed.Command, "sensitive_options", "dsn")
+    found = definition.problems(noop_managed.Command)
+    assert [(problem.id, problem.message) for problem in found] == [
+        ("managed_commands.E002", f"{WHERE}.run_once must be True or False, not 'yes'."),
+        ("managed_commands.E002", f"{WHERE}.allow_concurrent must be True or False, not 1."),
+        ("managed_commands.E008", f"{WHERE}.requires names the command itself ('noop_managed')."),
+        (
+            "managed_commands.E009",
+            f"{WHERE}.sensitive_options must be a list of option names, not 'dsn'.",
+        ),
+    ]
+    assert all(problem.hint for problem in found)
+    with pytest.raises(InvalidDefinition) as raised:
+        definition.read(noop_managed.Command)
+    assert str(raised.value) == " ".join(problem.message for problem in found)
+
+
+@pytest.mark.parametrize("requires", ["once", ["once", ""], [3]])
+def test_requires_that_is_not_a_list_of_names_is_e007(monkeypatch, requires):
+    monkeypatch.setattr(noop_managed.Command, "requires", requires)
+    [problem] = definition.problems(noop_managed.Command)
+    assert problem.id == "managed_commands.E007"
