@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+__all__ = [
+    "CircularRequirement",
+    "CommandTerminated",
+    "InvalidDefinition",
+    "LockHeld",
+    "ManagedCommandError",
+    "NotMultiTenant",
+    "PendingCommandFailed",
+    "RequirementNotMet",
+    "TrackingUnavailable",
+    "UnknownRequirement",
+]
+
 
 class ManagedCommandError(CommandError):
     """Base class of the errors a managed command raises before or around its run."""

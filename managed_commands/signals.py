@@ -10,5 +10,7 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+__all__ = ["command_finished", "command_started"]
+
 command_started = Signal()
 command_finished = Signal()

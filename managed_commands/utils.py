@@ -18,6 +18,8 @@ from managed_commands.runs.parameters import to_json
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
 
+__all__ = ["get_command_history", "record_command_execution", "should_run_command"]
+
 
 def record_command_execution(
     command_name: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
@@ -132,13 +132,19 @@ class OutputCapture:
         self._log_level = log_level
 
     @contextmanager
-    def tee(self, command: BaseCommand, options: MutableMapping[str, Any]) -> Iterator[None]:
-        """Tee ``command.stdout``/``stderr`` and ``sys.stdout``/``stderr`` for the block."""
+    def tee(self, command: BaseCommand, options: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Tee ``command.stdout``/``stderr`` and ``sys.stdout``/``stderr`` for the block.
+
+        Yields the ``stdout``/``stderr`` options to hand to ``BaseCommand.execute()``
+        in place of the caller's: a stream the caller gave is wrapped by
+        ``execute()`` itself, so its tee is passed on rather than set here.
+        """
         saved = (command.stdout, command.stderr, sys.stdout, sys.stderr)
+        streams: dict[str, Any] = {}
         for name, sink in (("stdout", self.stdout), ("stderr", self.stderr)):
-            if options.get(name):
-                # BaseCommand.execute() wraps the caller's stream itself.
-                options[name] = TeeStream(options[name], sink)
+            given = options.get(name)
+            if given:
+                streams[name] = TeeStream(given, sink)
             else:
                 setattr(command, name, _tee_wrapper(getattr(command, name), sink))
         sys.stdout = TeeStream(sys.stdout, self.stdout)
@@ -148,7 +154,7 @@ class OutputCapture:
         if handler:
             root.addHandler(handler)
         try:
-            yield
+            yield streams
         finally:
             if handler:
                 root.removeHandler(handler)

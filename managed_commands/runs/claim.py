@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections
@@ -35,6 +36,7 @@ _MAX_DELAY = 0.5
 _held_here: dict[str, int] = {}
 
 
+@lru_cache(maxsize=1024)
 def lock_key(name: str, scope: str) -> str:
     return hashlib.sha256(f"{scope}\0{name}".encode()).hexdigest()
 

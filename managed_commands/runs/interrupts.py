@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -25,6 +23,7 @@ class InterruptGuard:
         self._previous: dict[int, Any] = {}
         self._deferring = 0
         self._pending: int | None = None
+        self._deferral = _Deferral(self)
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -59,17 +58,9 @@ class InterruptGuard:
             raise KeyboardInterrupt
         raise CommandTerminated(signum)
 
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
+    def deferred(self) -> _Deferral:
         """Hold signals back while the block runs; raise the pending one after it."""
-        self._deferring += 1
-        try:
-            yield
-        finally:
-            self._deferring -= 1
-        if not self._deferring and self._pending is not None:
-            signum, self._pending = self._pending, None
-            self._raise(signum)
+        return self._deferral
 
     def resend(self, exc: BaseException) -> None:
         """After a run ended by SIGTERM, let the process's own disposition act on it.
@@ -80,3 +71,20 @@ class InterruptGuard:
         if isinstance(exc, CommandTerminated):
             self.restore()
             signal.raise_signal(exc.signum)
+
+
+class _Deferral:
+    """``InterruptGuard.deferred()``: a plain class, as it runs twice on every run."""
+
+    def __init__(self, guard: InterruptGuard) -> None:
+        self._guard = guard
+
+    def __enter__(self) -> None:
+        self._guard._deferring += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        guard = self._guard
+        guard._deferring -= 1
+        if not guard._deferring and guard._pending is not None:
+            signum, guard._pending = guard._pending, None
+            guard._raise(signum)

@@ -22,6 +22,8 @@ from managed_commands.runs import lease
 from managed_commands.runs.claim import lock_key
 from managed_commands.scopes import current_scope
 
+__all__ = ["CommandExecutionFactory"]
+
 Status = CommandExecution.Status
 
 

@@ -12,6 +12,8 @@ from django.core.management.base import CommandError
 from managed_commands.models import CommandExecution
 from managed_commands.signals import command_started
 
+__all__ = ["CommandResult", "run_command"]
+
 
 @dataclass
 class CommandResult:

@@ -1,0 +1,300 @@
+"""One tracked run, read top to bottom: check the project, claim the run, run it
+with its output captured and its lease kept, then record how it ended.
+
+``ManagedBaseCommand.execute()`` builds one ``TrackedRun`` per run and hands it
+``BaseCommand.execute``; everything the run needs lives on this object, so the
+command's own namespace stays free for the subclass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.core.management.base import ALL_CHECKS, BaseCommand, OutputWrapper
+from django.db import DatabaseError
+from django.dispatch import Signal
+from django.utils import timezone
+
+from managed_commands import conf
+from managed_commands.definition import Definition, ensure_met, source_hash
+from managed_commands.exceptions import CommandTerminated, TrackingUnavailable
+from managed_commands.formatting import local_time
+from managed_commands.models import CommandExecution
+from managed_commands.recorder import history_recorder
+from managed_commands.runs.capture import BoundedText, OutputCapture
+from managed_commands.runs.claim import RunClaim, describe_holder
+from managed_commands.runs.dberrors import unavailable
+from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.lease import heartbeat, hostname, own_process_token
+from managed_commands.runs.parameters import prepare
+from managed_commands.runs.sanitize import clean_text, clip_name
+from managed_commands.scopes import current_scope
+from managed_commands.signals import command_finished, command_started
+
+logger = logging.getLogger("managed_commands")
+Status = CommandExecution.Status
+#: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
+Execute = Callable[..., str | None]
+
+
+class TrackedRun:
+    """What one run of a managed command needs, from its claim to its recorded end.
+
+    Args:
+        command: The command instance being run.
+        definition: What its class declares, validated.
+        args: The positional arguments given to ``execute()``.
+        options: The options given to ``execute()``; never changed.
+    """
+
+    def __init__(
+        self,
+        command: BaseCommand,
+        definition: Definition,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+    ) -> None:
+        self.command = command
+        self.definition = definition
+        self.args = args
+        self.given = options
+        self.rerun = bool(options.get("rerun", False))
+        self.verbosity = int(options.get("verbosity", 1))
+        self.recorder = history_recorder()
+        self.guard = InterruptGuard()
+        self.claim_of_run: RunClaim | None = None
+        self.execution: CommandExecution | None = None
+        self.capture = OutputCapture(conf.output_limit(), conf.capture_logs_level())
+        self.started = 0.0
+        #: Whether the run started inside a transaction of the caller's.
+        self.in_transaction = False
+
+    def execute(self, call: Execute) -> str | None:
+        """Run ``call`` (``BaseCommand.execute``) as a tracked run and return its result."""
+        self.check_project()
+        with self.guard:
+            try:
+                if not self.claim():
+                    return None
+                try:
+                    return self.run(call)
+                finally:
+                    self.release()
+            except CommandTerminated as exc:
+                # Die by the signal, as the process would have without tracking.
+                self.guard.resend(exc)
+                raise
+
+    def check_project(self) -> None:
+        """Run the system checks first: a project that fails them never starts a run."""
+        if not self.command.requires_system_checks or self.given.get("skip_checks"):
+            return
+        try:
+            self.command.check(**self._check_kwargs())
+        except DatabaseError as exc:  # database checks (Django 6.1+) connect first
+            raise unavailable(exc, self.recorder.using) from exc
+
+    def claim(self) -> bool:
+        """Check the requirements and take the lock; False when a run_once command is done."""
+        spec = self.definition
+        name = clip_name(spec.name)
+        try:
+            scope = current_scope()
+            # A plain repeatable command needs no read before its claim.
+            once = spec.run_once and not self.rerun
+            wanted = {*spec.command_requires, *([spec.name] if once else [])}
+            successes = self.recorder.last_successes(wanted, scope) if wanted else {}
+            ensure_met(spec, successes)
+            if once and spec.name in successes:
+                self._notice(_already_done(spec.name, successes[spec.name]))
+                return False
+            self.claim_of_run = RunClaim(
+                self.recorder,
+                name=name,
+                scope=scope,
+                exclusive=spec.run_once or not spec.allow_concurrent,
+                run_once=once,
+                wait_timeout=conf.wait_timeout(),
+                lease_seconds=conf.lease_seconds(),
+                guard=self.guard,
+                on_wait=self._announce_wait,
+            )
+            self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
+            self.in_transaction = self.claim_of_run.in_callers_transaction
+            if self.execution is None:
+                done = self.recorder.last_successes([spec.name], scope)
+                self._notice(_already_done(spec.name, done.get(spec.name)))
+                return False
+        except DatabaseError as exc:
+            raise unavailable(exc, self.recorder.using) from exc
+        return True
+
+    def run(self, call: Execute) -> str | None:
+        """Call ``call`` with the output teed and the lease kept; record how it ended."""
+        execution, claim = self._row(), self.claim_of_run
+        assert claim is not None, "claim() comes before run()"
+        # Inside the caller's transaction a beat would write on its connection
+        # from another thread; the run's row is not committed there anyway.
+        beating = claim.key is not None and not self.in_transaction
+        if beating:
+            heartbeat.register(self.recorder.using, execution.pk, claim.lease_seconds)
+        self.started = time.perf_counter()
+        try:
+            with self.capture.tee(self.command, self.given) as streams:
+                _send(command_started, self.command, execution)
+                options = {**self.given, "skip_checks": True, **streams}
+                options.pop("rerun", None)
+                result = call(*self.args, **options)
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        finally:
+            if beating:
+                heartbeat.unregister(execution.pk)
+        self.finish(None)
+        return result
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Complete the run's row with its outcome and output, then send ``command_finished``."""
+        execution = self._row()
+        status, error_message, trace = _outcome(exc)
+        fields = {
+            "status": status,
+            "success": status == Status.SUCCEEDED,
+            "finished_at": timezone.now(),
+            "duration": time.perf_counter() - self.started,
+            "output": self.capture.stdout.getvalue(),
+            "stderr": self.capture.stderr.getvalue(),
+            "error_message": error_message,
+            "traceback": trace,
+        }
+        with self.guard.deferred():
+            try:
+                self.recorder.finish(execution, **fields)
+            except DatabaseError as first_error:
+                self._finish_without_output(fields, first_error, exc)
+        if status == Status.FAILED and self.in_transaction:
+            logger.warning(
+                "Run #%s of '%s' failed inside an open transaction on database '%s': "
+                "if that transaction rolls back, so does the record of this failure.",
+                execution.pk,
+                execution.command_name,
+                self.recorder.using,
+                exc_info=exc,
+            )
+        _send(command_finished, self.command, execution)
+
+    def release(self) -> None:
+        """Forget the lock this thread held (the row's end already freed it in the database)."""
+        if self.claim_of_run is not None:
+            self.claim_of_run.release()
+
+    def _row(self) -> CommandExecution:
+        assert self.execution is not None, "claim() comes before run() and finish()"
+        return self.execution
+
+    def _start_fields(self, name: str, scope: str) -> dict[str, Any]:
+        spec = self.definition
+        return {
+            "command_name": name,
+            "app_label": spec.app_label,
+            "scope": scope,
+            "run_once": spec.run_once,
+            "forced": self.rerun,
+            "parameters": prepare(
+                self.args, self.given, (*spec.sensitive_options, *conf.sensitive_options())
+            ),
+            "source_hash": source_hash(type(self.command).__module__),
+            "hostname": hostname(),
+            "pid": os.getpid(),
+            "process_token": own_process_token(),
+        }
+
+    def _check_kwargs(self) -> dict[str, Any]:
+        command = self.command
+        if hasattr(BaseCommand, "get_check_kwargs"):  # Django 5.2+
+            # django-stubs types the keys as optional; Django returns str keys.
+            return cast(dict[str, Any], command.get_check_kwargs(self.given))
+        if command.requires_system_checks == ALL_CHECKS:
+            return {}
+        return {"tags": command.requires_system_checks}
+
+    def _notice(self, message: str) -> None:
+        if self.verbosity:
+            self._stream("stdout").write(message)
+
+    def _announce_wait(self, holder: CommandExecution) -> None:
+        if self.verbosity:
+            self._stream("stderr").write(
+                f"'{self.definition.name}' is already running ({describe_holder(holder)}); "
+                f"waiting for it to finish (up to {conf.wait_timeout():g} s)."
+            )
+
+    def _stream(self, name: str) -> OutputWrapper:
+        """The stream ``BaseCommand.execute()`` would write ``name`` to, before it runs."""
+        given = self.given.get(name)
+        return OutputWrapper(given) if given else cast(OutputWrapper, getattr(self.command, name))
+
+    def _finish_without_output(
+        self, fields: dict[str, Any], first_error: DatabaseError, exc: BaseException | None
+    ) -> None:
+        """Record the outcome even when the captured text could not be stored."""
+        execution = self._row()
+        note = f"[managed_commands: output not stored: {type(first_error).__name__}: {first_error}]"
+        fields.update(output=clean_text(note), stderr="", traceback="")
+        try:
+            self.recorder.finish(execution, **fields)
+        except DatabaseError as second_error:
+            logger.error(
+                "Could not record the end of run #%s of '%s'",
+                execution.pk,
+                execution.command_name,
+                exc_info=second_error,
+            )
+            if exc is None:
+                raise TrackingUnavailable(
+                    f"'{execution.command_name}' finished, but its run could not be recorded "
+                    f"in database '{self.recorder.using}' ({second_error}); run "
+                    f"#{execution.pk} will be marked abandoned. Check the database before "
+                    f"running it again."
+                ) from second_error
+
+
+def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
+    """Return (status, error message, traceback) for a run that ended with ``exc``."""
+    if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+        return Status.SUCCEEDED, "", ""
+    if isinstance(exc, CommandTerminated):
+        return Status.INTERRUPTED, f"Terminated by {signal.Signals(exc.signum).name}.", ""
+    if isinstance(exc, KeyboardInterrupt):
+        return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
+    trace = BoundedText(conf.output_limit())
+    trace.write("".join(traceback.format_exception(exc)))
+    message = clean_text(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, Exception):
+        return Status.FAILED, message, trace.getvalue()
+    return Status.INTERRUPTED, message, trace.getvalue()
+
+
+def _send(signal_: Signal, command: BaseCommand, execution: CommandExecution) -> None:
+    for receiver, response in signal_.send_robust(
+        sender=type(command), command=command, execution=execution
+    ):
+        if isinstance(response, Exception):
+            logger.error(
+                "A receiver of managed_commands signal failed: %r", receiver, exc_info=response
+            )
+
+
+def _already_done(name: str, when: Any) -> str:
+    since = f" on {local_time(when)}" if when is not None else ""
+    return (
+        f"Skipped '{name}': this run_once command already ran successfully{since}. "
+        f"Pass --rerun to run it again."
+    )

@@ -1,0 +1,1 @@
+"""An app whose one command names its helpers like the old tracking internals."""
