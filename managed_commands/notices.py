@@ -26,10 +26,10 @@ def pending_after_migrate(
     when none is pending, and when ``using`` does not hold the history. Never
     makes migrate fail: an error (no history table yet...) is logged, not raised.
     """
-    if not verbosity or not conf.migrate_notice():
+    if not verbosity:
         return
     try:
-        if using != conf.history_database():
+        if not conf.migrate_notice() or using != conf.history_database():
             return
         table = CommandExecution._meta.db_table
         if table not in connections[using].introspection.table_names():

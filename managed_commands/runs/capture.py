@@ -92,6 +92,11 @@ class TeeStream(io.TextIOBase):
         if hasattr(self._target, "flush"):
             self._target.flush()
 
+    def close(self) -> None:
+        # The tee owns neither stream: closing it (as IOBase does when the tee is
+        # collected, after every run) must not flush or close the caller's.
+        pass
+
     def isatty(self) -> bool:
         return hasattr(self._target, "isatty") and bool(self._target.isatty())
 
@@ -107,6 +112,9 @@ class TeeStream(io.TextIOBase):
         return getattr(self._target, "errors", None)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            # IOBase's own lookups (on every collection) are not the target's.
+            raise AttributeError(name)
         return getattr(self._target, name)
 
 
