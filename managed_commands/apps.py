@@ -13,10 +13,9 @@ class ManagedCommandsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django asks: they load the models.
-        from managed_commands import checks, conf, loader, notices
+        from managed_commands import checks, loader, notices
 
         checks.register()
         # sender=self: post_migrate is sent once per app, the notice is wanted once.
         post_migrate.connect(notices.pending_after_migrate, sender=self)
         setting_changed.connect(loader.forget_discovery)
-        setting_changed.connect(conf.forget_settings)

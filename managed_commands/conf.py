@@ -1,9 +1,8 @@
 """Settings of managed_commands: one table of ``MANAGED_COMMANDS`` keys, one accessor each.
 
-``settings.MANAGED_COMMANDS`` is read when first asked for (never at import)
-and kept until a ``setting_changed`` signal says it changed, which keeps
-``override_settings`` working while every run reads its settings for free. A
-bad value is reported by the system
+``settings.MANAGED_COMMANDS`` is read at call time (never at import), so
+``override_settings`` works; a value is validated once per ``MANAGED_COMMANDS``
+dict (assign a new dict rather than change one in place). A bad value is reported by the system
 check of its key (``checks.check_settings``); an accessor reading one raises
 ``ImproperlyConfigured`` with the same message rather than guess a value.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
 from typing import Any, cast
 
 from django.conf import settings
@@ -182,24 +180,20 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
-# Settings whose change invalidates what the accessors keep: ours, the aliases
-# DATABASE is checked against, and django-tenants' two.
-_READ = frozenset({"MANAGED_COMMANDS", "DATABASES", "TENANT_DB_ALIAS", "PUBLIC_SCHEMA_NAME"})
+# The valid values read so far, by key, each with the MANAGED_COMMANDS dict it
+# came from: while that dict is the one in settings, the value is reused, so a
+# run validates nothing again; override_settings (or a test's ``del``) puts
+# another dict there, which is read afresh. A bad value is never kept.
+_read: dict[str, tuple[object, Any]] = {}
+# What a project without MANAGED_COMMANDS reads: one object, so it can be kept too.
+_UNSET: dict[str, Any] = {}
 
 
-def forget_settings(*, setting: str, **kwargs: Any) -> None:
-    """``setting_changed`` receiver: read the settings again once one of them changes."""
-    if setting in _READ:
-        _value.cache_clear()
-        scope_function.cache_clear()
-        tenant_database.cache_clear()
-        public_schema.cache_clear()
-
-
-@cache
 def _value(name: str) -> Any:
-    # Only valid values are kept: a bad one raises again on every call.
-    configured = getattr(settings, "MANAGED_COMMANDS", {})
+    configured = getattr(settings, "MANAGED_COMMANDS", _UNSET)
+    kept = _read.get(name)
+    if kept is not None and kept[0] is configured:
+        return kept[1]
     if not isinstance(configured, dict):
         # The message of check E001.
         raise ImproperlyConfigured(
@@ -210,6 +204,7 @@ def _value(name: str) -> Any:
     problem = setting.validate(value)
     if problem is not None:
         raise ImproperlyConfigured(f"{setting.message(problem)} {setting.hint}")
+    _read[name] = (configured, value)
     return value
 
 
@@ -249,7 +244,6 @@ def history_database() -> str:
     return router.db_for_write(CommandExecution)
 
 
-@lru_cache(maxsize=1)
 def scope_function() -> Callable[[Any], str] | None:
     """Return the configured scope callable, or None without a SCOPE setting."""
     value = _value("SCOPE")
@@ -268,13 +262,11 @@ def migrate_notice() -> bool:
     return bool(_value("MIGRATE_NOTICE"))
 
 
-@lru_cache(maxsize=1)
 def tenant_database() -> str:
     """Return the alias django-tenants selects tenants on (``settings.TENANT_DB_ALIAS``)."""
     return str(getattr(settings, "TENANT_DB_ALIAS", DEFAULT_DB_ALIAS))
 
 
-@lru_cache(maxsize=1)
 def public_schema() -> str:
     """Return django-tenants' shared schema (``settings.PUBLIC_SCHEMA_NAME``)."""
     return str(getattr(settings, "PUBLIC_SCHEMA_NAME", "public"))
