@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 
 from managed_commands.formatting import local_time
 
+__all__ = ["CommandExecution"]
+
 
 class CommandExecution(models.Model):
     """One run of a management command, written when it starts and completed when it ends.
@@ -78,14 +80,17 @@ class CommandExecution(models.Model):
         verbose_name_plural = _("command executions")
         ordering = ["-executed_at", "-id"]
         get_latest_by = "executed_at"
+        # Each ends with the model's ordering (-executed_at, -id), so the seek
+        # for a command's newest run (or newest success) reads one index entry
+        # and never sorts that command's rows, however long its history.
         indexes = [
             models.Index(
-                fields=["command_name", "scope", "-executed_at"],
-                name="mc_exec_name_scope_start",
+                fields=["command_name", "scope", "-executed_at", "-id"],
+                name="mc_exec_name_scope_start_id",
             ),
             models.Index(
-                fields=["command_name", "scope", "success", "-executed_at"],
-                name="mc_exec_name_scope_success",
+                fields=["command_name", "scope", "success", "-executed_at", "-id"],
+                name="mc_exec_name_scope_success_id",
             ),
         ]
 

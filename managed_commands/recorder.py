@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, Field, Max, OuterRef, Q, QuerySet
+from django.db.models import Exists, Field, Max, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -20,6 +20,10 @@ _UNION_BATCH = 100
 # Stands for the command name in the compiled SQL of ``latest_runs()``.
 _NAME = "<managed_commands:name>"
 _DELETE_BATCH = 1000
+# ``success=True`` compiles to a bare ``WHERE "success"``, which SQLite cannot
+# use as a key of an index: this compiles to ``"success" = true`` instead, so
+# the seeks below reach their rows through the ``success`` index column.
+_SUCCEEDED = Q(success=Value(True))
 
 
 def history_recorder() -> ExecutionRecorder:
@@ -43,7 +47,7 @@ class ExecutionRecorder:
         if not names:
             return {}
         rows = (
-            self.executions.filter(command_name__in=names, scope=scope, success=True)
+            self.executions.filter(_SUCCEEDED, command_name__in=names, scope=scope)
             .order_by()
             .values_list("command_name")
             .annotate(last=Max("executed_at"))
@@ -62,7 +66,7 @@ class ExecutionRecorder:
         names = list(dict.fromkeys(names))
         runs = self.executions.filter(scope=scope)
         if successful:
-            runs = runs.filter(success=True)
+            runs = runs.filter(_SUCCEEDED)
 
         def seek(name: object) -> tuple[str, tuple[Any, ...]]:
             # Compiling an ORM query costs about 1 ms of Python: compile the
@@ -95,7 +99,7 @@ class ExecutionRecorder:
         return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
-        return self.executions.filter(command_name=name, scope=scope, success=True).exists()
+        return self.executions.filter(_SUCCEEDED, command_name=name, scope=scope).exists()
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` is already held."""
@@ -166,7 +170,11 @@ class ExecutionRecorder:
         entry of ``requires`` unmet.
         """
         newer_success = self.executions.filter(
-            command_name=OuterRef("command_name"), scope=OuterRef("scope"), success=True
+            _SUCCEEDED,
+            command_name=OuterRef("command_name"),
+            scope=OuterRef("scope"),
+            # Implied by the next filter; bounds the range read in the index.
+            executed_at__gte=OuterRef("executed_at"),
         ).filter(
             Q(executed_at__gt=OuterRef("executed_at"))
             | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
@@ -197,35 +205,135 @@ class ExecutionRecorder:
         self.executions.all().delete()
 
 
-# -- The two writes every run makes, as SQL built once per database vendor. ---
+# -- The two writes every run makes, as SQL built once per database backend. --
 # The ORM compiles the INSERT of a twenty-column row and the UPDATE that
-# finishes it on every call; on the hot path of every command that costs about
-# as much as the writes themselves (see tests/benchmarks/README.md), so the
-# recorder sends these prebuilt statements instead. Values still go through
-# each field's ``get_db_prep_save()``, so they are adapted exactly as the ORM
-# would.
+# finishes it on every call, and builds a model instance through keyword
+# arguments; on the hot path of every command that costs about as much as the
+# writes themselves (see the README's "Performance" section), so the recorder
+# sends these prebuilt statements instead. Values still go through each
+# field's ``get_db_prep_save()``, so they are adapted exactly as the ORM would;
+# a scalar that repeats from run to run (a name, a flag, an empty output) is
+# adapted once per backend and its adapted value reused.
 
 _META = CommandExecution._meta
 _FIELDS: dict[str, Field[Any, Any]] = {f.name: f for f in _META.concrete_fields}
 _INSERTED: tuple[Field[Any, Any], ...] = tuple(f for f in _FIELDS.values() if not f.primary_key)
+_INDEX = {f.name: index for index, f in enumerate(_INSERTED)}
 _TABLE = str(_META.db_table)
 _PK = str(_FIELDS["id"].column)
-# Built statements by vendor (and RETURNING support, or the columns set).
-_BUILT_INSERTS: dict[tuple[str, bool], str] = {}
-_BUILT_UPDATES: dict[tuple[str, tuple[str, ...]], str] = {}
+_MISSING = object()
+# Positional arguments in field order (the key first): the fast path of the
+# model's __init__, giving the same instance as keyword arguments.
+_new_row: Callable[..., CommandExecution] = CommandExecution
+# What get_db_prep_save() of a value of these types depends on: the field, the
+# value and the backend, nothing else (a datetime also depends on time zone
+# settings, a dict or list may be changed in place: those are adapted each time).
+# An adaptation is reused only when it is itself one of these immutable types.
+_REUSED_TYPES = frozenset({str, bool, int, type(None)})
+_REUSED_MAX_LENGTH = 255
+_REUSED_LIMIT = 4096
+
+
+class _Backend:
+    """The prebuilt statements and adapted scalars of one kind of database."""
+
+    def __init__(self, connection: BaseDatabaseWrapper, returning: bool) -> None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(f.column)) for f in _INSERTED)
+        values = ", ".join(["%s"] * len(_INSERTED))
+        self.insert = f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES ({values})"
+        if returning:
+            self.insert += f" RETURNING {quote(_PK)}"
+        self.returning = returning
+        self._quote = quote
+        self._updates: dict[tuple[str, ...], str] = {}
+        self._adapted: dict[tuple[str, type, Any], Any] = {}
+        # The row a bare insert would write: constant defaults, adapted once; a
+        # callable default (timezone.now, dict) is called on every insert instead.
+        self._called: list[tuple[int, Field[Any, Any]]] = []
+        self._values: list[Any] = []
+        self._params: list[Any] = []
+        for index, field in enumerate(_INSERTED):
+            value = field.get_default()
+            if (field.has_default() and callable(field.default)) or (
+                type(value) not in _REUSED_TYPES
+            ):
+                self._called.append((index, field))
+                self._values.append(None)
+                self._params.append(None)
+            else:
+                self._values.append(value)
+                self._params.append(self.adapt(field, value, connection))
+
+    def start_row(
+        self, fields: Mapping[str, Any], connection: BaseDatabaseWrapper
+    ) -> tuple[list[Any], list[Any]]:
+        """The values of an inserted row in ``_INSERTED`` order, and their adapted params."""
+        values = self._values.copy()
+        params = self._params.copy()
+        for index, field in self._called:
+            if field.name not in fields:
+                values[index] = value = field.get_default()
+                params[index] = self.adapt(field, value, connection)
+        for name, value in fields.items():
+            index = _INDEX[name]
+            values[index] = value
+            params[index] = self.adapt(_INSERTED[index], value, connection)
+        return values, params
+
+    def update(self, names: tuple[str, ...]) -> str:
+        sql = self._updates.get(names)
+        if sql is None:
+            quote = self._quote
+            assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
+            sql = f"UPDATE {quote(_TABLE)} SET {assignments} WHERE {quote(_PK)} = %s"
+            self._updates[names] = sql
+        return sql
+
+    def adapt(self, field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
+        """``field.get_db_prep_save(value, connection)``, reused for a repeating scalar."""
+        kind = type(value)
+        if kind not in _REUSED_TYPES or (kind is str and len(value) > _REUSED_MAX_LENGTH):
+            return field.get_db_prep_save(value, connection)
+        # The type is part of the key: True == 1, but they need not adapt alike.
+        key = (field.name, kind, value)
+        adapted = self._adapted.get(key, _MISSING)
+        if adapted is _MISSING:
+            adapted = field.get_db_prep_save(value, connection)
+            if type(adapted) in _REUSED_TYPES:  # not an adapter object, such as Jsonb
+                if len(self._adapted) >= _REUSED_LIMIT:
+                    self._adapted.clear()
+                self._adapted[key] = adapted
+        return adapted
+
+
+# By backend class and RETURNING support (a feature of the server's version).
+_BACKENDS: dict[tuple[type, bool], _Backend] = {}
+
+
+def _backend(connection: BaseDatabaseWrapper) -> _Backend:
+    returning = bool(connection.features.can_return_columns_from_insert)
+    key = (type(connection), returning)
+    backend = _BACKENDS.get(key)
+    if backend is None:
+        backend = _BACKENDS[key] = _Backend(connection, returning)
+    return backend
 
 
 def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> CommandExecution:
     """Insert a row with ``fields`` (the rest take their defaults) and return it."""
-    row = CommandExecution(**fields)
-    sql, returning = _insert_sql(connection)
-    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _INSERTED]
+    if not _INDEX.keys() >= fields.keys():
+        CommandExecution(**fields)  # raises the model's own TypeError for an unknown name
+        fields = {name: value for name, value in fields.items() if name in _INDEX}  # "pk"
+    backend = _backend(connection)
+    values, params = backend.start_row(fields, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if returning:
-            row.pk = cursor.fetchone()[0]
+        cursor.execute(backend.insert, params)
+        if backend.returning:
+            pk = cursor.fetchone()[0]
         else:
-            row.pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
+            pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
+    row = _new_row(pk, *values)
     row._state.adding = False
     row._state.db = connection.alias
     return row
@@ -233,33 +341,11 @@ def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> Comma
 
 def _update(connection: BaseDatabaseWrapper, pk: int, values: Mapping[str, Any]) -> int:
     """Set ``values`` on row ``pk``; return the number of rows changed."""
+    backend = _backend(connection)
     names = tuple(values)
-    sql = _update_sql(connection, names)
-    params = [_FIELDS[name].get_db_prep_save(values[name], connection) for name in names]
+    sql = backend.update(names)
+    params = [backend.adapt(_FIELDS[name], values[name], connection) for name in names]
+    params.append(pk)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
+        cursor.execute(sql, params)
         return int(cursor.rowcount)
-
-
-def _insert_sql(connection: BaseDatabaseWrapper) -> tuple[str, bool]:
-    returning = bool(connection.features.can_return_columns_from_insert)
-    key = (connection.vendor, returning)
-    if key not in _BUILT_INSERTS:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(str(f.column)) for f in _INSERTED)
-        values = ", ".join(["%s"] * len(_INSERTED))
-        sql = f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES ({values})"
-        if returning:
-            sql += f" RETURNING {quote(_PK)}"
-        _BUILT_INSERTS[key] = sql
-    return _BUILT_INSERTS[key], returning
-
-
-def _update_sql(connection: BaseDatabaseWrapper, names: tuple[str, ...]) -> str:
-    key = (connection.vendor, names)
-    if key not in _BUILT_UPDATES:
-        quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
-        table, pk = quote(_TABLE), quote(_PK)
-        _BUILT_UPDATES[key] = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
-    return _BUILT_UPDATES[key]

@@ -58,3 +58,38 @@ def test_prepare_drops_base_options_and_redacts():
         ("x",),
         {"verbosity": 1, "stdout": object(), "token": "t", "count": 2, "password": None},
     ) == {"args": ["x"], "options": {"token": REDACTED, "count": 2, "password": None}}
+
+
+def test_prepare_reads_extra_sensitive_names_once_and_only_when_needed():
+    read = []
+
+    def names():
+        read.append(True)
+        yield "--webhook-url"
+
+    options = {"webhook_url": "https://x", "dsn": "postgres://", "empty": None}
+    assert prepare((), options, names()) == {
+        "args": [],
+        "options": {"webhook_url": REDACTED, "dsn": "postgres://", "empty": None},
+    }
+    assert read == [True]
+    assert prepare((), {"verbosity": 2, "skip_checks": True}, names()) == {
+        "args": [],
+        "options": {},
+    }
+    assert read == [True]
+
+
+def test_subclasses_follow_the_same_rules_as_their_bases():
+    import collections
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    value = (collections.OrderedDict(a=(1, 2.0)), Level.HIGH, Name("a\x00"), True, None)
+    assert to_json(value) == [{"a": [1, 2.0]}, Level.HIGH, "a\ufffd", True, None]
+    assert type(to_json(Level.HIGH)) is Level and type(to_json(Name("n"))) is str

@@ -122,17 +122,19 @@ class _Heartbeat:
 
     def register(self, using: str, pk: int, lease_seconds: float) -> None:
         """Beat for run ``pk`` on ``using``, as seen from this thread's connection."""
-        tenant = selected_tenant(using)
+        beat = _Beat(using, selected_tenant(using), max(lease_seconds / 4, 0.05))
         with self._lock:
-            interval = max(lease_seconds / 4, 0.05)
-            shortest = min((beat.interval for beat in self._live.values()), default=None)
-            self._live[pk] = _Beat(using, tenant, interval)
-            if self._thread is None or not self._thread.is_alive():
+            live = self._live
+            shortest = min(other.interval for other in live.values()) if live else None
+            live[pk] = beat
+            thread = self._thread
+            # A forked child inherits the object but not the thread: start its own.
+            if thread is None or not thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="managed_commands-heartbeat", daemon=True
                 )
                 self._thread.start()
-            elif shortest is not None and interval < shortest:
+            elif shortest is not None and beat.interval < shortest:
                 self._wake.set()
 
     def unregister(self, pk: int) -> None:

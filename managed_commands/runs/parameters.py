@@ -32,22 +32,40 @@ _SECRET_PARTS = frozenset(
 )
 _SECRET_SUBSTRINGS = ("password", "secret", "token")
 _ENCODER = DjangoJSONEncoder()
+_AS_IS = frozenset({type(None), bool, int})
 
 
 def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
     """Tell whether an option's value must never be stored in clear."""
+    return _is_sensitive(name, _option_names(extra))
+
+
+def _option_names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(n.lower().lstrip("-").replace("-", "_") for n in names)
+
+
+def _is_sensitive(name: str, extra_names: frozenset[str]) -> bool:
     lowered = name.lower().lstrip("-")
-    parts = set(lowered.replace("-", "_").split("_"))
-    extra_names = {e.lower().lstrip("-").replace("-", "_") for e in extra}
+    normal = lowered.replace("-", "_")
     return (
-        bool(parts & _SECRET_PARTS)
+        not _SECRET_PARTS.isdisjoint(normal.split("_"))
         or any(s in lowered for s in _SECRET_SUBSTRINGS)
-        or lowered.replace("-", "_") in extra_names
+        or normal in extra_names
     )
 
 
 def to_json(value: Any) -> Any:
     """Return ``value`` as JSON-ready data; what JSON cannot hold becomes text."""
+    kind = type(value)
+    # The exact types options almost always have first, then the general rules.
+    if kind is str:
+        return clean_text(value)
+    if kind in _AS_IS:
+        return value
+    if kind is list or kind is tuple:
+        return [to_json(v) for v in value]
+    if kind is dict:
+        return {clean_text(str(k)): to_json(v) for k, v in value.items()}
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -69,10 +87,16 @@ def prepare(
     args: Iterable[Any], options: Mapping[str, Any], sensitive: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Return the JSON stored as a run's ``parameters``: positional args and user options."""
-    sensitive = tuple(sensitive)
-    stored = {
-        name: REDACTED if is_sensitive(name, sensitive) and value is not None else to_json(value)
-        for name, value in options.items()
-        if name not in BASE_OPTIONS
-    }
+    extra_names: frozenset[str] | None = None  # read once, and only if an option needs it
+    stored = {}
+    for name, value in options.items():
+        if name in BASE_OPTIONS:
+            continue
+        if value is not None:
+            if extra_names is None:
+                extra_names = _option_names(sensitive)
+            if _is_sensitive(name, extra_names):
+                stored[name] = REDACTED
+                continue
+        stored[name] = to_json(value)
     return {"args": to_json(list(args)), "options": stored}

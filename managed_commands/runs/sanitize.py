@@ -16,7 +16,12 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def clean_text(text: str) -> str:
     """Drop colour codes and replace unstorable characters with U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", _ANSI_ESCAPE.sub("", text))
+    if "\x1b" in text:
+        text = _ANSI_ESCAPE.sub("", text)
+    if text.isascii():  # a flag of the string, not a scan
+        # NUL is the only unstorable ASCII character (surrogates are not ASCII).
+        return text.replace("\x00", "\ufffd")
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def clip_name(name: str, limit: int = NAME_LIMIT) -> str:

@@ -1,0 +1,193 @@
+"""ExecutionRecorder: its prebuilt writes store what the ORM stores, its seeks use the indexes."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import zoneinfo
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from managed_commands import recorder as recorder_module
+from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
+
+pytestmark = pytest.mark.django_db
+
+Status = CommandExecution.Status
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+COLUMNS = [f.column for f in CommandExecution._meta.concrete_fields if not f.primary_key]
+
+
+@pytest.fixture
+def recorder():
+    return ExecutionRecorder(connection.alias)
+
+
+def start_fields(**overrides):
+    fields = {
+        "command_name": "import_prices",
+        "app_label": "shop",
+        "scope": "acme",
+        "run_once": True,
+        "forced": False,
+        "parameters": {"args": ["café", 1, 2.5, None], "options": {"dry_run": True, "n": [1, {}]}},
+        "source_hash": "ab" * 32,
+        "hostname": "host-1",
+        "pid": 4242,
+        "process_token": "12345",
+        "lock_key": "k" * 64,
+        "executed_at": datetime.datetime(2026, 3, 29, 3, 30, 15, 123456, tzinfo=PARIS),
+    }
+    return {**fields, **overrides}
+
+
+def stored(pk):
+    """The columns of row ``pk`` as the database holds them (no ORM conversion)."""
+    quote = connection.ops.quote_name
+    table = quote(CommandExecution._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(map(quote, COLUMNS))} FROM {table} WHERE {quote('id')} = %s",
+            [pk],
+        )
+        row = cursor.fetchone()
+    values = dict(zip(COLUMNS, row, strict=True))
+    values.pop("lock_key")  # unique: the two rows compared cannot share one
+    return values
+
+
+def test_claim_stores_what_the_orm_stores(recorder):
+    fields = start_fields()
+    claimed = recorder.claim(**fields)
+    created = CommandExecution.objects.create(**{**fields, "lock_key": "other"})
+    assert stored(claimed.pk) == stored(created.pk)
+
+
+def test_claim_returns_the_row_the_orm_reads_back(recorder):
+    claimed = recorder.claim(**start_fields(scope=""))
+    read = CommandExecution.objects.get(pk=claimed.pk)
+    for field in CommandExecution._meta.concrete_fields:
+        assert getattr(claimed, field.attname) == getattr(read, field.attname), field.name
+    assert claimed.status == Status.RUNNING and claimed.parameters["args"][0] == "café"
+    assert not claimed._state.adding and claimed._state.db == connection.alias
+
+
+def test_claim_defaults_are_fresh_for_each_row(recorder):
+    first = recorder.claim(command_name="a")
+    second = recorder.claim(command_name="b")
+    assert first.parameters == second.parameters == {} and first.parameters is not second.parameters
+    assert first.executed_at <= second.executed_at and timezone.is_aware(first.executed_at)
+    assert (first.scope, first.output, first.finished_at, first.lock_key) == ("", "", None, None)
+
+
+def test_claim_refuses_an_unknown_field_like_the_model(recorder):
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        recorder.claim(command_name="a", nosuch=1)
+    assert not CommandExecution.objects.exists()
+
+
+def test_finish_stores_what_the_orm_stores(recorder):
+    ended = datetime.datetime(2026, 10, 25, 12, 59, 59, 999999, tzinfo=PARIS)
+    fields = {
+        "status": Status.FAILED,
+        "success": False,
+        "finished_at": ended,
+        "duration": 1.25,
+        "output": "x" * 300 + "é",
+        "stderr": "",
+        "error_message": "CommandError: boom",
+        "traceback": "Traceback ...",
+    }
+    claimed = recorder.claim(**start_fields())
+    twin = CommandExecution.objects.create(**start_fields(lock_key="twin"))
+    recorder.finish(claimed, **fields)
+    CommandExecution.objects.filter(pk=twin.pk).update(**fields, lock_key=None)
+    assert stored(claimed.pk) == stored(twin.pk)
+    assert claimed.lock_key is None and claimed.finished_at == ended
+    assert CommandExecution.objects.get(pk=claimed.pk).finished_at == ended
+
+
+def test_reused_adaptations_equal_fresh_ones(recorder):
+    recorder.claim(command_name="warm")  # builds the statements and first adaptations
+    backend = recorder_module._backend(connection)
+    samples = ["", "running", "é" * 10, "x" * 300, True, False, 0, 1, 7, None]
+    for field in recorder_module._INSERTED:
+        for value in samples:
+            try:
+                expected = field.get_db_prep_save(value, connection)
+            except (TypeError, ValueError, ValidationError):
+                continue  # not a value of this field
+            first, second = (backend.adapt(field, value, connection) for _ in range(2))
+            assert type(first) is type(second) is type(expected), (field, value)
+            if type(expected) in (str, bool, int, type(None)):
+                assert first == second == expected, (field, value)
+            else:  # an adapter object (psycopg's Jsonb): never shared between rows
+                assert first is not second, (field, value)
+
+
+def test_newest_run_wins_a_tie_on_start_time(recorder):
+    at = timezone.now()
+    older = CommandExecution.objects.create(command_name="a", executed_at=at, success=True)
+    newer = CommandExecution.objects.create(command_name="a", executed_at=at)
+    CommandExecution.objects.create(command_name="a", executed_at=at - datetime.timedelta(1))
+    assert recorder.latest_runs(["a", "b"], "")["a"].pk == newer.pk
+    assert recorder.latest_runs(["a"], "", successful=True)["a"].pk == older.pk
+    assert recorder.last_successes(["a", "b"], "") == {"a": at}
+    assert recorder.has_succeeded("a", "") and not recorder.has_succeeded("a", "acme")
+
+
+def test_pruning_keeps_the_newest_success_of_a_tie(recorder):
+    at = timezone.now() - datetime.timedelta(days=30)
+    first = CommandExecution.objects.create(
+        command_name="a", executed_at=at, success=True, status=Status.SUCCEEDED
+    )
+    second = CommandExecution.objects.create(
+        command_name="a", executed_at=at, success=True, status=Status.SUCCEEDED
+    )
+    prunable = set(recorder.prunable(timezone.now()).values_list("pk", flat=True))
+    assert prunable == {first.pk} and second.pk not in prunable
+
+
+def test_the_migrations_match_the_model():
+    out = io.StringIO()
+    call_command("makemigrations", "managed_commands", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def _seek_statements(recorder):
+    names = ["a", "b", "c"]
+    with CaptureQueriesContext(connection) as captured:
+        recorder.latest_runs(names, "")
+        recorder.latest_runs(names, "", successful=True)
+        recorder.has_succeeded("a", "")
+    return [query["sql"] for query in captured.captured_queries]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plans are deterministic")
+def test_sqlite_seeks_read_the_index_in_order(recorder):
+    for sql in _seek_statements(recorder):
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+        assert "TEMP B-TREE" not in plan, plan
+        assert "INDEX mc_exec_name_scope_" in plan, plan
+    successful = _seek_statements(recorder)[1]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {successful}")
+        assert "success=?" in "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's EXPLAIN")
+def test_postgresql_seeks_need_no_sort(recorder):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in _seek_statements(recorder):
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Sort" not in plan and "mc_exec_name_scope_" in plan, plan
