@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, Field, Max, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, Field, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -17,8 +17,9 @@ from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
 _UNION_BATCH = 100
-# Stands for the command name in the compiled SQL of ``latest_runs()``.
+# Stand for the command name and the scope in the compiled SQL of the seeks.
 _NAME = "<managed_commands:name>"
+_SCOPE = "<managed_commands:scope>"
 _DELETE_BATCH = 1000
 # ``success=True`` compiles to a bare ``WHERE "success"``, which SQLite cannot
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
@@ -42,17 +43,28 @@ class ExecutionRecorder:
         return CommandExecution.objects.using(self.using)
 
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
-        """Map each of ``names`` that has a successful run to the start of its newest one."""
-        names = list(names)
+        """Map each of ``names`` that has a successful run to the start of its newest one.
+
+        On the path of every run_once run and every run with ``requires``: one
+        index seek per name (the newest success is the first entry), in SQL
+        built once per backend rather than compiled by the ORM on every call.
+        """
+        names = list(dict.fromkeys(names))
         if not names:
             return {}
-        rows = (
-            self.executions.filter(_SUCCEEDED, command_name__in=names, scope=scope)
-            .order_by()
-            .values_list("command_name")
-            .annotate(last=Max("executed_at"))
+        connection = connections[self.using]
+        statements = _reads(self.using, connection).seeks(
+            names, scope, connection, successful=True, full=False
         )
-        return dict(rows)
+        found: dict[str, Any] = {}
+        for sql, params in statements:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            for name, started in rows:
+                name = _converted("command_name", name, connection)
+                found[name] = _converted("executed_at", started, connection)
+        return found
 
     def latest_runs(
         self, names: Iterable[str], scope: str, *, successful: bool = False
@@ -61,45 +73,25 @@ class ExecutionRecorder:
 
         One index seek per name, so the cost grows with the number of names,
         never with history: on PostgreSQL in one statement (a LATERAL join over
-        the names), elsewhere in UNION ALL batches.
+        the names, unless there is only one), elsewhere in UNION ALL batches.
         """
         names = list(dict.fromkeys(names))
-        runs = self.executions.filter(scope=scope)
-        if successful:
-            runs = runs.filter(_SUCCEEDED)
-
-        def seek(name: object) -> tuple[str, tuple[Any, ...]]:
-            # Compiling an ORM query costs about 1 ms of Python: compile the
-            # seek once and repeat its SQL, rather than one query per name.
-            query = runs.filter(command_name=name).order_by("-executed_at", "-pk")[:1].query
-            return query.sql_with_params()
-
-        statements: list[tuple[str, list[Any]]] = []
-        if connections[self.using].vendor == "postgresql":
-            # Planned once, where a UNION of 100 seeks costs tens of ms to plan.
-            sql, params = seek(RawSQL("wanted.name", ()))
-            statements.append(
-                (
-                    "SELECT newest.* FROM unnest(%s::text[]) AS wanted(name) "
-                    f"CROSS JOIN LATERAL ({sql}) AS newest",
-                    [names, *params],
-                )
-            )
-        else:
-            sql, params = seek(_NAME)
-            for start in range(0, len(names), _UNION_BATCH):
-                batch = names[start : start + _UNION_BATCH]
-                # A derived table may hold ORDER BY and LIMIT on every backend.
-                union = " UNION ALL ".join(
-                    f"SELECT * FROM ({sql}) newest_{number}" for number in range(len(batch))
-                )
-                values = [name if value == _NAME else value for name in batch for value in params]
-                statements.append((union, values))
+        if not names:
+            return {}
+        connection = connections[self.using]
+        statements = _reads(self.using, connection).seeks(
+            names, scope, connection, successful=successful, full=True
+        )
         found = [run for sql, values in statements for run in self.executions.raw(sql, values)]
         return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
-        return self.executions.filter(_SUCCEEDED, command_name=name, scope=scope).exists()
+        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend)."""
+        connection = connections[self.using]
+        sql, params = _reads(self.using, connection).succeeded(name, scope, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() is not None
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` is already held."""
@@ -205,12 +197,147 @@ class ExecutionRecorder:
         self.executions.all().delete()
 
 
+# -- The reads of a run's hot path, compiled by the ORM once per backend. -------
+# Compiling an ORM query costs about as much Python as a durable write: the
+# seeks are compiled once with placeholders standing for the command name and
+# the scope, and their SQL repeated with the real values (adapted as the ORM
+# adapts the value of an exact lookup).
+
+
+class _Reads:
+    """The compiled seeks of one database alias (SQL and parameters, no connection)."""
+
+    def __init__(self, using: str) -> None:
+        self._using = using
+        self._compiled: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self._unions: dict[tuple[bool, bool, int], str] = {}
+
+    def _compile(
+        self,
+        key: tuple[Any, ...],
+        build: Callable[[], QuerySet[Any, Any]],
+        connection: BaseDatabaseWrapper,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL of the queryset ``build()`` returns, built and compiled on first use."""
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            sql, params = build().query.get_compiler(connection=connection).as_sql()
+            compiled = self._compiled[key] = (sql, tuple(params))
+        return compiled
+
+    def _seek(
+        self, name: object, successful: bool, full: bool, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The newest (successful) run of the command ``name``: its row, or name and start."""
+
+        def build() -> QuerySet[Any, Any]:
+            runs: QuerySet[Any, Any] = CommandExecution.objects.using(self._using).filter(
+                command_name=name, scope=_SCOPE
+            )
+            if successful:
+                runs = runs.filter(_SUCCEEDED)
+            runs = runs.order_by("-executed_at", "-pk")
+            if not full:
+                runs = runs.values_list("command_name", "executed_at")
+            return runs[:1]
+
+        return self._compile(
+            ("seek", successful, full, isinstance(name, RawSQL)), build, connection
+        )
+
+    def seeks(
+        self,
+        names: list[str],
+        scope: str,
+        connection: BaseDatabaseWrapper,
+        *,
+        successful: bool,
+        full: bool,
+    ) -> list[tuple[str, list[Any]]]:
+        """The statements reading the newest (successful) run of each of ``names``."""
+        scope = _lookup_value("scope", scope, connection)
+        if connection.vendor == "postgresql" and len(names) > 1:
+            # Planned once, where a UNION of 100 seeks costs tens of ms to plan
+            # (a lone seek plans faster than the join, so it goes the other way).
+            sql, params = self._seek(RawSQL("wanted.name", ()), successful, full, connection)
+            lateral = (
+                "SELECT newest.* FROM unnest(%s::text[]) AS wanted(name) "
+                f"CROSS JOIN LATERAL ({sql}) AS newest"
+            )
+            return [(lateral, [names, *_substitute(params, {_SCOPE: scope})])]
+        sql, params = self._seek(_NAME, successful, full, connection)
+        statements = []
+        for start in range(0, len(names), _UNION_BATCH):
+            batch = names[start : start + _UNION_BATCH]
+            key = (successful, full, len(batch))
+            union = self._unions.get(key)
+            if union is None:
+                # A derived table may hold ORDER BY and LIMIT on every backend.
+                union = self._unions[key] = " UNION ALL ".join(
+                    f"SELECT * FROM ({sql}) newest_{number}" for number in range(len(batch))
+                )
+            values = []
+            for name in batch:
+                name = _lookup_value("command_name", name, connection)
+                values += _substitute(params, {_NAME: name, _SCOPE: scope})
+            statements.append((union, values))
+        return statements
+
+    def succeeded(
+        self, name: str, scope: str, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
+        """A statement returning a row when ``name`` has a successful run in ``scope``."""
+
+        def build() -> QuerySet[Any, Any]:
+            runs = CommandExecution.objects.using(self._using)
+            runs = runs.filter(_SUCCEEDED, command_name=_NAME, scope=_SCOPE)
+            return runs.order_by().values_list("pk")[:1]
+
+        sql, params = self._compile(("succeeded",), build, connection)
+        name = _lookup_value("command_name", name, connection)
+        scope = _lookup_value("scope", scope, connection)
+        return sql, _substitute(params, {_NAME: name, _SCOPE: scope})
+
+
+# By backend class and database alias.
+_READS: dict[tuple[type, str], _Reads] = {}
+
+
+def _reads(using: str, connection: BaseDatabaseWrapper) -> _Reads:
+    key = (type(connection), using)
+    reads = _READS.get(key)
+    if reads is None:
+        reads = _READS[key] = _Reads(using)
+    return reads
+
+
+def _converted(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """A value read from the column of field ``name``, converted as the ORM converts it."""
+    column = _FIELDS[name].get_col(_TABLE)
+    for converter in (
+        *connection.ops.get_db_converters(column),
+        *column.get_db_converters(connection),
+    ):
+        value = converter(value, column, connection)
+    return value
+
+
+def _lookup_value(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """``value`` as the ORM passes it to the database for ``field = value``."""
+    field = _FIELDS[name]
+    return field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
+
+
+def _substitute(params: tuple[Any, ...], values: Mapping[str, Any]) -> list[Any]:
+    return [values.get(p, p) if isinstance(p, str) else p for p in params]
+
+
 # -- The two writes every run makes, as SQL built once per database backend. --
 # The ORM compiles the INSERT of a twenty-column row and the UPDATE that
 # finishes it on every call, and builds a model instance through keyword
 # arguments; on the hot path of every command that costs about as much as the
-# writes themselves (see the README's "Performance" section), so the recorder
-# sends these prebuilt statements instead. Values still go through each
+# writes themselves (see tests/benchmarks/README.md), so the recorder sends
+# these prebuilt statements instead. Values still go through each
 # field's ``get_db_prep_save()``, so they are adapted exactly as the ORM would;
 # a scalar that repeats from run to run (a name, a flag, an empty output) is
 # adapted once per backend and its adapted value reused.
@@ -327,13 +454,15 @@ def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> Comma
         fields = {name: value for name, value in fields.items() if name in _INDEX}  # "pk"
     backend = _backend(connection)
     values, params = backend.start_row(fields, connection)
+    # Built before the write: Python run right after a durable commit runs with
+    # cold caches, so what can be done first is done first.
+    row = _new_row(None, *values)
     with connection.cursor() as cursor:
         cursor.execute(backend.insert, params)
         if backend.returning:
-            pk = cursor.fetchone()[0]
+            row.pk = cursor.fetchone()[0]
         else:
-            pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
-    row = _new_row(pk, *values)
+            row.pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
     row._state.adding = False
     row._state.db = connection.alias
     return row

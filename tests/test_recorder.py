@@ -142,6 +142,43 @@ def test_newest_run_wins_a_tie_on_start_time(recorder):
     assert recorder.has_succeeded("a", "") and not recorder.has_succeeded("a", "acme")
 
 
+def test_reads_agree_with_the_orm_over_a_mixed_history(recorder, monkeypatch):
+    monkeypatch.setattr(recorder_module, "_UNION_BATCH", 2)  # several statements
+    base = timezone.now() - datetime.timedelta(days=3)
+    for number in range(40):
+        CommandExecution.objects.create(
+            command_name=f"c{number % 5}",
+            scope=("", "acme")[number % 3 == 0],
+            success=number % 4 != 0,
+            status=Status.SUCCEEDED if number % 4 else Status.FAILED,
+            executed_at=base + datetime.timedelta(minutes=number // 2),  # ties in pairs
+        )
+    names = [f"c{number}" for number in range(7)]  # c5 and c6 never ran
+    for scope in ("", "acme", "other"):
+        runs = CommandExecution.objects.filter(scope=scope)
+        expected = {}
+        for name in names:
+            successes = runs.filter(command_name=name, success=True).order_by("-executed_at")
+            if successes:
+                expected[name] = successes[0].executed_at
+        assert recorder.last_successes(names, scope) == expected
+        assert recorder.last_successes(iter(names[:1] * 3), scope) == {
+            k: v for k, v in expected.items() if k == names[0]
+        }
+        for successful in (False, True):
+            newest = {}
+            for name in names:
+                mine = runs.filter(command_name=name, **({"success": True} if successful else {}))
+                if first := mine.order_by("-executed_at", "-pk").first():
+                    newest[name] = first.pk
+            found = recorder.latest_runs(names, scope, successful=successful)
+            assert {name: run.pk for name, run in found.items()} == newest
+        for name in names:
+            assert recorder.has_succeeded(name, scope) == (name in expected)
+    started = recorder.last_successes(["c1"], "")["c1"]
+    assert timezone.is_aware(started) and isinstance(started, datetime.datetime)
+
+
 def test_pruning_keeps_the_newest_success_of_a_tie(recorder):
     at = timezone.now() - datetime.timedelta(days=30)
     first = CommandExecution.objects.create(
@@ -166,6 +203,7 @@ def _seek_statements(recorder):
         recorder.latest_runs(names, "")
         recorder.latest_runs(names, "", successful=True)
         recorder.has_succeeded("a", "")
+        recorder.last_successes(names, "")
     return [query["sql"] for query in captured.captured_queries]
 
 
