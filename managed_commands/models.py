@@ -70,6 +70,9 @@ class CommandExecution(models.Model):
     pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
     # Tells a live process from a later one that reuses its PID.
     process_token = models.CharField(max_length=64, blank=True, editable=False)
+    # Boot, PID namespace and machine of the process: its PID means something
+    # only to a process with the same identity ("" where it cannot be read).
+    host_id = models.CharField(_("host identity"), max_length=128, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     # Set while the run holds its command's lock, NULL once it ends: the unique
     # index admits one live holder per (scope, command) on every backend.
