@@ -35,12 +35,19 @@ class ManagedBaseCommand(BaseCommand):
             are always exclusive.
         sensitive_options: Option names stored redacted, on top of names that
             look secret (password, token, secret, key).
+        lease_seconds: Seconds without a heartbeat after which a run of this
+            command, held by a process that cannot be checked directly (another
+            host, container or PID namespace), is presumed gone and taken over.
+            None (the default) uses ``MANAGED_COMMANDS["LEASE_SECONDS"]``. Make
+            it longer than the longest pause a holder may go through (a paused
+            VM, a network partition).
     """
 
     run_once: bool = False
     requires: Sequence[str] = ()
     allow_concurrent: bool = False
     sensitive_options: Sequence[str] = ()
+    lease_seconds: float | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

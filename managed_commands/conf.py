@@ -139,8 +139,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Give the seconds a start waits for a running holder of the same command; "
         "the default is 300.",
     ),
-    # Seconds without a heartbeat after which a holder on another host is
-    # presumed gone. Holders on this host are checked by process instead.
+    # Seconds without a heartbeat after which a holder is presumed gone,
+    # unless it can be checked by process (same host identity).
     Setting(
         "LEASE_SECONDS",
         60,
@@ -175,6 +175,15 @@ SETTINGS: tuple[Setting, ...] = (
         _flag,
         "managed_commands.E018",
         "Use True (the default) to list the pending run_once commands after migrate, or False.",
+    ),
+    # Seconds a run keeps reconnecting to record its start or its end when
+    # the history database stops answering (a failover, a restart).
+    Setting(
+        "RECONNECT_TIMEOUT",
+        30,
+        _seconds,
+        "managed_commands.E019",
+        "Give the seconds a run keeps reconnecting to record its start or end; the default is 30.",
     ),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -231,6 +240,11 @@ def wait_timeout() -> float:
 def lease_seconds() -> float:
     """Return the seconds without a heartbeat after which another host's holder is gone."""
     return float(_value("LEASE_SECONDS"))
+
+
+def reconnect_timeout() -> float:
+    """Return the seconds a run keeps reconnecting to record its start or its end."""
+    return float(_value("RECONNECT_TIMEOUT"))
 
 
 def history_database() -> str:

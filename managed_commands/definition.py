@@ -35,6 +35,7 @@ class Definition:
         allow_concurrent: Whether two runs may overlap.
         sensitive_options: Option names stored redacted.
         module: Dotted name of its command module.
+        lease_seconds: Its own lease, or None for ``MANAGED_COMMANDS["LEASE_SECONDS"]``.
     """
 
     name: str
@@ -44,6 +45,7 @@ class Definition:
     allow_concurrent: bool
     sensitive_options: tuple[str, ...]
     module: str
+    lease_seconds: float | None = None
 
     @property
     def command_requires(self) -> tuple[str, ...]:
@@ -144,6 +146,10 @@ _REQUIRES_HINT = (
 )
 _ITSELF_HINT = "Remove the command's own name from requires: no run could come before itself."
 _SENSITIVE_HINT = "sensitive_options is a list of option names, for example ['dsn']."
+_LEASE_HINT = (
+    "lease_seconds is None (MANAGED_COMMANDS['LEASE_SECONDS']) or the seconds without a "
+    "heartbeat after which a run of this command is presumed gone, for example 300."
+)
 
 
 def problems(command_class: type) -> list[Problem]:
@@ -152,8 +158,9 @@ def problems(command_class: type) -> list[Problem]:
     Returns:
         One ``Problem`` per mistake, with its check id: ``managed_commands.E002``
         (run_once or allow_concurrent not True/False), ``E007`` (requires not a
-        list of names), ``E008`` (requires names the command itself) or ``E009``
-        (sensitive_options not a list of option names).
+        list of names), ``E008`` (requires names the command itself), ``E009``
+        (sensitive_options not a list of option names) or ``E020``
+        (lease_seconds not None or a positive number).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -204,6 +211,17 @@ def problems(command_class: type) -> list[Problem]:
                 _SENSITIVE_HINT,
             )
         )
+    lease = cls.lease_seconds
+    if lease is not None and (
+        isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0
+    ):
+        found.append(
+            Problem(
+                "managed_commands.E020",
+                f"{where}.lease_seconds must be None or a number of seconds > 0, not {lease!r}.",
+                _LEASE_HINT,
+            )
+        )
     return found
 
 
@@ -221,6 +239,7 @@ def read(command_class: type) -> Definition:
         allow_concurrent=cls.allow_concurrent,
         sensitive_options=tuple(cls.sensitive_options),
         module=cls.__module__,
+        lease_seconds=None if cls.lease_seconds is None else float(cls.lease_seconds),
     )
 
 

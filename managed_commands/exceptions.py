@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 __all__ = [
     "CircularRequirement",
+    "ClaimLost",
     "CommandTerminated",
     "InvalidDefinition",
     "LockHeld",
@@ -17,6 +18,7 @@ __all__ = [
     "NotMultiTenant",
     "PendingCommandFailed",
     "RequirementNotMet",
+    "RunTakenOver",
     "TrackingUnavailable",
     "UnknownRequirement",
 ]
@@ -58,6 +60,17 @@ class TrackingUnavailable(ManagedCommandError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, returncode=4)
+
+
+class ClaimLost(ManagedCommandError):
+    """The run's claim was taken over while it ran, so its end was not recorded as its outcome."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=5)
+
+
+class RunTakenOver(BaseException):
+    """Raised inside a run whose heartbeat found its claim taken over; stops it as SIGTERM would."""
 
 
 class CommandTerminated(BaseException):

@@ -6,10 +6,11 @@ import datetime
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, Field, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from managed_commands import conf
@@ -123,16 +124,72 @@ class ExecutionRecorder:
         """Delete a claim that turned out not to be needed (the work was already done)."""
         self.executions.filter(pk=execution.pk).delete()
 
-    def finish(self, execution: CommandExecution, **fields: Any) -> None:
-        """Complete a run's row and free its lock."""
+    def finish(self, execution: CommandExecution, lock_key: str | None, **fields: Any) -> bool:
+        """Complete a run's row and free its lock; False when the row no longer holds ``lock_key``.
+
+        The write is fenced: it changes the row only while the row still holds
+        the claim it was given (``lock_key``; a run without a lock has none to
+        lose), so a holder that was taken over never overwrites its
+        ``abandoned`` row.
+        """
         fields["lock_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)
-        _update(connections[self.using], execution.pk, fields)
+        return _update(connections[self.using], execution.pk, fields, lock_key) == 1
 
-    def heartbeat(self, pks: Iterable[int]) -> None:
-        self.executions.filter(pk__in=list(pks), lock_key__isnull=False).update(
+    def end_state(self, execution: CommandExecution, lock_key: str | None) -> bool | None:
+        """After a write of the end that may or may not have landed: where the row stands.
+
+        True when the end is written (the row is no longer running and, if it
+        held ``lock_key``, was not abandoned), False when the run was taken
+        over, None while the row still holds its claim (the write did not land).
+        """
+        row = self.executions.filter(pk=execution.pk).values("status", "lock_key").first()
+        if row is None or row["status"] == Status.ABANDONED:
+            return False
+        if lock_key is not None:
+            return None if row["lock_key"] == lock_key else row["lock_key"] is None
+        return None if row["status"] == Status.RUNNING else True
+
+    def drop_broken_connection(self) -> bool:
+        """Close the connection if it no longer works, so the next query opens a new one.
+
+        Returns whether it was closed; never inside a transaction, which a new
+        connection would not continue.
+        """
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            return False
+        if connection.connection is not None and connection.is_usable():
+            return False
+        try:
+            connection.close()
+        except DatabaseError:
+            connection.connection = None  # closing a broken connection can fail too
+        return True
+
+    def renew(self, pk: int, lock_key: str) -> bool:
+        """Beat for run ``pk``; False when it no longer holds ``lock_key`` (it was taken over)."""
+        renewed = self.executions.filter(pk=pk, lock_key=lock_key).update(
             heartbeat_at=timezone.now()
+        )
+        return renewed == 1
+
+    def note_late_end(self, execution: CommandExecution, note: str, **fields: Any) -> None:
+        """Add what a run that lost its claim knows to its row, leaving its status as it is."""
+        self.executions.filter(pk=execution.pk).update(
+            error_message=Concat("error_message", Value(f" {note}")), **fields
+        )
+
+    def successor(self, execution: CommandExecution) -> int | None:
+        """The first run of the same command and scope started after ``execution``."""
+        return (
+            self.executions.filter(
+                command_name=execution.command_name, scope=execution.scope, pk__gt=execution.pk
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
         )
 
     def record(self, **fields: Any) -> CommandExecution:
@@ -373,7 +430,7 @@ class _Backend:
             self.insert += f" RETURNING {quote(_PK)}"
         self.returning = returning
         self._quote = quote
-        self._updates: dict[tuple[str, ...], str] = {}
+        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
         self._adapted: dict[tuple[str, type, Any], Any] = {}
         # The row a bare insert would write: constant defaults, adapted once; a
         # callable default (timezone.now, dict) is called on every insert instead.
@@ -408,13 +465,16 @@ class _Backend:
             params[index] = self.adapt(_INSERTED[index], value, connection)
         return values, params
 
-    def update(self, names: tuple[str, ...]) -> str:
-        sql = self._updates.get(names)
+    def update(self, names: tuple[str, ...], fenced: bool) -> str:
+        """The UPDATE of ``names`` by key (and, when ``fenced``, by the lock key it holds)."""
+        sql = self._updates.get((names, fenced))
         if sql is None:
             quote = self._quote
             assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
             sql = f"UPDATE {quote(_TABLE)} SET {assignments} WHERE {quote(_PK)} = %s"
-            self._updates[names] = sql
+            if fenced:
+                sql += f" AND {quote(str(_FIELDS['lock_key'].column))} = %s"
+            self._updates[(names, fenced)] = sql
         return sql
 
     def adapt(self, field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
@@ -468,13 +528,17 @@ def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> Comma
     return row
 
 
-def _update(connection: BaseDatabaseWrapper, pk: int, values: Mapping[str, Any]) -> int:
-    """Set ``values`` on row ``pk``; return the number of rows changed."""
+def _update(
+    connection: BaseDatabaseWrapper, pk: int, values: Mapping[str, Any], lock_key: str | None
+) -> int:
+    """Set ``values`` on row ``pk`` (only while it holds ``lock_key``, if given); count the rows."""
     backend = _backend(connection)
     names = tuple(values)
-    sql = backend.update(names)
+    sql = backend.update(names, lock_key is not None)
     params = [backend.adapt(_FIELDS[name], values[name], connection) for name in names]
     params.append(pk)
+    if lock_key is not None:
+        params.append(lock_key)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)

@@ -8,6 +8,20 @@ from tests import backends
 from tests.processes import ProcessProject
 
 
+def pytest_collection_modifyitems(config, items):
+    # A test marked backends(...) that none of this run's backends can run is
+    # not collected, rather than reported as skipped.
+    def runnable(item) -> bool:
+        only = item.get_closest_marker("backends")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return not only or params.get("backend") in only.args
+
+    kept = [item for item in items if runnable(item)]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 def pytest_configure(config):
     chosen = backends.requested()
     if chosen and chosen not in backends.ALL:
@@ -19,7 +33,11 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", backends.process_backends(), indirect=True, scope="session")
+        chosen = backends.process_backends()
+        only = metafunc.definition.get_closest_marker("backends")
+        if only:
+            chosen = tuple(name for name in chosen if name in only.args)
+        metafunc.parametrize("backend", chosen, indirect=True, scope="session")
     if "project" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("layouts")
         layouts = marker.args if marker else ("single",)

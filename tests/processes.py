@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,12 @@ class ProcessProject:
         return self.effects.read_text().splitlines() if self.effects.exists() else []
 
     # -- processes ------------------------------------------------------------
-    def spawn(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def spawn(
+        self, *argv: str, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
+    ) -> subprocess.Popen[str]:
+        """Start ``manage.py argv`` (under ``wrapper``, such as an ``unshare`` command line)."""
         return subprocess.Popen(
-            [sys.executable, str(MANAGE), *argv],
+            [*wrapper, sys.executable, str(MANAGE), *argv],
             env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -172,9 +176,13 @@ class ProcessProject:
         )
 
     def run(
-        self, *argv: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *argv: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        wrapper: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
-        process = self.spawn(*argv, env=env)
+        process = self.spawn(*argv, env=env, wrapper=wrapper)
         stdout, stderr = process.communicate(timeout=timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 

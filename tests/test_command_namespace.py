@@ -22,6 +22,7 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "requires",
         "allow_concurrent",
         "sensitive_options",
+        "lease_seconds",
     }
     assert [name for name in own if name.startswith("_")] == []
 

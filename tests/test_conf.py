@@ -200,6 +200,7 @@ def test_every_setting_has_its_own_check_id():
         ("DATABASE", "managed_commands.E016"),
         ("SCOPE", "managed_commands.E017"),
         ("MIGRATE_NOTICE", "managed_commands.E018"),
+        ("RECONNECT_TIMEOUT", "managed_commands.E019"),
     ]
 
 

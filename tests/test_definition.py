@@ -57,3 +57,19 @@ def test_requires_that_is_not_a_list_of_names_is_e007(monkeypatch, requires):
     monkeypatch.setattr(noop_managed.Command, "requires", requires)
     [problem] = definition.problems(noop_managed.Command)
     assert problem.id == "managed_commands.E007"
+
+
+@pytest.mark.parametrize("lease", [0, -5, "60", True, float("nan")])
+def test_a_lease_that_is_not_a_positive_number_is_e020(monkeypatch, lease):
+    monkeypatch.setattr(noop_managed.Command, "lease_seconds", lease)
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == (
+        "managed_commands.E020",
+        f"{WHERE}.lease_seconds must be None or a number of seconds > 0, not {lease!r}.",
+    )
+
+
+def test_a_command_may_have_a_lease_of_its_own(monkeypatch):
+    assert definition.read(noop_managed.Command).lease_seconds is None
+    monkeypatch.setattr(noop_managed.Command, "lease_seconds", 300)
+    assert definition.read(noop_managed.Command).lease_seconds == 300.0

@@ -4,6 +4,7 @@ import datetime
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ def holder(**fields):
         "hostname": lease.hostname(),
         "pid": os.getpid(),
         "process_token": lease.own_process_token(),
+        "host_id": lease.host_identity(),
         "executed_at": timezone.now(),
     }
     return CommandExecution(**{**defaults, **fields})
@@ -47,9 +49,43 @@ def test_a_zombie_is_gone():
 
 def test_other_hosts_are_judged_by_their_heartbeat():
     now = timezone.now()
-    fresh = holder(hostname="elsewhere", heartbeat_at=now - datetime.timedelta(seconds=10))
-    stale = holder(hostname="elsewhere", heartbeat_at=now - datetime.timedelta(seconds=100))
+    elsewhere = {"hostname": "elsewhere", "host_id": "another-boot/4026531836/another-machine"}
+    fresh = holder(**elsewhere, heartbeat_at=now - datetime.timedelta(seconds=10))
+    stale = holder(**elsewhere, heartbeat_at=now - datetime.timedelta(seconds=100))
     assert lease.why_gone(fresh, 60, now) is None
     assert lease.why_gone(stale, 60, now) == (
         f"no heartbeat from process {os.getpid()} on elsewhere for 100 s (lease 60 s)"
     )
+
+
+def test_the_host_identity_names_this_boot_and_pid_namespace():
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    assert lease.host_identity().startswith(f"{boot}/{namespace}/")
+
+
+def test_a_holder_in_another_pid_namespace_is_judged_by_its_lease_not_its_pid():
+    # Same hostname (host networking), its own PID namespace: our PID 1 or
+    # its PID here means nothing about it, however alive that PID looks.
+    boot, _, machine = lease.host_identity().split("/")
+    other_namespace = f"{boot}/1/{machine}"
+    now = timezone.now()
+    silent = holder(pid=1, host_id=other_namespace, executed_at=now - datetime.timedelta(hours=1))
+    beating = holder(pid=1, host_id=other_namespace, heartbeat_at=now)
+    assert lease.why_gone(silent, 60, now).startswith("no heartbeat from process 1 on ")
+    assert lease.why_gone(beating, 60, now) is None
+    # A dead PID proves nothing either: only the lease can tell.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead_pid = holder(pid=child.pid, host_id=other_namespace, heartbeat_at=now)
+    assert lease.why_gone(dead_pid, 60) is None
+
+
+def test_a_holder_without_a_host_identity_is_judged_by_its_lease():
+    # Rows from before the identity existed, and hosts without /proc.
+    now = timezone.now()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    unknown = holder(pid=child.pid, host_id="", heartbeat_at=now)
+    assert lease.why_gone(unknown, 60, now) is None
+    assert lease.why_gone(unknown, 60, now + datetime.timedelta(seconds=61)) is not None

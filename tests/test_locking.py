@@ -14,6 +14,7 @@ from managed_commands.exceptions import LockHeld
 from managed_commands.models import CommandExecution
 from managed_commands.runs.claim import lock_key
 from managed_commands.testing.utils import run_command
+from tests.testapp.management.commands import noop_managed
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,17 @@ def test_a_live_holder_on_another_host_makes_a_start_give_up():
     assert "process 42 on host busy-host, running since" in str(caught.value)
     assert "Gave up after waiting 0.2 s" in str(caught.value)
     assert err.getvalue().startswith("'noop_managed' is already running (run #")
+
+
+@override_settings(MANAGED_COMMANDS={"WAIT_TIMEOUT": 0.2, "LEASE_SECONDS": 60})
+def test_a_command_with_a_lease_of_its_own_is_judged_by_it(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "lease_seconds", 300)
+    silent = timezone.now() - datetime.timedelta(seconds=120)  # past 60 s, within 300 s
+    live_holder("noop_managed", hostname="paused-host", pid=42, heartbeat_at=silent)
+    with pytest.raises(LockHeld):
+        call_command("noop_managed", stderr=StringIO())
+    monkeypatch.setattr(noop_managed.Command, "lease_seconds", None)
+    assert run_command("noop_managed").execution.success
 
 
 def test_run_once_waiter_skips_when_the_holder_succeeded_meanwhile(monkeypatch):

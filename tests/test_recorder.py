@@ -106,7 +106,7 @@ def test_finish_stores_what_the_orm_stores(recorder):
     }
     claimed = recorder.claim(**start_fields())
     twin = CommandExecution.objects.create(**start_fields(lock_key="twin"))
-    recorder.finish(claimed, **fields)
+    assert recorder.finish(claimed, "k" * 64, **fields)
     CommandExecution.objects.filter(pk=twin.pk).update(**fields, lock_key=None)
     assert stored(claimed.pk) == stored(twin.pk)
     assert claimed.lock_key is None and claimed.finished_at == ended
@@ -229,3 +229,43 @@ def test_postgresql_seeks_need_no_sort(recorder):
             cursor.execute(f"EXPLAIN {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Sort" not in plan and "mc_exec_name_scope_" in plan, plan
+
+
+def test_an_end_is_written_only_while_the_row_holds_its_claim(recorder):
+    claimed = recorder.claim(**start_fields())
+    assert recorder.end_state(claimed, "k" * 64) is None  # still running, still held
+    assert recorder.renew(claimed.pk, "k" * 64)
+    # Another process presumed it gone and took it over.
+    assert recorder.abandon(claimed, "no heartbeat")
+    assert not recorder.renew(claimed.pk, "k" * 64)
+    ended = {"status": Status.SUCCEEDED, "success": True, "finished_at": timezone.now()}
+    assert not recorder.finish(claimed, "k" * 64, **ended)
+    row = CommandExecution.objects.get(pk=claimed.pk)
+    assert (row.status, row.success, row.error_message) == (
+        "abandoned",
+        False,
+        "Abandoned: no heartbeat.",
+    )
+    assert recorder.end_state(claimed, "k" * 64) is False
+    recorder.note_late_end(claimed, "Ended late: succeeded.", output="out")
+    row.refresh_from_db()
+    assert row.status == "abandoned" and row.output == "out"
+    assert row.error_message == "Abandoned: no heartbeat. Ended late: succeeded."
+
+
+def test_an_end_that_landed_is_told_from_one_that_did_not(recorder):
+    claimed = recorder.claim(**start_fields())
+    assert recorder.finish(claimed, "k" * 64, status=Status.SUCCEEDED, success=True)
+    assert recorder.end_state(claimed, "k" * 64) is True
+    unlocked = recorder.claim(**start_fields(lock_key=None))
+    assert recorder.end_state(unlocked, None) is None
+    assert recorder.finish(unlocked, None, status=Status.FAILED)
+    assert recorder.end_state(unlocked, None) is True
+
+
+def test_the_successor_is_the_next_run_of_the_same_command_and_scope(recorder):
+    first = recorder.claim(**start_fields(lock_key=None))
+    recorder.claim(**start_fields(lock_key=None, scope="other"))
+    assert recorder.successor(first) is None
+    second = recorder.claim(**start_fields(lock_key=None))
+    assert recorder.successor(first) == second.pk

@@ -11,7 +11,6 @@ again once it holds the lock, so no window lets two processes both run it.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -127,11 +126,8 @@ class RunClaim:
         return connections[self.recorder.using].in_atomic_block
 
     def _refuse_recursion(self, holder: CommandExecution) -> None:
-        if (
-            holder.pid == os.getpid()
-            and holder.hostname == lease.hostname()
-            and _held_here.get(self.key or "") == threading.get_ident()
-        ):
+        recursive = _held_here.get(self.key or "") == threading.get_ident()
+        if recursive and lease.is_this_process(holder):
             raise LockHeld(
                 f"Cannot start '{self.name}': this process is already running it "
                 f"({describe_holder(holder)}); a command cannot call itself."

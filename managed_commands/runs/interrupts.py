@@ -35,6 +35,9 @@ class InterruptGuard:
         self._deferring = 0
         self._pending: int | None = None
         self._deferral = _Deferral(self)
+        # Guards the handlers between the run's thread and stop() from another.
+        self._handlers = threading.Lock()
+        self._stop_reason: BaseException | None = None
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -54,9 +57,23 @@ class InterruptGuard:
 
     def restore(self) -> None:
         """Put the handlers that were there before the run back."""
-        for signum, previous in self._previous.items():
-            _set_handler(signum, previous)
-        self._previous.clear()
+        with self._handlers:
+            for signum, previous in self._previous.items():
+                _set_handler(signum, previous)
+            self._previous.clear()
+
+    def stop(self, reason: BaseException) -> bool:
+        """From another thread, stop the run as SIGTERM would, raising ``reason`` in it.
+
+        Returns False when the run cannot be interrupted (it does not run in
+        the main thread, or SIGTERM is ignored there).
+        """
+        with self._handlers:
+            if signal.SIGTERM not in self._previous:
+                return False
+            self._stop_reason = reason
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+            return True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._deferring:
@@ -64,8 +81,9 @@ class InterruptGuard:
             return
         self._raise(signum)
 
-    @staticmethod
-    def _raise(signum: int) -> None:
+    def _raise(self, signum: int) -> None:
+        if self._stop_reason is not None:
+            raise self._stop_reason
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise CommandTerminated(signum)

@@ -1,11 +1,15 @@
 """The lease of a run: who holds it, whether that holder is still alive, and the
 heartbeat that keeps this process's own leases fresh.
 
-On the same host a holder is checked by PID paired with the process start
-time (PIDs are reused); on another host only its heartbeat can tell, so a
-holder that stopped beating for longer than the lease is presumed gone. The
-heartbeat beats from one daemon thread: a dead process stops beating at once,
-so a heartbeat never keeps a dead run alive.
+A holder's PID (paired with its start time, as PIDs are reused) is checked
+only by a process with the same host identity: the same boot of the same
+machine and the same PID namespace. A hostname is not enough: containers with
+host networking share it, each with PIDs of its own. Any other holder is
+judged by its heartbeat, and presumed gone once it has been silent for longer
+than the lease. The heartbeat beats from one daemon thread: a dead process
+stops beating at once, so a heartbeat never keeps a dead run alive. Each beat
+names the claim it renews, so a holder whose claim was taken over learns it
+at its next beat.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,6 +41,43 @@ def hostname() -> str:
     return socket.gethostname()[:255]
 
 
+@lru_cache(maxsize=1)
+def host_identity() -> str:
+    """The boot, PID namespace and machine of this process ("" where /proc cannot tell).
+
+    Two processes whose identities are equal see the same PIDs, so one can
+    check the other's PID; otherwise only a heartbeat can tell. Read once per
+    process: a fork stays in its parent's namespace.
+    """
+    boot = _first_line("/proc/sys/kernel/random/boot_id")
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    if not boot:
+        return ""
+    machine = _first_line("/etc/machine-id") or _first_line("/var/lib/dbus/machine-id")
+    return f"{boot}/{namespace}/{machine}"[:128]
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            return file.readline().strip()
+    except OSError:
+        return ""
+
+
+def is_this_process(holder: CommandExecution) -> bool:
+    """Tell whether ``holder`` is a run of this very process."""
+    return holder.pid == os.getpid() and _same_host(holder)
+
+
+def _same_host(holder: CommandExecution) -> bool:
+    identity = host_identity()
+    return bool(identity) and holder.host_id == identity
+
+
 def _read_stat(pid: int) -> tuple[str, str] | None:
     """Return (state, start time in clock ticks) from /proc, or None if the process is gone."""
     try:
@@ -48,13 +90,9 @@ def _read_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
-def _has_proc() -> bool:
-    return os.path.isdir("/proc/self")
-
-
 def process_token(pid: int) -> str:
     """Return an opaque token identifying this incarnation of ``pid`` (empty if unknown)."""
-    stat = _read_stat(pid) if _has_proc() else None
+    stat = _read_stat(pid)
     return stat[1] if stat else ""
 
 
@@ -69,15 +107,10 @@ def _own_token(pid: int) -> str:
 
 
 def process_is_running(pid: int, token: str) -> bool:
-    """Tell whether ``pid`` on this host is still the process that wrote ``token``."""
-    if not _has_proc():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    """Tell whether ``pid`` of this host identity is still the process that wrote ``token``.
+
+    Asked only where ``host_identity()`` is known, which needs /proc.
+    """
     stat = _read_stat(pid)
     if stat is None:
         return False
@@ -92,7 +125,7 @@ def why_gone(
     holder: CommandExecution, lease_seconds: float, now: datetime.datetime | None = None
 ) -> str | None:
     """Return why ``holder`` no longer holds its run, or None while it may still be alive."""
-    if holder.hostname == hostname() and holder.pid:
+    if holder.pid and _same_host(holder):
         if process_is_running(holder.pid, holder.process_token):
             return None
         return f"process {holder.pid} on {holder.hostname} is no longer running"
@@ -110,7 +143,9 @@ def why_gone(
 class _Beat(NamedTuple):
     using: str
     tenant: Any
+    lock_key: str
     interval: float
+    on_lost: Callable[[], None]
 
 
 class _Heartbeat:
@@ -120,9 +155,20 @@ class _Heartbeat:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def register(self, using: str, pk: int, lease_seconds: float) -> None:
-        """Beat for run ``pk`` on ``using``, as seen from this thread's connection."""
-        beat = _Beat(using, selected_tenant(using), max(lease_seconds / 4, 0.05))
+    def register(
+        self,
+        using: str,
+        pk: int,
+        lock_key: str,
+        lease_seconds: float,
+        on_lost: Callable[[], None],
+    ) -> None:
+        """Beat for run ``pk`` while it holds ``lock_key``; call ``on_lost`` if it stops holding it.
+
+        The beat writes on ``using`` as seen from this thread's connection
+        (the tenant selected on it).
+        """
+        beat = _Beat(using, selected_tenant(using), lock_key, max(lease_seconds / 4, 0.05), on_lost)
         with self._lock:
             live = self._live
             shortest = min(other.interval for other in live.values()) if live else None
@@ -147,6 +193,7 @@ class _Heartbeat:
 
     def _run(self) -> None:
         last_beat = time.monotonic()
+        opened: set[str] = set()
         while True:
             due = last_beat + self._interval() - time.monotonic()
             if self._wake.wait(max(due, 0.0)):
@@ -157,16 +204,41 @@ class _Heartbeat:
             with self._lock:
                 live = list(self._live.items())
             for pk, beat in live:
-                try:
-                    # The row may live in a tenant's schema (django-tenants), which
-                    # this thread's own connection has not selected.
-                    select_tenant(beat.using, beat.tenant)
-                    ExecutionRecorder(beat.using).heartbeat([pk])
-                except DatabaseError:
-                    logger.warning("managed_commands: heartbeat failed", exc_info=True)
-            for using in {beat.using for _, beat in live}:
-                # Beats are rare; do not keep an idle connection open between them.
+                opened.add(beat.using)
+                self._beat(pk, beat)
+            # One connection per database while runs beat on it (not one per
+            # beat, which a server at max_connections could refuse), none after.
+            for using in opened - {beat.using for _, beat in live}:
                 connections[using].close()
+            opened.intersection_update(beat.using for _, beat in live)
+
+    def _beat(self, pk: int, beat: _Beat) -> None:
+        try:
+            # The row may live in a tenant's schema (django-tenants), which
+            # this thread's own connection has not selected.
+            select_tenant(beat.using, beat.tenant)
+            held = ExecutionRecorder(beat.using).renew(pk, beat.lock_key)
+        except DatabaseError as exc:
+            logger.warning(
+                "managed_commands: the heartbeat of run #%s could not be written (%s: %s); "
+                "trying again at the next beat.",
+                pk,
+                type(exc).__name__,
+                str(exc).strip(),
+            )
+            # A broken connection stays broken: the next beat opens a new one.
+            connections[beat.using].close_if_unusable_or_obsolete()
+            return
+        if held:
+            return
+        with self._lock:
+            self._live.pop(pk, None)
+        logger.error(
+            "managed_commands: run #%s no longer holds its claim: another process took it "
+            "over after its lease ran out. Stopping the run.",
+            pk,
+        )
+        beat.on_lost()
 
 
 heartbeat = _Heartbeat()

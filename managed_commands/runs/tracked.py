@@ -23,7 +23,12 @@ from django.utils import timezone
 
 from managed_commands import conf
 from managed_commands.definition import Definition, ensure_met, source_hash
-from managed_commands.exceptions import CommandTerminated, TrackingUnavailable
+from managed_commands.exceptions import (
+    ClaimLost,
+    CommandTerminated,
+    RunTakenOver,
+    TrackingUnavailable,
+)
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
@@ -31,7 +36,7 @@ from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
 from managed_commands.runs.dberrors import unavailable
 from managed_commands.runs.interrupts import InterruptGuard
-from managed_commands.runs.lease import heartbeat, hostname, own_process_token
+from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
@@ -41,6 +46,8 @@ logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
+_FIRST_RETRY_DELAY = 0.25
+_MAX_RETRY_DELAY = 5.0
 
 
 class TrackedRun:
@@ -121,7 +128,9 @@ class TrackedRun:
                 exclusive=spec.run_once or not spec.allow_concurrent,
                 run_once=once,
                 wait_timeout=conf.wait_timeout(),
-                lease_seconds=conf.lease_seconds(),
+                lease_seconds=(
+                    conf.lease_seconds() if spec.lease_seconds is None else spec.lease_seconds
+                ),
                 guard=self.guard,
                 on_wait=self._announce_wait,
             )
@@ -143,7 +152,13 @@ class TrackedRun:
         # from another thread; the run's row is not committed there anyway.
         beating = claim.key is not None and not self.in_transaction
         if beating:
-            heartbeat.register(self.recorder.using, execution.pk, claim.lease_seconds)
+            heartbeat.register(
+                self.recorder.using,
+                execution.pk,
+                cast(str, claim.key),
+                claim.lease_seconds,
+                self._stop_taken_over,
+            )
         self.started = time.perf_counter()
         try:
             with self.capture.tee(self.command, self.given) as streams:
@@ -176,9 +191,11 @@ class TrackedRun:
         }
         with self.guard.deferred():
             try:
-                self.recorder.finish(execution, **fields)
+                held = self._write_end(fields)
             except DatabaseError as first_error:
-                self._finish_without_output(fields, first_error, exc)
+                held = self._finish_without_output(fields, first_error, exc)
+        if not held:
+            self._report_taken_over(status, fields)
         if status == Status.FAILED and self.in_transaction:
             logger.warning(
                 "Run #%s of '%s' failed inside an open transaction on database '%s': "
@@ -189,6 +206,74 @@ class TrackedRun:
                 exc_info=exc,
             )
         _send(command_finished, self.command, execution)
+
+    def _write_end(self, fields: dict[str, Any]) -> bool:
+        """Write the run's end; False when its claim was taken over.
+
+        When the connection broke (a failover, a restart, an idle-connection
+        killer), reconnect and try again for up to ``RECONNECT_TIMEOUT``
+        seconds, reading first whether the write that failed landed after all.
+        """
+        execution, key = self._row(), self._lock_key()
+        deadline = time.monotonic() + conf.reconnect_timeout()
+        delay = _FIRST_RETRY_DELAY
+        while True:
+            try:
+                return self.recorder.finish(execution, key, **fields)
+            except DatabaseError:
+                if not self.recorder.drop_broken_connection():
+                    raise
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    time.sleep(min(delay, remaining))
+                    delay = min(delay * 2, _MAX_RETRY_DELAY)
+                    try:
+                        landed = self.recorder.end_state(execution, key)
+                        break
+                    except DatabaseError:
+                        self.recorder.drop_broken_connection()
+                if landed is not None:
+                    return landed
+
+    def _report_taken_over(self, status: str, fields: dict[str, Any]) -> None:
+        """Note a late end on the abandoned row, then raise ``ClaimLost`` (exit code 5)."""
+        execution = self._row()
+        successor = self.recorder.successor(execution)
+        by = f" by run #{successor}" if successor else ""
+        note = (
+            f"Ended after its claim was taken over{by}: {status} after {fields['duration']:.1f} s."
+        )
+        try:
+            self.recorder.note_late_end(
+                execution,
+                note,
+                output=fields["output"],
+                stderr=fields["stderr"],
+                traceback=fields["traceback"],
+            )
+            execution.refresh_from_db(using=self.recorder.using)
+        except DatabaseError:
+            logger.exception("Could not note the late end of run #%s", execution.pk)
+        _send(command_finished, self.command, execution)
+        raise ClaimLost(
+            f"'{self.definition.name}' ended ({status}) after its claim was taken over{by}: "
+            f"it was silent for longer than its lease of {self._lease_seconds():g} s (paused, "
+            f"or cut off from the database), so another process presumed it gone. Run "
+            f"#{execution.pk} stays 'abandoned', with this end noted on it; check what the "
+            f"other run did before running '{self.definition.name}' again."
+        )
+
+    def _stop_taken_over(self) -> None:
+        """Called by the heartbeat thread: the claim is gone, so stop the run now."""
+        self.guard.stop(RunTakenOver(f"run #{self._row().pk} lost its claim"))
+
+    def _lock_key(self) -> str | None:
+        return self.claim_of_run.key if self.claim_of_run else None
+
+    def _lease_seconds(self) -> float:
+        return self.claim_of_run.lease_seconds if self.claim_of_run else conf.lease_seconds()
 
     def release(self) -> None:
         """Forget the lock this thread held (the row's end already freed it in the database)."""
@@ -214,6 +299,7 @@ class TrackedRun:
             "hostname": hostname(),
             "pid": os.getpid(),
             "process_token": own_process_token(),
+            "host_id": host_identity(),
         }
 
     def _check_kwargs(self) -> dict[str, Any]:
@@ -243,13 +329,13 @@ class TrackedRun:
 
     def _finish_without_output(
         self, fields: dict[str, Any], first_error: DatabaseError, exc: BaseException | None
-    ) -> None:
+    ) -> bool:
         """Record the outcome even when the captured text could not be stored."""
         execution = self._row()
         note = f"[managed_commands: output not stored: {type(first_error).__name__}: {first_error}]"
         fields.update(output=clean_text(note), stderr="", traceback="")
         try:
-            self.recorder.finish(execution, **fields)
+            return self.recorder.finish(execution, self._lock_key(), **fields)
         except DatabaseError as second_error:
             logger.error(
                 "Could not record the end of run #%s of '%s'",
@@ -264,6 +350,7 @@ class TrackedRun:
                     f"#{execution.pk} will be marked abandoned. Check the database before "
                     f"running it again."
                 ) from second_error
+            return True  # the run's own exception tells how it ended
 
 
 def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
@@ -274,6 +361,8 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
         return Status.INTERRUPTED, f"Terminated by {signal.Signals(exc.signum).name}.", ""
     if isinstance(exc, KeyboardInterrupt):
         return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
+    if isinstance(exc, RunTakenOver):
+        return Status.INTERRUPTED, "Stopped: its claim was taken over by another run.", ""
     trace = BoundedText(conf.output_limit())
     trace.write("".join(traceback.format_exception(exc)))
     message = clean_text(f"{type(exc).__name__}: {exc}")

@@ -68,6 +68,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             duration=None,
             pid=LazyFunction(os.getpid),
             process_token=LazyFunction(lease.own_process_token),
+            host_id=LazyFunction(lease.host_identity),
         )
         holding_lock = Trait(
             running=True,

@@ -103,16 +103,20 @@ def _raw_history_writes(connection, start_fields: dict):
     update_fields = [meta.get_field(name) for name in finished]
     update_params = [f.get_db_prep_save(finished[f.name], connection) for f in update_fields]
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in update_fields)
-    update = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    # Fenced, as every end must be: it changes the row only while it holds its claim.
+    update = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "
+        f"WHERE {quote(meta.pk.column)} = %s AND {quote('lock_key')} = %s"
+    )
     serial = iter(range(1, 10**9))
 
     def floor_writes() -> None:
         params = list(insert_params)
-        params[lock_index] = f"floor-{next(serial)}"
+        params[lock_index] = key = f"floor-{next(serial)}"
         with connection.cursor() as cursor:
             cursor.execute(insert, params)
             pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-            cursor.execute(update, [*update_params, pk])
+            cursor.execute(update, [*update_params, pk, key])
 
     return floor_writes
 
@@ -150,6 +154,7 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
         execution = recorder.claim(**start_fields)
         recorder.finish(
             execution,
+            start_fields["lock_key"],
             status="succeeded",
             success=True,
             finished_at=timezone.now(),
