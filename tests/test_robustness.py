@@ -24,14 +24,24 @@ def test_a_committed_caller_keeps_the_record(project):
     assert project.run("once").stdout.startswith("Skipped 'once'")
 
 
-def test_a_failure_inside_a_transaction_is_not_lost_silently(project):
+def test_a_failure_inside_a_rolled_back_transaction_keeps_its_row(project):
     result = project.run("in_transaction", "--fail-inner")
     assert result.returncode == 1
     assert "RuntimeError: once failed on purpose" in result.stderr
-    assert (
-        "failed inside an open transaction on database 'default': if that transaction "
-        "rolls back, so does the record of this failure." in result.stderr
-    )
+    # The rollback took the row the run wrote; the failure was written again.
+    [row] = project.rows("once")
+    assert (row["status"], row["success"], row["lock_key"]) == ("failed", False, None)
+    assert row["error_message"] == "RuntimeError: once failed on purpose"
+    assert "raise RuntimeError" in row["traceback"]
+    # Still pending: the next run runs.
+    assert project.run("once").stdout == "once: done\n"
+    assert [r["status"] for r in project.rows("once")] == ["failed", "succeeded"]
+
+
+def test_a_failure_inside_a_committed_transaction_is_recorded_once(project):
+    result = project.run("in_transaction", "--fail-inner", "--catch")
+    assert result.returncode == 0, result.stderr
+    assert [r["status"] for r in project.rows("once")] == ["failed"]
 
 
 def test_a_claim_inside_an_open_transaction_still_excludes_other_processes(project):

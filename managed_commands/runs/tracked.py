@@ -37,6 +37,7 @@ from managed_commands.runs.claim import RunClaim, describe_holder
 from managed_commands.runs.dberrors import unavailable
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
+from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import current_scope
@@ -196,16 +197,25 @@ class TrackedRun:
                 held = self._finish_without_output(fields, first_error, exc)
         if not held:
             self._report_taken_over(status, fields)
-        if status == Status.FAILED and self.in_transaction:
-            logger.warning(
-                "Run #%s of '%s' failed inside an open transaction on database '%s': "
-                "if that transaction rolls back, so does the record of this failure.",
-                execution.pk,
-                execution.command_name,
-                self.recorder.using,
-                exc_info=exc,
-            )
+        if status != Status.SUCCEEDED and self.in_transaction:
+            self._keep_failure(status, exc)
         _send(command_finished, self.command, execution)
+
+    def _keep_failure(self, status: str, exc: BaseException | None) -> None:
+        """A run that did not succeed inside the caller's transaction outlives its rollback."""
+        execution, using = self._row(), self.recorder.using
+        if not in_test_transaction(using):
+            keep_if_rolled_back(execution, using)
+            return
+        logger.warning(
+            "Run #%s of '%s' ended %s inside a test's transaction on database '%s': "
+            "its record rolls back with the test.",
+            execution.pk,
+            execution.command_name,
+            status,
+            using,
+            exc_info=exc,
+        )
 
     def _write_end(self, fields: dict[str, Any]) -> bool:
         """Write the run's end; False when its claim was taken over.

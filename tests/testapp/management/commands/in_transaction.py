@@ -13,11 +13,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--rollback", action="store_true")
         parser.add_argument("--fail-inner", action="store_true")
+        parser.add_argument(
+            "--catch", action="store_true", help="Catch the inner failure and commit."
+        )
         parser.add_argument("--hold", action="store_true", help="Wait for MC_TEST_RELEASE.")
 
-    def handle(self, *args, rollback, fail_inner, hold, **options):
+    def handle(self, *args, rollback, fail_inner, catch, hold, **options):
         with transaction.atomic():
-            call_command("once", fail=fail_inner)
+            try:
+                call_command("once", fail=fail_inner)
+            except RuntimeError:
+                if not catch:
+                    raise
             if hold:
                 Path(os.environ["MC_TEST_STARTED"]).write_text("in transaction")
                 release = Path(os.environ["MC_TEST_RELEASE"])
