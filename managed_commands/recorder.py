@@ -168,6 +168,10 @@ class ExecutionRecorder:
             connection.connection = None  # closing a broken connection can fail too
         return True
 
+    def holds(self, pk: int, lock_key: str) -> bool:
+        """Tell whether run ``pk`` still holds ``lock_key``."""
+        return self.executions.filter(pk=pk, lock_key=lock_key).exists()
+
     def renew(self, pk: int, lock_key: str) -> bool:
         """Beat for run ``pk``; False when it no longer holds ``lock_key`` (it was taken over)."""
         renewed = self.executions.filter(pk=pk, lock_key=lock_key).update(

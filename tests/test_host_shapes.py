@@ -24,6 +24,8 @@ pytestmark = pytest.mark.processes
 
 # Short leases, so a silent holder is presumed gone within a second or two.
 LEASE = {"MC_TEST_LEASE": "1"}
+# The stress entry of CI (MC_STRESS_ROUNDS above the default 2) runs the long versions.
+STRESS = int(os.environ.get("MC_STRESS_ROUNDS", "2")) > 2
 
 
 @pytest.fixture(scope="session")
@@ -185,3 +187,16 @@ def test_a_run_whose_connections_are_killed_still_records_its_end(project):
     again = project.run("once")
     assert again.returncode == 0 and again.stdout.startswith("Skipped 'once'")
     assert len(project.effect_lines()) == 1
+
+
+def test_the_heartbeat_never_fails_a_commands_own_transactions(project):
+    # A beat every 0.25 s for a minute in the stress run (10 s otherwise),
+    # while the command reads then writes inside atomic() without a pause.
+    seconds = "60" if STRESS else "10"
+    env = {**LEASE, "MC_TEST_EXTRA_APPS": "tests.helpersapp"}
+    result = project.run("read_then_write", "--seconds", seconds, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "database is locked" not in result.stderr
+    [row] = project.rows("read_then_write")
+    assert row["status"] == "succeeded"
+    assert int(result.stdout.split()[1]) > 0

@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs import lease
+from managed_commands.runs import beatfile, lease
 
 
 def holder(**fields):
@@ -89,3 +91,26 @@ def test_a_holder_without_a_host_identity_is_judged_by_its_lease():
     unknown = holder(pid=child.pid, host_id="", heartbeat_at=now)
     assert lease.why_gone(unknown, 60, now) is None
     assert lease.why_gone(unknown, 60, now + datetime.timedelta(seconds=61)) is not None
+
+
+@pytest.mark.django_db
+def test_a_holder_on_a_sqlite_file_beats_beside_it_not_in_it():
+    stale = timezone.now() - datetime.timedelta(minutes=10)
+    row = CommandExecution.objects.create(
+        command_name="x", hostname="elsewhere", host_id="other", pid=1, executed_at=stale
+    )
+    holder_row = CommandExecution.objects.get(pk=row.pk)  # loaded: knows its database
+    path = beatfile.path_for("default", row.pk)
+    if connection.vendor != "sqlite":
+        # Servers take the beat in the row itself.
+        assert path is None and beatfile.last_beat("default", row.pk) is None
+        return
+    database = Path(connection.settings_dict["NAME"]).resolve()
+    assert path == database.parent / f".{database.name}.managed_commands" / f"{row.pk}.beat"
+    assert lease.why_gone(holder_row, 60) is not None  # silent for ten minutes
+    beatfile.touch(path)
+    try:
+        assert lease.why_gone(holder_row, 60) is None  # its file beat just now
+    finally:
+        beatfile.remove(path)
+    assert not path.exists()

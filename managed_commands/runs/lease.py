@@ -22,12 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs import beatfile
 from managed_commands.scopes import select_tenant, selected_tenant
 
 if TYPE_CHECKING:
@@ -131,6 +133,9 @@ def why_gone(
         return f"process {holder.pid} on {holder.hostname} is no longer running"
     now = now or timezone.now()
     last_sign = holder.heartbeat_at or holder.executed_at
+    if holder._state.db and holder.pk:
+        in_file = beatfile.last_beat(holder._state.db, holder.pk)
+        last_sign = max(last_sign, in_file) if in_file else last_sign
     silent = (now - last_sign).total_seconds()
     if silent <= lease_seconds:
         return None
@@ -146,6 +151,8 @@ class _Beat(NamedTuple):
     lock_key: str
     interval: float
     on_lost: Callable[[], None]
+    # Where the run beats instead of its row, on SQLite (see beatfile).
+    file: Path | None
 
 
 class _Heartbeat:
@@ -168,7 +175,11 @@ class _Heartbeat:
         The beat writes on ``using`` as seen from this thread's connection
         (the tenant selected on it).
         """
-        beat = _Beat(using, selected_tenant(using), lock_key, max(lease_seconds / 4, 0.05), on_lost)
+        file = beatfile.path_for(using, pk)
+        if file:
+            self._touch(pk, file)
+        interval = max(lease_seconds / 4, 0.05)
+        beat = _Beat(using, selected_tenant(using), lock_key, interval, on_lost, file)
         with self._lock:
             live = self._live
             shortest = min(other.interval for other in live.values()) if live else None
@@ -185,7 +196,9 @@ class _Heartbeat:
 
     def unregister(self, pk: int) -> None:
         with self._lock:
-            self._live.pop(pk, None)
+            beat = self._live.pop(pk, None)
+        if beat and beat.file:
+            beatfile.remove(beat.file)
 
     def _interval(self) -> float:
         with self._lock:
@@ -212,12 +225,27 @@ class _Heartbeat:
                 connections[using].close()
             opened.intersection_update(beat.using for _, beat in live)
 
+    @staticmethod
+    def _touch(pk: int, file: Path) -> None:
+        try:
+            beatfile.touch(file)
+        except OSError as exc:
+            logger.warning(
+                "managed_commands: the heartbeat of run #%s could not touch %s (%s)", pk, file, exc
+            )
+
     def _beat(self, pk: int, beat: _Beat) -> None:
         try:
             # The row may live in a tenant's schema (django-tenants), which
             # this thread's own connection has not selected.
             select_tenant(beat.using, beat.tenant)
-            held = ExecutionRecorder(beat.using).renew(pk, beat.lock_key)
+            recorder = ExecutionRecorder(beat.using)
+            if beat.file:
+                # Only read the database: a write here could fail the command's own.
+                self._touch(pk, beat.file)
+                held = recorder.holds(pk, beat.lock_key)
+            else:
+                held = recorder.renew(pk, beat.lock_key)
         except DatabaseError as exc:
             logger.warning(
                 "managed_commands: the heartbeat of run #%s could not be written (%s: %s); "

@@ -1,0 +1,54 @@
+"""Heartbeats of runs whose history is a SQLite file: a file beside the database.
+
+SQLite lets one connection write at a time, and refuses without waiting the
+write of a transaction that has read, once another connection has written
+meanwhile. A heartbeat written into the database from its own thread would
+therefore fail a command's own ``atomic()`` blocks that read and then write.
+The beat touches a file instead: its modification time is the heartbeat, and
+every process that opens the same database file finds it in the same folder,
+whatever PID namespace (container) it runs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from pathlib import Path
+
+from django.db import connections
+
+
+def path_for(using: str, pk: int) -> Path | None:
+    """The beat file of run ``pk`` when ``using`` is a SQLite file, else None."""
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
+        return None
+    database = Path(str(connection.settings_dict["NAME"])).resolve()
+    return database.parent / f".{database.name}.managed_commands" / f"{pk}.beat"
+
+
+def touch(path: Path) -> None:
+    """Beat: create the file, or set its modification time to now."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def last_beat(using: str, pk: int) -> datetime.datetime | None:
+    """When run ``pk`` last beat in its file (None without one)."""
+    path = path_for(using, pk)
+    if path is None:
+        return None
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        return None
+    return datetime.datetime.fromtimestamp(modified, datetime.timezone.utc)
+
+
+def remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
