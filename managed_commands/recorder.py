@@ -106,6 +106,30 @@ class ExecutionRecorder:
     def holder(self, lock_key: str) -> CommandExecution | None:
         return self.executions.filter(lock_key=lock_key).first()
 
+    def running_row_of(
+        self,
+        name: str,
+        scope: str,
+        lock_key: str | None,
+        *,
+        since: datetime.datetime,
+        pid: int,
+        process_token: str,
+        host_id: str,
+    ) -> CommandExecution | None:
+        """The running row a process inserted since ``since`` (a claim whose reply was lost)."""
+        rows = self.executions.filter(
+            command_name=name,
+            scope=scope,
+            status=Status.RUNNING,
+            executed_at__gte=since,
+            pid=pid,
+            process_token=process_token,
+            host_id=host_id,
+        )
+        rows = rows.filter(lock_key=lock_key) if lock_key else rows.filter(lock_key__isnull=True)
+        return rows.order_by("-pk").first()
+
     def abandon(self, holder: CommandExecution, reason: str) -> bool:
         """Close a dead holder's row and free its lock, unless someone already did."""
         now = timezone.now()
@@ -158,7 +182,8 @@ class ExecutionRecorder:
         connection would not continue.
         """
         connection = connections[self.using]
-        if connection.in_atomic_block:
+        # A SQLite file has no server that could come back.
+        if connection.in_atomic_block or connection.vendor == "sqlite":
             return False
         if connection.connection is not None and connection.is_usable():
             return False
@@ -171,6 +196,10 @@ class ExecutionRecorder:
     def holds(self, pk: int, lock_key: str) -> bool:
         """Tell whether run ``pk`` still holds ``lock_key``."""
         return self.executions.filter(pk=pk, lock_key=lock_key).exists()
+
+    def ping(self) -> None:
+        """Connect if need be; raises ``DatabaseError`` while the database does not answer."""
+        connections[self.using].ensure_connection()
 
     def renew(self, pk: int, lock_key: str) -> bool:
         """Beat for run ``pk``; False when it no longer holds ``lock_key`` (it was taken over)."""

@@ -101,4 +101,5 @@ STATIC_URL = "/static/"
 MANAGED_COMMANDS = {
     "WAIT_TIMEOUT": float(os.environ.get("MC_TEST_WAIT_TIMEOUT", "60")),
     "LEASE_SECONDS": float(os.environ.get("MC_TEST_LEASE", "60")),
+    "RECONNECT_TIMEOUT": float(os.environ.get("MC_TEST_RECONNECT", "30")),
 }

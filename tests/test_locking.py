@@ -7,11 +7,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from managed_commands.exceptions import LockHeld
 from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.claim import lock_key
 from managed_commands.testing.utils import run_command
 from tests.testapp.management.commands import noop_managed
@@ -89,3 +91,22 @@ def test_a_command_calling_itself_is_refused_at_once(monkeypatch):
 def test_allow_concurrent_takes_no_lock():
     assert run_command("concurrent").execution.lock_key is None
     assert CommandExecution.objects.get().status == "succeeded"
+
+
+def test_a_claim_whose_reply_was_lost_is_found_not_inserted_twice(monkeypatch):
+    # The INSERT landed, then the connection broke before its reply came back.
+    landed = []
+    insert = ExecutionRecorder.claim
+
+    def reply_lost(self, **fields):
+        row = insert(self, **fields)
+        if not landed:
+            landed.append(row)
+            raise OperationalError("server closed the connection unexpectedly")
+        return row
+
+    monkeypatch.setattr(ExecutionRecorder, "claim", reply_lost)
+    monkeypatch.setattr(ExecutionRecorder, "drop_broken_connection", lambda self: True)
+    result = run_command("noop_once")
+    assert result.execution.success and result.execution.pk == landed[0].pk
+    assert CommandExecution.objects.filter(command_name="noop_once").count() == 1

@@ -10,21 +10,23 @@ again once it holds the lock, so no window lets two processes both run it.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections
+from django.utils import timezone
 
 from managed_commands.exceptions import LockHeld
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import lease
-from managed_commands.runs.dberrors import is_busy
+from managed_commands.runs.dberrors import after_reconnect, is_busy
 from managed_commands.runs.interrupts import InterruptGuard
 
 _FIRST_DELAY = 0.02
@@ -60,6 +62,7 @@ class RunClaim:
         run_once: bool,
         wait_timeout: float,
         lease_seconds: float,
+        reconnect_deadline: float,
         guard: InterruptGuard,
         on_wait: Callable[[CommandExecution], None],
     ) -> None:
@@ -70,6 +73,7 @@ class RunClaim:
         self.run_once = run_once
         self.wait_timeout = wait_timeout
         self.lease_seconds = lease_seconds
+        self.reconnect_deadline = reconnect_deadline
         self.guard = guard
         self.on_wait = on_wait
 
@@ -79,6 +83,7 @@ class RunClaim:
         delay = _FIRST_DELAY
         announced = False
         while True:
+            attempted = timezone.now()
             try:
                 with self.guard.deferred():
                     execution = self.recorder.claim(lock_key=self.key, **fields)
@@ -99,9 +104,22 @@ class RunClaim:
                     self.on_wait(holder)
                     announced = True
             except DatabaseError as exc:
-                if not is_busy(exc):
+                if is_busy(exc):
+                    holder = None
+                elif self.recorder.drop_broken_connection():
+                    # A failover: the insert may have landed before the connection broke.
+                    landed = after_reconnect(
+                        self.recorder,
+                        exc,
+                        self.reconnect_deadline,
+                        partial(self._own_row, fields, attempted),
+                    )
+                    if landed is not None:
+                        execution = landed
+                        break
+                    continue
+                else:
                     raise
-                holder = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockHeld(self._gave_up(holder))
@@ -116,6 +134,22 @@ class RunClaim:
         if self.key:
             _held_here[self.key] = threading.get_ident()
         return execution
+
+    def _own_row(
+        self, fields: dict[str, Any], started: datetime.datetime
+    ) -> CommandExecution | None:
+        """The running row this very process inserted for this claim, if one landed."""
+        if self.key in _held_here:
+            return None  # another thread here holds it: this insert cannot have landed
+        return self.recorder.running_row_of(
+            self.name,
+            self.scope,
+            self.key,
+            since=started,
+            pid=fields["pid"],
+            process_token=fields["process_token"],
+            host_id=fields["host_id"],
+        )
 
     def release(self) -> None:
         if self.key:

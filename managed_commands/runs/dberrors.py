@@ -1,11 +1,21 @@
-"""Classify database errors met while recording: busy (retry) or unavailable (fail closed)."""
+"""Classify database errors met while recording: busy (retry), a broken connection
+(reconnect), or unavailable (fail closed)."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.db import DatabaseError, connections
 
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
+
+T = TypeVar("T")
+_FIRST_RETRY_DELAY = 0.25
+_MAX_RETRY_DELAY = 5.0
 
 # SQLite: another writer holds the database; MySQL: lock wait timeout,
 # deadlock; PostgreSQL: serialization failure, deadlock, lock not available.
@@ -55,3 +65,26 @@ def unavailable(exc: DatabaseError, using: str) -> TrackingUnavailable:
         f"({type(_cause(exc)).__name__}: {text}). Check that the database is reachable "
         f"and DATABASES['{using}'] is right, then try again."
     )
+
+
+def after_reconnect(
+    recorder: ExecutionRecorder, error: DatabaseError, deadline: float, read: Callable[[], T]
+) -> T:
+    """Once a broken connection was dropped: wait until ``read()`` works on a new one.
+
+    A write that failed with its connection may have landed all the same;
+    ``read()`` tells, before anything is written again. Backs off between
+    attempts and raises ``error`` once ``deadline`` (a ``time.monotonic()``
+    value) has passed.
+    """
+    delay = _FIRST_RETRY_DELAY
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise error
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, _MAX_RETRY_DELAY)
+        try:
+            return read()
+        except DatabaseError:
+            recorder.drop_broken_connection()

@@ -34,7 +34,7 @@ from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
 from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
-from managed_commands.runs.dberrors import unavailable
+from managed_commands.runs.dberrors import after_reconnect, unavailable
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
@@ -47,8 +47,6 @@ logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
-_FIRST_RETRY_DELAY = 0.25
-_MAX_RETRY_DELAY = 5.0
 
 
 class TrackedRun:
@@ -109,40 +107,57 @@ class TrackedRun:
             raise unavailable(exc, self.recorder.using) from exc
 
     def claim(self) -> bool:
-        """Check the requirements and take the lock; False when a run_once command is done."""
+        """Check the requirements and take the lock; False when a run_once command is done.
+
+        When the database stops answering (a failover, a restart), the start
+        waits for it, for up to ``RECONNECT_TIMEOUT`` seconds, then fails closed.
+        """
+        deadline = time.monotonic() + conf.reconnect_timeout()
+        while True:
+            try:
+                return self._claim(deadline)
+            except DatabaseError as exc:
+                error = exc
+                if self.recorder.drop_broken_connection():
+                    try:
+                        after_reconnect(self.recorder, exc, deadline, self.recorder.ping)
+                        continue
+                    except DatabaseError as last:
+                        error = last
+                raise unavailable(error, self.recorder.using) from error
+
+    def _claim(self, reconnect_deadline: float) -> bool:
         spec = self.definition
         name = clip_name(spec.name)
-        try:
-            scope = current_scope()
-            # A plain repeatable command needs no read before its claim.
-            once = spec.run_once and not self.rerun
-            wanted = {*spec.command_requires, *([spec.name] if once else [])}
-            successes = self.recorder.last_successes(wanted, scope) if wanted else {}
-            ensure_met(spec, successes)
-            if once and spec.name in successes:
-                self._notice(_already_done(spec.name, successes[spec.name]))
-                return False
-            self.claim_of_run = RunClaim(
-                self.recorder,
-                name=name,
-                scope=scope,
-                exclusive=spec.run_once or not spec.allow_concurrent,
-                run_once=once,
-                wait_timeout=conf.wait_timeout(),
-                lease_seconds=(
-                    conf.lease_seconds() if spec.lease_seconds is None else spec.lease_seconds
-                ),
-                guard=self.guard,
-                on_wait=self._announce_wait,
-            )
-            self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
-            self.in_transaction = self.claim_of_run.in_callers_transaction
-            if self.execution is None:
-                done = self.recorder.last_successes([spec.name], scope)
-                self._notice(_already_done(spec.name, done.get(spec.name)))
-                return False
-        except DatabaseError as exc:
-            raise unavailable(exc, self.recorder.using) from exc
+        scope = current_scope()
+        # A plain repeatable command needs no read before its claim.
+        once = spec.run_once and not self.rerun
+        wanted = {*spec.command_requires, *([spec.name] if once else [])}
+        successes = self.recorder.last_successes(wanted, scope) if wanted else {}
+        ensure_met(spec, successes)
+        if once and spec.name in successes:
+            self._notice(_already_done(spec.name, successes[spec.name]))
+            return False
+        self.claim_of_run = RunClaim(
+            self.recorder,
+            name=name,
+            scope=scope,
+            exclusive=spec.run_once or not spec.allow_concurrent,
+            run_once=once,
+            wait_timeout=conf.wait_timeout(),
+            reconnect_deadline=reconnect_deadline,
+            lease_seconds=(
+                conf.lease_seconds() if spec.lease_seconds is None else spec.lease_seconds
+            ),
+            guard=self.guard,
+            on_wait=self._announce_wait,
+        )
+        self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
+        self.in_transaction = self.claim_of_run.in_callers_transaction
+        if self.execution is None:
+            done = self.recorder.last_successes([spec.name], scope)
+            self._notice(_already_done(spec.name, done.get(spec.name)))
+            return False
         return True
 
     def run(self, call: Execute) -> str | None:
@@ -226,24 +241,15 @@ class TrackedRun:
         """
         execution, key = self._row(), self._lock_key()
         deadline = time.monotonic() + conf.reconnect_timeout()
-        delay = _FIRST_RETRY_DELAY
         while True:
             try:
                 return self.recorder.finish(execution, key, **fields)
-            except DatabaseError:
+            except DatabaseError as exc:
                 if not self.recorder.drop_broken_connection():
                     raise
-                while True:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise
-                    time.sleep(min(delay, remaining))
-                    delay = min(delay * 2, _MAX_RETRY_DELAY)
-                    try:
-                        landed = self.recorder.end_state(execution, key)
-                        break
-                    except DatabaseError:
-                        self.recorder.drop_broken_connection()
+                landed = after_reconnect(
+                    self.recorder, exc, deadline, lambda: self.recorder.end_state(execution, key)
+                )
                 if landed is not None:
                     return landed
 
