@@ -51,7 +51,14 @@ def test_a_live_holder_on_another_host_makes_a_start_give_up():
 
 
 def test_run_once_waiter_skips_when_the_holder_succeeded_meanwhile(monkeypatch):
-    holder = live_holder("noop_once", hostname="busy-host", pid=42, heartbeat_at=timezone.now())
+    # A live run_once run holds its command's once_key too, as its claim set it.
+    holder = live_holder(
+        "noop_once",
+        once_key=lock_key("noop_once", ""),
+        hostname="busy-host",
+        pid=42,
+        heartbeat_at=timezone.now(),
+    )
 
     def finish_holder(seconds):
         CommandExecution.objects.filter(pk=holder.pk).update(
