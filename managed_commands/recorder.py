@@ -157,10 +157,12 @@ class ExecutionRecorder:
         """Complete a run's row and free its lock; only a success keeps its ``once_key``.
 
         A success leaves ``once_key`` out of the UPDATE rather than writing it
-        again: the row keeps whatever it holds.
+        again: the row keeps whatever it holds. Any other end of a run_once run
+        clears it (decided by ``run_once``, not by the key in memory, which a
+        first attempt that failed has already cleared).
         """
         fields["lock_key"] = None
-        if execution.once_key is not None and not fields.get("success", execution.success):
+        if execution.run_once and not fields.get("success", execution.success):
             fields["once_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)

@@ -89,6 +89,27 @@ def test_a_success_keeps_the_key_and_a_failure_clears_it():
     assert run_command("once").execution is None
 
 
+def test_a_failure_recorded_without_its_output_still_clears_the_key(monkeypatch):
+    from django.db import DatabaseError
+
+    from managed_commands import recorder
+
+    real_update, attempts = recorder._update, []
+
+    def first_attempt_fails(connection, pk, values):
+        attempts.append(dict(values))
+        if len(attempts) == 1:
+            raise DatabaseError("cannot store this output")
+        return real_update(connection, pk, values)
+
+    monkeypatch.setattr(recorder, "_update", first_attempt_fails)
+    with pytest.raises(RuntimeError):
+        run_command("once", fail=True)
+    row = CommandExecution.objects.get()
+    assert row.status == "failed" and row.output.startswith("[managed_commands: output not")
+    assert [a["once_key"] for a in attempts] == [None, None] and row.once_key is None
+
+
 def test_an_interruption_clears_the_key(monkeypatch):
     from tests.testapp.management.commands import once
 
