@@ -116,9 +116,6 @@ class ExecutionRecorder:
                 return _insert(connection, fields)
         return _insert(connection, fields)
 
-    def holder(self, lock_key: str) -> CommandExecution | None:
-        return self.executions.filter(lock_key=lock_key).first()
-
     def key_holders(self, key: str, *, once: bool) -> list[CommandExecution]:
         """The rows holding ``key`` as their ``lock_key`` or, with ``once``, their ``once_key``.
 

@@ -78,6 +78,16 @@ def test_inside_a_transaction_the_refused_insert_leaves_it_usable():
     assert CommandExecution.objects.filter(command_name="once").count() == 1
 
 
+def test_key_holders_reads_the_rows_holding_either_key():
+    done = CommandExecution.objects.create(command_name="once", success=True, once_key=KEY)
+    forced = CommandExecution.objects.create(command_name="once", forced=True, lock_key=KEY)
+    CommandExecution.objects.create(command_name="slow", lock_key=lock_key("slow", ""))
+    recorder = ExecutionRecorder("default")
+    assert {row.pk for row in recorder.key_holders(KEY, once=True)} == {done.pk, forced.pk}
+    assert [row.pk for row in recorder.key_holders(KEY, once=False)] == [forced.pk]
+    assert recorder.key_holders(lock_key("never", ""), once=True) == []
+
+
 # -- what keeps and what clears the key -------------------------------------------
 def test_a_success_keeps_the_key_and_a_failure_clears_it():
     with pytest.raises(RuntimeError):
