@@ -29,7 +29,7 @@ COUNTED_CALLS = 5
 _COLUMNS = (
     "command_name, app_label, scope, status, success, run_once, forced, parameters, output, "
     "stderr, error_message, traceback, executed_at, finished_at, duration, source_hash, "
-    "hostname, pid, process_token"
+    "hostname, pid, process_token, host_id"
 )
 _VALUES = {
     "postgresql": (
@@ -38,7 +38,7 @@ _VALUES = {
         "'{{}}', 'Done.', '', CASE WHEN g %% 20 = 0 THEN 'Boom.' ELSE '' END, '', "
         "timestamptz '2024-01-01' + g * interval '20 seconds', "
         "timestamptz '2024-01-01' + g * interval '20 seconds' + interval '1 second', "
-        "1.0, repeat('0', 64), 'bench-host', 4242, '' "
+        "1.0, repeat('0', 64), 'bench-host', 4242, '', '' "
         "FROM generate_series(%s::bigint, %s::bigint) AS g"
     ),
     "sqlite": (
@@ -47,7 +47,7 @@ _VALUES = {
         "'{{}}', 'Done.', '', CASE WHEN g % 20 = 0 THEN 'Boom.' ELSE '' END, '', "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20) || ' seconds'), "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20 + 1) || ' seconds'), "
-        "1.0, printf('%064d', 0), 'bench-host', 4242, '' FROM series"
+        "1.0, printf('%064d', 0), 'bench-host', 4242, '', '' FROM series"
     ),
 }
 
