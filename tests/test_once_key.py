@@ -88,6 +88,24 @@ def test_key_holders_reads_the_rows_holding_either_key():
     assert recorder.key_holders(lock_key("never", ""), once=True) == []
 
 
+def test_key_holders_builds_rows_as_the_orm_does():
+    row = CommandExecution.objects.create(
+        command_name="once",
+        success=True,
+        run_once=True,
+        once_key=KEY,
+        parameters={"args": ["a"], "options": {"n": 1.5, "flag": True}},
+        finished_at=timezone.now(),
+        duration=0.25,
+        pid=7,
+    )
+    (read,) = ExecutionRecorder("default").key_holders(KEY, once=True)
+    expected = CommandExecution.objects.get(pk=row.pk)
+    fields = [f.attname for f in CommandExecution._meta.concrete_fields]
+    assert [getattr(read, f) for f in fields] == [getattr(expected, f) for f in fields]
+    assert read._state.db == "default" and not read._state.adding
+
+
 # -- what keeps and what clears the key -------------------------------------------
 def test_a_success_keeps_the_key_and_a_failure_clears_it():
     with pytest.raises(RuntimeError):
