@@ -58,7 +58,8 @@ class ExecutionRecorder:
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
         """Map each of ``names`` that has a successful run to the start of its newest one.
 
-        On the path of every run_once run and every run with ``requires``: one
+        On the path of every run with ``requires`` (a run_once run asks its
+        claim's insert instead, see ``once_key``): one
         index seek per name (the newest success is the first entry), in SQL
         built once per backend rather than compiled by the ORM on every call.
         """
@@ -99,7 +100,11 @@ class ExecutionRecorder:
         return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
-        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend)."""
+        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend).
+
+        No longer on a run's path: whether a run_once run may start is decided
+        by the unique ``once_key`` its claim inserts, never by a read.
+        """
         connection = connections[self.using]
         sql, params = _reads(self.using, connection).succeeded(name, scope, connection)
         with connection.cursor() as cursor:
