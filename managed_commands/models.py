@@ -77,6 +77,10 @@ class CommandExecution(models.Model):
     # Set while the run holds its command's lock, NULL once it ends: the unique
     # index admits one live holder per (scope, command) on every backend.
     lock_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # Set on the claim of a run_once run (not --rerun) and kept by its success,
+    # cleared by any other end: the unique index admits one such row per
+    # (scope, command), so it is the index that refuses a second run, not a read.
+    once_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         verbose_name = _("command execution")

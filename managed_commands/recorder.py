@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, Field, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
@@ -21,11 +23,22 @@ _UNION_BATCH = 100
 # Stand for the command name and the scope in the compiled SQL of the seeks.
 _NAME = "<managed_commands:name>"
 _SCOPE = "<managed_commands:scope>"
+_KEY = "<managed_commands:key>"
 _DELETE_BATCH = 1000
 # ``success=True`` compiles to a bare ``WHERE "success"``, which SQLite cannot
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
 # the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
+
+
+@lru_cache(maxsize=1024)
+def command_key(name: str, scope: str) -> str:
+    """The key of command ``name`` in ``scope``: the value of its ``lock_key`` and ``once_key``.
+
+    Both columns hold the same value: each has its own unique index, so they
+    never collide, and one parameter finds the holder of either.
+    """
+    return hashlib.sha256(f"{scope}\0{name}".encode()).hexdigest()
 
 
 def history_recorder() -> ExecutionRecorder:
@@ -46,7 +59,8 @@ class ExecutionRecorder:
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
         """Map each of ``names`` that has a successful run to the start of its newest one.
 
-        On the path of every run_once run and every run with ``requires``: one
+        On the path of every run with ``requires`` (a run_once run asks its
+        claim's insert instead, see ``once_key``): one
         index seek per name (the newest success is the first entry), in SQL
         built once per backend rather than compiled by the ORM on every call.
         """
@@ -87,7 +101,11 @@ class ExecutionRecorder:
         return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
-        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend)."""
+        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend).
+
+        No longer on a run's path: whether a run_once run may start is decided
+        by the unique ``once_key`` its claim inserts, never by a read.
+        """
         connection = connections[self.using]
         sql, params = _reads(self.using, connection).succeeded(name, scope, connection)
         with connection.cursor() as cursor:
@@ -95,7 +113,8 @@ class ExecutionRecorder:
             return cursor.fetchone() is not None
 
     def claim(self, **fields: Any) -> CommandExecution:
-        """Insert a running row; raises ``IntegrityError`` when ``lock_key`` is already held."""
+        """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or
+        ``once_key`` is already held."""
         connection = connections[self.using]
         if connection.in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
@@ -103,8 +122,24 @@ class ExecutionRecorder:
                 return _insert(connection, fields)
         return _insert(connection, fields)
 
-    def holder(self, lock_key: str) -> CommandExecution | None:
-        return self.executions.filter(lock_key=lock_key).first()
+    def key_holders(self, key: str, *, once: bool) -> list[CommandExecution]:
+        """The rows holding ``key`` as their ``lock_key`` or, with ``once``, their ``once_key``.
+
+        What a refused claim reads to learn which unique key refused it: at
+        most two rows (a live run_once run holds both keys on one row), in one
+        statement whose SQL is built once per backend.
+        """
+        connection = connections[self.using]
+        sql, params = _reads(self.using, connection).key_holders(key, once, connection)
+        return _select(connection, sql, params)
+
+    def free_once_key(self, row: CommandExecution) -> bool:
+        """Clear the ``once_key`` of a finished row that did not succeed (it should hold none)."""
+        return bool(
+            self.executions.filter(
+                pk=row.pk, once_key=row.once_key, success=False, lock_key__isnull=True
+            ).update(once_key=None)
+        )
 
     def running_row_of(
         self,
@@ -131,11 +166,12 @@ class ExecutionRecorder:
         return rows.order_by("-pk").first()
 
     def abandon(self, holder: CommandExecution, reason: str) -> bool:
-        """Close a dead holder's row and free its lock, unless someone already did."""
+        """Close a dead holder's row and free its keys, unless someone already did."""
         now = timezone.now()
         return bool(
             self.executions.filter(pk=holder.pk, lock_key=holder.lock_key).update(
                 lock_key=None,
+                once_key=None,
                 status=Status.ABANDONED,
                 success=False,
                 finished_at=now,
@@ -144,19 +180,20 @@ class ExecutionRecorder:
             )
         )
 
-    def discard(self, execution: CommandExecution) -> None:
-        """Delete a claim that turned out not to be needed (the work was already done)."""
-        self.executions.filter(pk=execution.pk).delete()
-
     def finish(self, execution: CommandExecution, lock_key: str | None, **fields: Any) -> bool:
         """Complete a run's row and free its lock; False when the row no longer holds ``lock_key``.
 
         The write is fenced: it changes the row only while the row still holds
         the claim it was given (``lock_key``; a run without a lock has none to
         lose), so a holder that was taken over never overwrites its
-        ``abandoned`` row.
+        ``abandoned`` row. Only a success keeps its ``once_key``: a success
+        leaves it out of the UPDATE, any other end of a run_once run clears it
+        (decided by ``run_once``, not by the key in memory, which a first
+        attempt that failed has already cleared).
         """
         fields["lock_key"] = None
+        if execution.run_once and not fields.get("success", execution.success):
+            fields["once_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)
         return _update(connections[self.using], execution.pk, fields, lock_key) == 1
@@ -226,13 +263,26 @@ class ExecutionRecorder:
         )
 
     def record(self, **fields: Any) -> CommandExecution:
-        """Insert a finished row (manual API, faked runs)."""
+        """Insert a finished row (manual API, faked runs).
+
+        A successful, unforced run_once row takes its command's ``once_key``
+        when no row holds it yet; when one does (the command is done, or a run
+        of it is live), it is recorded without it.
+        """
+        if fields.get("success") and fields.get("run_once") and not fields.get("forced"):
+            key = command_key(fields["command_name"], fields.get("scope", ""))
+            try:
+                with transaction.atomic(using=self.using):
+                    return self.executions.create(**fields, once_key=key)
+            except IntegrityError:
+                if not self.executions.filter(once_key=key).exists():
+                    raise  # refused by something else
         return self.executions.create(**fields)
 
     def record_faked(self, name: str, scope: str, **fields: Any) -> CommandExecution:
         """Record a run_once command as done without running it (status ``faked``)."""
         now = timezone.now()
-        return self.executions.create(
+        return self.record(
             command_name=name,
             scope=scope,
             status=Status.FAKED,
@@ -245,11 +295,13 @@ class ExecutionRecorder:
         )
 
     def prunable(self, before: datetime.datetime) -> QuerySet[CommandExecution]:
-        """Finished runs started before ``before``, except each command's newest success.
+        """Finished runs started before ``before``, except each command's newest
+        success and the row holding its ``once_key``.
 
         Keeping the newest successful run of every command (per scope) means
-        pruning never makes a done run_once command pending again, nor an
-        entry of ``requires`` unmet.
+        pruning never leaves an entry of ``requires`` unmet; keeping the row
+        holding the ``once_key`` (which may be an older success than a forced
+        rerun) means it never makes a done run_once command pending again.
         """
         newer_success = self.executions.filter(
             _SUCCEEDED,
@@ -262,7 +314,9 @@ class ExecutionRecorder:
             | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
         )
         return (
-            self.executions.filter(executed_at__lt=before, lock_key__isnull=True)
+            self.executions.filter(
+                executed_at__lt=before, lock_key__isnull=True, once_key__isnull=True
+            )
             .exclude(status=Status.RUNNING)
             .exclude(Q(success=True) & ~Exists(newer_success))
         )
@@ -388,6 +442,18 @@ class _Reads:
         scope = _lookup_value("scope", scope, connection)
         return sql, _substitute(params, {_NAME: name, _SCOPE: scope})
 
+    def key_holders(
+        self, key: str, once: bool, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
+        """A statement returning the rows holding ``key`` as ``lock_key`` (or ``once_key``)."""
+
+        def build() -> QuerySet[Any, Any]:
+            held = Q(lock_key=_KEY) | Q(once_key=_KEY) if once else Q(lock_key=_KEY)
+            return CommandExecution.objects.using(self._using).filter(held).order_by()
+
+        sql, params = self._compile(("key_holders", once), build, connection)
+        return sql, _substitute(params, {_KEY: _lookup_value("lock_key", key, connection)})
+
 
 # By backend class and database alias.
 _READS: dict[tuple[type, str], _Reads] = {}
@@ -463,6 +529,17 @@ class _Backend:
             self.insert += f" RETURNING {quote(_PK)}"
         self.returning = returning
         self._quote = quote
+        # What turns a fetched row's values into the model's, as the ORM does
+        # (JSON, booleans and datetimes on some backends): (index, column, converters).
+        self.converters: list[tuple[int, Any, list[Any]]] = []
+        for index, field in enumerate(_FIELDS.values()):
+            column = field.get_col(_TABLE)
+            found = [
+                *connection.ops.get_db_converters(column),
+                *column.get_db_converters(connection),
+            ]
+            if found:
+                self.converters.append((index, column, found))
         self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
         self._adapted: dict[tuple[str, type, Any], Any] = {}
         # The row a bare insert would write: constant defaults, adapted once; a
@@ -559,6 +636,28 @@ def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> Comma
     row._state.adding = False
     row._state.db = connection.alias
     return row
+
+
+def _select(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[CommandExecution]:
+    """The rows a SELECT of every column (in field order) returns, built as the ORM builds them.
+
+    Cheaper than ``raw()``, which resolves its columns against the model on every call.
+    """
+    backend = _backend(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    rows = []
+    for found in fetched:
+        values = list(found)
+        for index, column, converters in backend.converters:
+            for converter in converters:
+                values[index] = converter(values[index], column, connection)
+        row = _new_row(*values)
+        row._state.adding = False
+        row._state.db = connection.alias
+        rows.append(row)
+    return rows
 
 
 def _update(

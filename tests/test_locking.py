@@ -65,7 +65,14 @@ def test_a_command_with_a_lease_of_its_own_is_judged_by_it(monkeypatch):
 
 
 def test_run_once_waiter_skips_when_the_holder_succeeded_meanwhile(monkeypatch):
-    holder = live_holder("noop_once", hostname="busy-host", pid=42, heartbeat_at=timezone.now())
+    # A live run_once run holds its command's once_key too, as its claim set it.
+    holder = live_holder(
+        "noop_once",
+        once_key=lock_key("noop_once", ""),
+        hostname="busy-host",
+        pid=42,
+        heartbeat_at=timezone.now(),
+    )
 
     def finish_holder(seconds):
         CommandExecution.objects.filter(pk=holder.pk).update(

@@ -2,20 +2,25 @@
 
 The claim is the run's own row: it is inserted with ``lock_key`` set, and a
 unique index on ``lock_key`` lets exactly one row per (scope, command) hold
-it, on every backend. The loser of the insert waits for the holder, takes
-over from a dead one (closing its row as abandoned in the same step), or
-gives up after the wait timeout. A run_once command checks for a success
-again once it holds the lock, so no window lets two processes both run it.
+it, on every backend. A run_once run (not ``--rerun``) also sets ``once_key``,
+which its success keeps and any other end clears: a second unique index, so a
+done command refuses the insert itself, and no read before or after it can
+miss a success committing in between.
+
+The loser of the insert reads the rows holding either key (one statement) to
+learn which refused it: a success holding ``once_key`` means done (skip); a
+row holding ``lock_key`` is a holder to wait for, take over from when dead
+(closing its row as abandoned and freeing both keys in the same step), or
+give up on after the wait timeout.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections
@@ -24,7 +29,7 @@ from django.utils import timezone
 from managed_commands.exceptions import LockHeld
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.recorder import ExecutionRecorder, command_key
 from managed_commands.runs import lease
 from managed_commands.runs.dberrors import after_reconnect, is_busy
 from managed_commands.runs.interrupts import InterruptGuard
@@ -37,9 +42,8 @@ _MAX_DELAY = 0.5
 _held_here: dict[str, int] = {}
 
 
-@lru_cache(maxsize=1024)
-def lock_key(name: str, scope: str) -> str:
-    return hashlib.sha256(f"{scope}\0{name}".encode()).hexdigest()
+#: The ``lock_key`` (and ``once_key``) of a command ``name`` in ``scope``.
+lock_key = command_key
 
 
 def describe_holder(holder: CommandExecution) -> str:
@@ -71,6 +75,8 @@ class RunClaim:
         self.scope = scope
         self.key = lock_key(name, scope) if exclusive else None
         self.run_once = run_once
+        #: When the run_once command turned out done: the start of the run holding its key.
+        self.done_at: datetime.datetime | None = None
         self.wait_timeout = wait_timeout
         self.lease_seconds = lease_seconds
         self.reconnect_deadline = reconnect_deadline
@@ -78,22 +84,31 @@ class RunClaim:
         self.on_wait = on_wait
 
     def acquire(self, fields: dict[str, Any]) -> CommandExecution | None:
-        """Insert the running row; return None when a run_once command turned out done."""
+        """Insert the running row; return None when a run_once command turned out done
+        (``done_at`` then tells since when)."""
         deadline = time.monotonic() + self.wait_timeout
         delay = _FIRST_DELAY
         announced = False
+        keys = {"lock_key": self.key}
+        if self.run_once:
+            keys["once_key"] = self.key
         while True:
             attempted = timezone.now()
             try:
                 with self.guard.deferred():
-                    execution = self.recorder.claim(lock_key=self.key, **fields)
+                    execution = self.recorder.claim(**keys, **fields)
                 break
             except IntegrityError:
                 if self.key is None:
                     raise
-                holder = self.recorder.holder(self.key)
+                holder, done = self._refused_by(self.key)
+                if done is not None:
+                    self.done_at = done.executed_at
+                    return None
                 if holder is None:
-                    continue  # released between our insert and our look
+                    if time.monotonic() < deadline:
+                        continue  # released between our insert and our look
+                    raise  # refused by no key we know of
                 reason = lease.why_gone(holder, self.lease_seconds)
                 if reason:
                     with self.guard.deferred():
@@ -123,14 +138,9 @@ class RunClaim:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockHeld(self._gave_up(holder))
+            # The next insert tells whether the holder succeeded meanwhile.
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _MAX_DELAY)
-            if self.run_once and self.recorder.has_succeeded(self.name, self.scope):
-                return None
-        if self.run_once and self.recorder.has_succeeded(self.name, self.scope):
-            with self.guard.deferred():
-                self.recorder.discard(execution)
-            return None
         if self.key:
             _held_here[self.key] = threading.get_ident()
         return execution
@@ -150,6 +160,22 @@ class RunClaim:
             process_token=fields["process_token"],
             host_id=fields["host_id"],
         )
+
+    def _refused_by(self, key: str) -> tuple[CommandExecution | None, CommandExecution | None]:
+        """Read which key refused the insert: (the row holding ``lock_key``, the
+        success holding ``once_key``), each None when no row holds it."""
+        holder = done = None
+        for row in self.recorder.key_holders(key, once=self.run_once):
+            if row.lock_key == key:
+                holder = row
+            elif row.once_key == key and row.success:
+                done = row
+            elif row.once_key == key:
+                # A finished run that did not succeed holds no once_key; one
+                # written by hand (or by an older version) must not block forever.
+                with self.guard.deferred():
+                    self.recorder.free_once_key(row)
+        return holder, done
 
     def release(self) -> None:
         if self.key:

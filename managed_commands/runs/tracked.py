@@ -130,14 +130,11 @@ class TrackedRun:
         spec = self.definition
         name = clip_name(spec.name)
         scope = current_scope()
-        # A plain repeatable command needs no read before its claim.
+        # No read before the claim, but for ``requires``: whether a run_once
+        # command is done is for the claim's insert to tell (its once_key).
         once = spec.run_once and not self.rerun
-        wanted = {*spec.command_requires, *([spec.name] if once else [])}
-        successes = self.recorder.last_successes(wanted, scope) if wanted else {}
-        ensure_met(spec, successes)
-        if once and spec.name in successes:
-            self._notice(_already_done(spec.name, successes[spec.name]))
-            return False
+        required = spec.command_requires
+        ensure_met(spec, self.recorder.last_successes(required, scope) if required else {})
         self.claim_of_run = RunClaim(
             self.recorder,
             name=name,
@@ -155,8 +152,7 @@ class TrackedRun:
         self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
         self.in_transaction = self.claim_of_run.in_callers_transaction
         if self.execution is None:
-            done = self.recorder.last_successes([spec.name], scope)
-            self._notice(_already_done(spec.name, done.get(spec.name)))
+            self._notice(_already_done(spec.name, self.claim_of_run.done_at))
             return False
         return True
 

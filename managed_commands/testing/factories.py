@@ -32,6 +32,12 @@ def _started(row: Any) -> datetime.datetime:
     return timezone.now() - datetime.timedelta(seconds=row.duration or 0)
 
 
+def _holds_once_key(row: dict[str, Any]) -> bool:
+    """Whether a real run would have left ``row`` holding its command's ``once_key``."""
+    unforced_once = bool(row.get("run_once")) and not row.get("forced")
+    return unforced_once and bool(row.get("success") or row.get("lock_key"))
+
+
 class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     """A finished, successful run; the traits give the other outcomes.
 
@@ -43,6 +49,18 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         faked: marked done without running (``status=faked``, ``success=True``).
         interrupted: stopped by Ctrl-C.
         abandoned: its process died and a later run closed it.
+
+    ``once_key``: a run_once command is done when a row holds its
+    ``once_key`` (the unique key its claim refuses to insert past), so rows
+    built here get one where a real run would have it. A successful (or
+    faked) row with ``run_once=True`` and not ``forced`` takes the command's
+    key, and so does a ``holding_lock`` one (a live run_once run holds both
+    keys), unless a row of that command and scope holds it already: a second
+    successful row then is recorded without it instead of failing with
+    ``IntegrityError``, as ``record_command_execution`` does. Pass
+    ``once_key=None`` to build a row without it whatever it is, or
+    ``once_key=lock_key(name, scope)`` to demand it. Note that ``run_once``
+    defaults to False here; ``command_history`` takes it from the command.
 
     Example::
 
@@ -96,6 +114,15 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         lambda row: row.executed_at + datetime.timedelta(seconds=row.duration or 0)
     )
     hostname = LazyFunction(lease.hostname)
+
+    @classmethod
+    def _create(cls, model_class: type[CommandExecution], *args: Any, **kwargs: Any) -> Any:
+        manager = cls._get_manager(model_class)
+        if "once_key" not in kwargs and _holds_once_key(kwargs):
+            key = lock_key(kwargs["command_name"], kwargs["scope"])
+            if not manager.filter(once_key=key).exists():
+                kwargs["once_key"] = key
+        return manager.create(*args, **kwargs)
 
     @classmethod
     def _get_manager(cls, model_class: type[CommandExecution]) -> Manager[CommandExecution]:
