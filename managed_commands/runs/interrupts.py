@@ -38,6 +38,7 @@ class InterruptGuard:
         # Guards the handlers between the run's thread and stop() from another.
         self._handlers = threading.Lock()
         self._stop_reason: BaseException | None = None
+        self._ending = False
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -69,7 +70,7 @@ class InterruptGuard:
         the main thread, or SIGTERM is ignored there).
         """
         with self._handlers:
-            if signal.SIGTERM not in self._previous:
+            if signal.SIGTERM not in self._previous or self._ending:
                 return False
             self._stop_reason = reason
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
@@ -81,8 +82,18 @@ class InterruptGuard:
             return
         self._raise(signum)
 
+    def ending(self) -> None:
+        """The run is recording its end: a stop() from now on, or still on its way, does nothing.
+
+        Its end, written after, tells the truth anyway.
+        """
+        with self._handlers:
+            self._ending = True
+
     def _raise(self, signum: int) -> None:
-        if self._stop_reason is not None:
+        if self._stop_reason is not None and signum == signal.SIGTERM:
+            if self._ending:
+                return
             raise self._stop_reason
         if signum == signal.SIGINT:
             raise KeyboardInterrupt

@@ -189,6 +189,7 @@ class TrackedRun:
 
     def finish(self, exc: BaseException | None) -> None:
         """Complete the run's row with its outcome and output, then send ``command_finished``."""
+        self.guard.ending()
         execution = self._row()
         status, error_message, trace = _outcome(exc)
         fields = {
