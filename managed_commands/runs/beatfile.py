@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from django.db import connections
@@ -24,8 +25,14 @@ def path_for(using: str, pk: int) -> Path | None:
     connection = connections[using]
     if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
         return None
-    database = Path(str(connection.settings_dict["NAME"])).resolve()
-    return database.parent / f".{database.name}.managed_commands" / f"{pk}.beat"
+    return _folder(str(connection.settings_dict["NAME"])) / f"{pk}.beat"
+
+
+@lru_cache(maxsize=16)
+def _folder(database_name: str) -> Path:
+    """The folder of beat files beside a database file (resolved once: it is on every run)."""
+    database = Path(database_name).resolve()
+    return database.parent / f".{database.name}.managed_commands"
 
 
 def touch(path: Path) -> None:

@@ -159,6 +159,8 @@ class _Heartbeat:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[int, _Beat] = {}
+        # The beat files written so far, removed when their run ends.
+        self._touched: dict[int, Path] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -175,9 +177,9 @@ class _Heartbeat:
         The beat writes on ``using`` as seen from this thread's connection
         (the tenant selected on it).
         """
+        # The start of the row is the first sign of life: the file is written
+        # at the first beat only, so a short run touches no file at all.
         file = beatfile.path_for(using, pk)
-        if file:
-            self._touch(pk, file)
         interval = max(lease_seconds / 4, 0.05)
         beat = _Beat(using, selected_tenant(using), lock_key, interval, on_lost, file)
         with self._lock:
@@ -196,9 +198,10 @@ class _Heartbeat:
 
     def unregister(self, pk: int) -> None:
         with self._lock:
-            beat = self._live.pop(pk, None)
-        if beat and beat.file:
-            beatfile.remove(beat.file)
+            self._live.pop(pk, None)
+            touched = self._touched.pop(pk, None)
+        if touched:
+            beatfile.remove(touched)
 
     def _interval(self) -> float:
         with self._lock:
@@ -225,14 +228,20 @@ class _Heartbeat:
                 connections[using].close()
             opened.intersection_update(beat.using for _, beat in live)
 
-    @staticmethod
-    def _touch(pk: int, file: Path) -> None:
+    def _touch(self, pk: int, file: Path) -> None:
         try:
             beatfile.touch(file)
         except OSError as exc:
             logger.warning(
                 "managed_commands: the heartbeat of run #%s could not touch %s (%s)", pk, file, exc
             )
+            return
+        with self._lock:
+            ended = pk not in self._live
+            if not ended:
+                self._touched[pk] = file
+        if ended:  # the run ended while this beat was on its way
+            beatfile.remove(file)
 
     def _beat(self, pk: int, beat: _Beat) -> None:
         try:
