@@ -138,7 +138,6 @@ def test_a_failure_recorded_without_its_output_still_clears_the_key(monkeypatch)
 
 
 def test_an_interruption_clears_the_key(monkeypatch):
-
     def interrupted(seconds):
         raise KeyboardInterrupt
 
