@@ -13,9 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 if __name__ == "__main__":
+    import faulthandler
     import signal
 
     import django
+
+    # A test whose process hangs sends SIGUSR1 to print every thread's stack.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     # A shell's background job starts with SIGINT ignored, and children inherit
     # that; the signal tests need the disposition an interactive user has.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -175,6 +176,22 @@ class ProcessProject:
             errors="replace",
         )
 
+    @staticmethod
+    def wait(process: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+        """``process.communicate()``; a process still running at ``timeout`` fails the
+        test with the stacks of its threads (manage.py prints them on SIGUSR1)."""
+        try:
+            return process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise AssertionError(
+                f"still running after {timeout:g} s: {process.args}\n"
+                f"stdout:\n{stdout}\nstderr (with its threads' stacks):\n{stderr}"
+            ) from None
+
     def run(
         self,
         *argv: str,
@@ -183,7 +200,7 @@ class ProcessProject:
         wrapper: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
         process = self.spawn(*argv, env=env, wrapper=wrapper)
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = self.wait(process, timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def wait_until_started(self, process: subprocess.Popen[str], timeout: float = 60) -> None:

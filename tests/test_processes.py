@@ -112,10 +112,10 @@ def test_system_exit(project, code, status, success):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_marks_interrupted_keeps_exit_code_and_frees_the_lock(project, signum):
-    process = project.spawn("slow", "--seconds", "60")
+    process = project.spawn("slow", "--seconds", "600")
     project.wait_until_started(process)
     process.send_signal(signum)
-    process.communicate(timeout=60)
+    project.wait(process)
     assert process.returncode == -signum
     [row] = project.rows("slow")
     assert row["status"] == "interrupted" and not row["success"]
@@ -154,7 +154,7 @@ def test_overlap_waits_then_gives_up_naming_the_holder(project):
         result = project.run("slow", "--seconds", "0", env={"MC_TEST_WAIT_TIMEOUT": "1"})
     finally:
         holder.terminate()
-        holder.communicate(timeout=60)
+        project.wait(holder)
     assert result.returncode == 3
     assert f"process {holder.pid} on " in result.stderr
     assert "Gave up after waiting 1 s" in result.stderr
@@ -170,7 +170,7 @@ def test_allow_concurrent_runs_overlap(project):
         assert first.poll() is None
     finally:
         first.terminate()
-        first.communicate(timeout=60)
+        project.wait(first)
     assert second.returncode == 0
     assert len(project.effect_lines()) == 2
 
@@ -230,7 +230,7 @@ def test_a_long_run_keeps_its_heartbeat_fresh(project):
             time.sleep(0.05)
     finally:
         process.terminate()
-        process.communicate(timeout=60)
+        project.wait(process)
     assert len(beats) >= 2
     if project.backend == "sqlite":
         assert not _beat_file(project, pk).exists()  # removed when the run ended

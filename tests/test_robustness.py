@@ -55,7 +55,7 @@ def test_a_claim_inside_an_open_transaction_still_excludes_other_processes(proje
         )
     finally:
         release.touch()
-        holder.communicate(timeout=60)
+        project.wait(holder)
     assert waiter.returncode == 3, waiter.stderr
     assert "Cannot start 'once': another run holds its lock" in waiter.stderr
     assert holder.returncode == 0
@@ -108,7 +108,7 @@ def test_invalid_utf8_is_shown_raw_and_stored_sanitised(project):
         "noisy", "--kind", "surrogate", env={"PYTHONIOENCODING": "utf-8:surrogateescape"}
     )
     process.stdout.reconfigure(errors="surrogateescape")
-    stdout, _ = process.communicate(timeout=60)
+    stdout, _ = project.wait(process)
     assert process.returncode == 0
     assert stdout.encode("utf-8", "surrogateescape") == b"bad \xff\xfe bytes\n"
     [row] = project.rows("noisy")

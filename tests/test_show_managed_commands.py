@@ -46,7 +46,7 @@ def test_marks_done_failed_and_running_with_last_run(project):
         result = project.run("show_managed_commands")
     finally:
         holder.terminate()
-        holder.communicate(timeout=60)
+        project.wait(holder)
     lines = masked(result.stdout).splitlines()
     assert lines[3] == " [F] fail          failed <when> (<s>)"
     assert lines[9] == " [X] noop_once     succeeded <when> (<s>)"
