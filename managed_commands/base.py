@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
+from django.db.models import Model, QuerySet
 
 from managed_commands import definition
 from managed_commands.exceptions import TrackingUnavailable
@@ -41,6 +42,9 @@ class ManagedBaseCommand(BaseCommand):
             None (the default) uses ``MANAGED_COMMANDS["LEASE_SECONDS"]``. Make
             it longer than the longest pause a holder may go through (a paused
             VM, a network partition).
+        resume: When True, the batch loops of a run (``iterate()``) continue
+            from the cursor saved by the last run that did not finish. Always so
+            for a run_once command; ``--restart`` starts over.
     """
 
     run_once: bool = False
@@ -48,6 +52,7 @@ class ManagedBaseCommand(BaseCommand):
     allow_concurrent: bool = False
     sensitive_options: Sequence[str] = ()
     lease_seconds: float | None = None
+    resume: bool = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -57,6 +62,13 @@ class ManagedBaseCommand(BaseCommand):
                 action="store_true",
                 help="Run again even though this run_once command already succeeded "
                 "(recorded as a forced rerun).",
+            )
+        if self.run_once is True or self.resume is True:
+            parser.add_argument(
+                "--restart",
+                action="store_true",
+                help="Start the batch loops over, ignoring the cursor saved by an earlier "
+                "run that did not finish.",
             )
         return parser
 
@@ -74,3 +86,69 @@ class ManagedBaseCommand(BaseCommand):
 
         run = TrackedRun(self, definition.read(type(self)), args, options)
         return run.execute(super().execute)
+
+    def iterate(
+        self,
+        queryset: QuerySet[Any],
+        *,
+        batch_size: int = 500,
+        step: str | None = None,
+        total: int | None = None,
+        throttle: Callable[[], bool] | None = None,
+        backoff: float = 5.0,
+        cursor: Sequence[str] = ("pk",),
+    ) -> Iterator[Any]:
+        """Yield each row of ``queryset``, in batches that commit with the run's cursor.
+
+        See ``iterate_batches()``: this yields the rows of each batch one by one.
+        """
+        for batch in self.iterate_batches(
+            queryset,
+            batch_size=batch_size,
+            step=step,
+            total=total,
+            throttle=throttle,
+            backoff=backoff,
+            cursor=cursor,
+        ):
+            yield from batch
+
+    def iterate_batches(
+        self,
+        queryset: QuerySet[Any],
+        *,
+        batch_size: int = 500,
+        step: str | None = None,
+        total: int | None = None,
+        throttle: Callable[[], bool] | None = None,
+        backoff: float = 5.0,
+        cursor: Sequence[str] = ("pk",),
+    ) -> Iterator[list[Model]]:
+        """Yield ``queryset`` as lists of up to ``batch_size`` rows, each in its transaction.
+
+        Rows are paged by ``cursor`` (unique, never NULL columns; keyset, not
+        OFFSET). After each batch the position and the progress are saved on
+        the run's row, in the batch's own transaction when the history lives
+        on the queryset's database: a run that ends early (killed, stopped,
+        failed) resumes after the last committed batch (run_once commands, or
+        ``resume = True``). Leaving the loop early rolls the batch in progress
+        back. Between batches the loop waits ``backoff`` seconds while
+        ``throttle()`` returns true, and stops when ``stop_managed_command``
+        asked it to. ``step`` names each loop of a ``handle()`` with several.
+        """
+        # Imported here: the run module loads the model, which needs the app registry.
+        from managed_commands.runs.tracked import run_of
+
+        return (
+            run_of(self)
+            .batch_loops()
+            .batches(
+                queryset,
+                batch_size=batch_size,
+                step=step,
+                total=total,
+                throttle=throttle,
+                backoff=backoff,
+                cursor=cursor,
+            )
+        )

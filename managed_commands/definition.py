@@ -36,6 +36,8 @@ class Definition:
         sensitive_options: Option names stored redacted.
         module: Dotted name of its command module.
         lease_seconds: Its own lease, or None for ``MANAGED_COMMANDS["LEASE_SECONDS"]``.
+        resume: Whether a run picks up the saved cursor of a run that did not
+            finish (always so for a run_once command).
     """
 
     name: str
@@ -46,6 +48,12 @@ class Definition:
     sensitive_options: tuple[str, ...]
     module: str
     lease_seconds: float | None = None
+    resume: bool = False
+
+    @property
+    def resumes(self) -> bool:
+        """Whether its batch loops continue from the cursor of an unfinished run."""
+        return self.run_once or self.resume
 
     @property
     def command_requires(self) -> tuple[str, ...]:
@@ -139,7 +147,7 @@ def _is_names(value: Any) -> bool:
     )
 
 
-_FLAG_HINT = "run_once and allow_concurrent are True or False."
+_FLAG_HINT = "run_once, allow_concurrent and resume are True or False."
 _REQUIRES_HINT = (
     "requires is a list of command names and 'app_label.migration' entries, "
     "for example ['load_catalog', 'shop.0007_add_price']."
@@ -157,7 +165,7 @@ def problems(command_class: type) -> list[Problem]:
 
     Returns:
         One ``Problem`` per mistake, with its check id: ``managed_commands.E002``
-        (run_once or allow_concurrent not True/False), ``E007`` (requires not a
+        (run_once, allow_concurrent or resume not True/False), ``E007`` (requires not a
         list of names), ``E008`` (requires names the command itself), ``E009``
         (sensitive_options not a list of option names) or ``E020``
         (lease_seconds not None or a positive number).
@@ -166,7 +174,7 @@ def problems(command_class: type) -> list[Problem]:
     where = f"{cls.__module__}.{cls.__name__}"
     name = command_name(cls)
     found = []
-    for attribute in ("run_once", "allow_concurrent"):
+    for attribute in ("run_once", "allow_concurrent", "resume"):
         value = getattr(cls, attribute)
         if not isinstance(value, bool):
             found.append(
@@ -240,6 +248,7 @@ def read(command_class: type) -> Definition:
         sensitive_options=tuple(cls.sensitive_options),
         module=cls.__module__,
         lease_seconds=None if cls.lease_seconds is None else float(cls.lease_seconds),
+        resume=cls.resume,
     )
 
 

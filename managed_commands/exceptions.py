@@ -13,11 +13,13 @@ __all__ = [
     "ClaimLost",
     "CommandTerminated",
     "InvalidDefinition",
+    "InvalidIteration",
     "LockHeld",
     "ManagedCommandError",
     "NotMultiTenant",
     "PendingCommandFailed",
     "RequirementNotMet",
+    "RunStopped",
     "RunTakenOver",
     "TrackingUnavailable",
     "UnknownRequirement",
@@ -67,6 +69,21 @@ class ClaimLost(ManagedCommandError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, returncode=5)
+
+
+class InvalidIteration(ManagedCommandError):
+    """``iterate()`` was given a queryset or cursor it cannot page through safely."""
+
+
+class RunStopped(ManagedCommandError):
+    """The run stopped between two batches because a stop was asked for; it can resume."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=6)
+
+
+class StopRequested(BaseException):
+    """Raised inside a run at the batch after ``stop_managed_command`` asked it to stop."""
 
 
 class RunTakenOver(BaseException):

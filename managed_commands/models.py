@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -81,12 +82,43 @@ class CommandExecution(models.Model):
     # cleared by any other end: the unique index admits one such row per
     # (scope, command), so it is the index that refuses a second run, not a read.
     once_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # Batch loops (ManagedBaseCommand.iterate): where each step got to, saved
+    # with every batch, so that a run that did not finish can be resumed.
+    cursor = models.JSONField(
+        _("cursor"), null=True, blank=True, editable=False, encoder=DjangoJSONEncoder
+    )
+    resumed_from = models.ForeignKey(
+        "self",
+        verbose_name=_("resumed from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    # Every column of 0005 is nullable: processes still on the previous release
+    # keep inserting rows while a rolling deploy is under way.
+    at_least_once = models.BooleanField(
+        _("at least once"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Its batches commit on another database than its history: after an "
+            "interruption, one batch may be processed again."
+        ),
+    )
+    tick_count = models.BigIntegerField(_("items done"), null=True, blank=True)
+    tick_total = models.BigIntegerField(_("items in all"), null=True, blank=True)
+    tick_rate = models.FloatField(_("items per second"), null=True, blank=True)
+    throttled_seconds = models.FloatField(_("seconds throttled"), null=True, blank=True)
+    stop_requested_at = models.DateTimeField(_("stop requested at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("command execution")
         verbose_name_plural = _("command executions")
         ordering = ["-executed_at", "-id"]
         get_latest_by = "executed_at"
+        permissions = [("stop_commandexecution", _("Can ask a running command to stop"))]
         # Each ends with the model's ordering (-executed_at, -id), so the seek
         # for a command's newest run (or newest success) reads one index entry
         # and never sorts that command's rows, however long its history.

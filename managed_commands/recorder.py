@@ -245,6 +245,15 @@ class ExecutionRecorder:
         )
         return renewed == 1
 
+    def request_stop(self, name: str, scope: str) -> list[int]:
+        """Ask the running runs of ``name`` in ``scope`` to stop; return their ids."""
+        running = self.executions.filter(
+            command_name=name, scope=scope, status=CommandExecution.Status.RUNNING
+        )
+        ids = list(running.values_list("pk", flat=True))
+        running.filter(pk__in=ids, stop_requested_at=None).update(stop_requested_at=timezone.now())
+        return ids
+
     def note_late_end(self, execution: CommandExecution, note: str, **fields: Any) -> None:
         """Add what a run that lost its claim knows to its row, leaving its status as it is."""
         self.executions.filter(pk=execution.pk).update(

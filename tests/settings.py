@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "tests.testapp",
+    # The rows of the batch-loop tests (its commands are in tests.batchapp).
+    "tests.batchmodels",
 ]
 INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]
 MIDDLEWARE = [

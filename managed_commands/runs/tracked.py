@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from django.core.management.base import ALL_CHECKS, BaseCommand, OutputWrapper
 from django.db import DatabaseError
@@ -26,12 +27,15 @@ from managed_commands.definition import Definition, ensure_met, source_hash
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
+    RunStopped,
     RunTakenOver,
+    StopRequested,
     TrackingUnavailable,
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
+from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
 from managed_commands.runs.dberrors import after_reconnect, unavailable
@@ -47,6 +51,20 @@ logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
+#: The run of each command instance while its handle() runs.
+_RUNS: WeakKeyDictionary[BaseCommand, TrackedRun] = WeakKeyDictionary()
+
+
+def run_of(command: BaseCommand) -> TrackedRun:
+    """The tracked run ``command`` is inside; a clear error outside one."""
+    run = _RUNS.get(command)
+    if run is None:
+        raise TrackingUnavailable(
+            f"{type(command).__module__}: iterate() saves its cursor on the run's record, so it "
+            f"works inside a tracked run only. Run the command with manage.py or "
+            f"call_command() rather than calling handle() directly."
+        )
+    return run
 
 
 class TrackedRun:
@@ -71,6 +89,7 @@ class TrackedRun:
         self.args = args
         self.given = options
         self.rerun = bool(options.get("rerun", False))
+        self.restart = bool(options.get("restart", False))
         self.verbosity = int(options.get("verbosity", 1))
         self.recorder = history_recorder()
         self.guard = InterruptGuard()
@@ -80,6 +99,7 @@ class TrackedRun:
         self.started = 0.0
         #: Whether the run started inside a transaction of the caller's.
         self.in_transaction = False
+        self._batches: RunBatches | None = None
 
     def execute(self, call: Execute) -> str | None:
         """Run ``call`` (``BaseCommand.execute``) as a tracked run and return its result."""
@@ -96,6 +116,10 @@ class TrackedRun:
                 # Die by the signal, as the process would have without tracking.
                 self.guard.resend(exc)
                 raise
+            except StopRequested as exc:
+                raise RunStopped(
+                    f"'{self.definition.name}' (run #{self._row().pk}) stopped as asked: {exc}"
+                ) from None
 
     def check_project(self) -> None:
         """Run the system checks first: a project that fails them never starts a run."""
@@ -172,20 +196,36 @@ class TrackedRun:
                 self._stop_taken_over,
             )
         self.started = time.perf_counter()
+        _RUNS[self.command] = self
         try:
             with self.capture.tee(self.command, self.given) as streams:
                 _send(command_started, self.command, execution)
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
+                options.pop("restart", None)
                 result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
             raise
         finally:
+            _RUNS.pop(self.command, None)
             if beating:
                 heartbeat.unregister(execution.pk)
         self.finish(None)
         return result
+
+    def batch_loops(self) -> RunBatches:
+        """The cursor and progress of this run's ``iterate()`` loops."""
+        if self._batches is None:
+            self._batches = RunBatches(
+                self.recorder,
+                self._row(),
+                self._lock_key(),
+                resumes=self.definition.resumes and not self.restart,
+                guard=self.guard,
+                verbosity=self.verbosity,
+            )
+        return self._batches
 
     def finish(self, exc: BaseException | None) -> None:
         """Complete the run's row with its outcome and output, then send ``command_finished``."""
@@ -376,6 +416,8 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
         return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
     if isinstance(exc, RunTakenOver):
         return Status.INTERRUPTED, "Stopped: its claim was taken over by another run.", ""
+    if isinstance(exc, StopRequested):
+        return Status.INTERRUPTED, str(exc), ""
     trace = BoundedText(conf.output_limit())
     trace.write("".join(traceback.format_exception(exc)))
     message = clean_text(f"{type(exc).__name__}: {exc}")

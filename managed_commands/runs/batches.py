@@ -1,0 +1,254 @@
+"""The batch loops of one run: keyset pages, each committed together with the
+run's saved cursor; progress, throttling and stop requests between batches.
+
+When the rows and the history share a database, a batch's work and its cursor
+commit in one transaction: a run killed at any moment resumes exactly after the
+last batch that committed. On another database the cursor is written right
+after the batch commits, and the run is marked ``at_least_once``: one batch
+may be processed again.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from managed_commands.exceptions import InvalidIteration, RunTakenOver, StopRequested
+from managed_commands.models import CommandExecution
+from managed_commands.progress import describe
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.keyset import Keyset
+
+__all__ = ["RunBatches"]
+
+logger = logging.getLogger("managed_commands")
+Status = CommandExecution.Status
+#: Statuses of a run whose saved cursor the next run continues from.
+RESUMABLE = (Status.INTERRUPTED, Status.FAILED, Status.ABANDONED)
+#: How many earlier runs are read to find the one to resume.
+_LOOKBACK = 20
+#: Seconds between two rewrites of the progress line on a terminal.
+_LINE_EVERY = 0.5
+#: Set by the testing kit: interrupt the run after this many batches.
+interrupt_after: int | None = None
+
+
+class RunBatches:
+    """The cursor and progress of one run's batch loops.
+
+    Args:
+        recorder: The recorder of the history database.
+        execution: The run's row.
+        lock_key: The claim the run holds (None for a command that may overlap).
+        resumes: Whether to continue from the cursor of an unfinished earlier run.
+        guard: The run's interrupt guard (a commit is never cut by a signal).
+        verbosity: The run's verbosity (a progress line on a terminal from 1).
+    """
+
+    def __init__(
+        self,
+        recorder: ExecutionRecorder,
+        execution: CommandExecution,
+        lock_key: str | None,
+        *,
+        resumes: bool,
+        guard: InterruptGuard,
+        verbosity: int,
+    ) -> None:
+        self.recorder = recorder
+        self.execution = execution
+        self.lock_key = lock_key
+        self.guard = guard
+        self.verbosity = verbosity
+        self._resumes = resumes
+        self._steps: dict[str, dict[str, Any]] | None = None
+        self._seen: set[str] = set()
+        self._throttled = 0.0
+        self._batches = 0
+        self._stop_asked = False
+
+    # -- the saved cursor ------------------------------------------------------
+    def steps(self) -> dict[str, dict[str, Any]]:
+        """Each step's saved state (``after``, ``count``, ``done``), read at the first loop."""
+        if self._steps is None:
+            self._steps = self._resume_from_earlier() if self._resumes else {}
+        return self._steps
+
+    def _resume_from_earlier(self) -> dict[str, dict[str, Any]]:
+        """The cursor of the latest unfinished run that saved one (unless a success followed)."""
+        execution = self.execution
+        earlier = (
+            self.recorder.executions.filter(
+                command_name=execution.command_name, scope=execution.scope, pk__lt=execution.pk
+            )
+            .order_by("-pk")
+            .only("pk", "status", "success", "cursor")[:_LOOKBACK]
+        )
+        for run in earlier:
+            if run.success:
+                return {}
+            if run.cursor:
+                if run.status not in RESUMABLE:
+                    return {}
+                steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
+                self._write({"cursor": steps, "resumed_from_id": run.pk})
+                execution.resumed_from_id = run.pk
+                logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
+                return steps
+        return {}
+
+    # -- one loop ----------------------------------------------------------------
+    def batches(
+        self,
+        queryset: QuerySet[Any],
+        *,
+        batch_size: int,
+        step: str | None,
+        total: int | None,
+        throttle: Callable[[], bool] | None,
+        backoff: float,
+        cursor: Sequence[str],
+    ) -> Iterator[list[Any]]:
+        """Yield the rows of ``queryset`` in batches, each inside its transaction."""
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidIteration(
+                f"iterate(): batch_size must be a whole number >= 1, not {batch_size!r}."
+            )
+        name = step or "main"
+        if name in self._seen:
+            raise InvalidIteration(
+                f"iterate(): step {name!r} was already iterated in this run. Give "
+                f"each loop of handle() its own step=, so a resumed run can tell them apart."
+            )
+        keyset = Keyset(queryset, cursor)
+        self._seen.add(name)
+        state = self.steps().setdefault(
+            name, {"columns": list(keyset.ordering), "after": None, "count": 0, "done": False}
+        )
+        if state.get("columns") != list(keyset.ordering):
+            raise InvalidIteration(
+                f"iterate(): step {name!r} resumes a cursor saved over the columns "
+                f"{state.get('columns')}, but pages by {list(keyset.ordering)} now. Run the "
+                f"command with --restart to start this loop over."
+            )
+        if state["done"]:
+            logger.info("Step %r finished in an earlier run: skipped.", name)
+            return
+        using = queryset.db
+        same_database = using == self.recorder.using
+        if not same_database and not self.execution.at_least_once:
+            self._write({"at_least_once": True})
+            self.execution.at_least_once = True
+        progress = _Progress(
+            state["count"], queryset.count() if total is None else total, self._line_wanted()
+        )
+        pages = queryset.order_by(*keyset.ordering)
+        while not state["done"]:
+            if self._batches and throttle is not None:
+                self._wait_while(throttle, backoff)
+            block = transaction.atomic(using=using)
+            block.__enter__()
+            try:
+                rows = list(pages.filter(keyset.after(state["after"]))[:batch_size])
+                if rows:
+                    yield rows
+                    state["after"] = keyset.position_of(rows[-1])
+                    state["count"] += len(rows)
+                state["done"] = len(rows) < batch_size
+                if same_database:
+                    self._checkpoint(progress, state)
+            except BaseException as exc:
+                with self.guard.deferred():
+                    block.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            with self.guard.deferred():
+                block.__exit__(None, None, None)
+            if not same_database:
+                self._checkpoint(progress, state)
+            self._batches += 1
+            progress.show(state["count"])
+            self._after_commit()
+        progress.close()
+
+    def _after_commit(self) -> None:
+        if self._stop_asked:
+            raise StopRequested(
+                f"Stopped on request after {self._batches} batches of this run; its "
+                f"cursor is saved, and the next start resumes from it."
+            )
+        if interrupt_after is not None and self._batches >= interrupt_after:
+            raise KeyboardInterrupt
+
+    def _wait_while(self, throttle: Callable[[], bool], backoff: float) -> None:
+        while throttle():
+            started = time.monotonic()
+            time.sleep(backoff)
+            self._throttled += time.monotonic() - started
+
+    def _line_wanted(self) -> Any:
+        stream = sys.__stderr__
+        wanted = self.verbosity >= 1 and stream is not None and stream.isatty()
+        return stream if wanted else None
+
+    # -- writes on the run's row ------------------------------------------------
+    def _checkpoint(self, progress: _Progress, state: dict[str, Any]) -> None:
+        """Save the cursor and progress on the run's row; see whether a stop was asked."""
+        values = {
+            "cursor": self.steps(),
+            "tick_count": state["count"],
+            "tick_total": progress.total,
+            "tick_rate": progress.rate(state["count"]),
+            "throttled_seconds": self._throttled,
+        }
+        if self._runs().filter(stop_requested_at=None).update(**values):
+            return
+        # Either the claim was taken over, or a stop was asked for: tell which.
+        if not self._write(values):
+            raise RunTakenOver(f"run #{self.execution.pk} lost its claim")
+        self._stop_asked = True
+
+    def _runs(self) -> QuerySet[CommandExecution]:
+        """The run's own row, while it still holds its claim."""
+        rows = self.recorder.executions.filter(pk=self.execution.pk)
+        if self.lock_key is None:
+            return rows.filter(status=Status.RUNNING)
+        return rows.filter(lock_key=self.lock_key)
+
+    def _write(self, values: dict[str, Any]) -> bool:
+        return bool(self._runs().update(**values))
+
+
+class _Progress:
+    """The figures of one loop, and its line on a terminal."""
+
+    def __init__(self, count: int, total: int, line: Any) -> None:
+        self.total = total
+        self._first = count
+        self._started = time.monotonic()
+        self._line = line
+        self._shown = 0.0
+
+    def rate(self, count: int) -> float | None:
+        elapsed = time.monotonic() - self._started
+        return (count - self._first) / elapsed if elapsed > 0 else None
+
+    def show(self, count: int) -> None:
+        now = time.monotonic()
+        if self._line is None or now - self._shown < _LINE_EVERY:
+            return
+        self._shown = now
+        self._line.write(f"\r\x1b[K{describe(count, self.total, self.rate(count))}")
+        self._line.flush()
+
+    def close(self) -> None:
+        if self._line is not None and self._shown:
+            self._line.write("\n")
+            self._line.flush()
