@@ -87,6 +87,8 @@ class CommandExecution(models.Model):
     cursor = models.JSONField(
         _("cursor"), null=True, blank=True, editable=False, encoder=DjangoJSONEncoder
     )
+    # No constraint in the database: deleting old runs (pruning, by hand) never
+    # fails because a later run resumed one.
     resumed_from = models.ForeignKey(
         "self",
         verbose_name=_("resumed from"),
@@ -95,6 +97,7 @@ class CommandExecution(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        db_constraint=False,
     )
     # Every column of 0005 is nullable: processes still on the previous release
     # keep inserting rows while a rolling deploy is under way.

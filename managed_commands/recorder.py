@@ -245,14 +245,18 @@ class ExecutionRecorder:
         )
         return renewed == 1
 
-    def request_stop(self, name: str, scope: str) -> list[int]:
-        """Ask the running runs of ``name`` in ``scope`` to stop; return their ids."""
+    def running_runs(self, name: str, scope: str) -> list[tuple[int, str]]:
+        """The (id, process token) of each running run of ``name`` in ``scope``."""
         running = self.executions.filter(
             command_name=name, scope=scope, status=CommandExecution.Status.RUNNING
         )
-        ids = list(running.values_list("pk", flat=True))
-        running.filter(pk__in=ids, stop_requested_at=None).update(stop_requested_at=timezone.now())
-        return ids
+        return list(running.order_by("pk").values_list("pk", "process_token"))
+
+    def request_stop(self, ids: list[int]) -> None:
+        """Ask runs ``ids`` to stop (those still running, and not asked yet)."""
+        self.executions.filter(
+            pk__in=ids, status=CommandExecution.Status.RUNNING, stop_requested_at=None
+        ).update(stop_requested_at=timezone.now())
 
     def note_late_end(self, execution: CommandExecution, note: str, **fields: Any) -> None:
         """Add what a run that lost its claim knows to its row, leaving its status as it is."""

@@ -19,11 +19,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from managed_commands.exceptions import InvalidIteration, RunTakenOver, StopRequested
 from managed_commands.models import CommandExecution
 from managed_commands.progress import describe
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs import beatfile
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.keyset import Keyset
 
@@ -74,6 +76,7 @@ class RunBatches:
         self._throttled = 0.0
         self._batches = 0
         self._stop_asked = False
+        self._stop_file = beatfile.path_for(recorder.using, execution.pk, "stop")
 
     # -- the saved cursor ------------------------------------------------------
     def steps(self) -> dict[str, dict[str, Any]]:
@@ -201,13 +204,17 @@ class RunBatches:
     # -- writes on the run's row ------------------------------------------------
     def _checkpoint(self, progress: _Progress, state: dict[str, Any]) -> None:
         """Save the cursor and progress on the run's row; see whether a stop was asked."""
-        values = {
+        values: dict[str, Any] = {
             "cursor": self.steps(),
             "tick_count": state["count"],
             "tick_total": progress.total,
             "tick_rate": progress.rate(state["count"]),
             "throttled_seconds": self._throttled,
         }
+        if self._stop_file and beatfile.stop_asked(self._stop_file, self.execution.process_token):
+            beatfile.remove(self._stop_file)
+            values["stop_requested_at"] = timezone.now()
+            self._stop_asked = True
         if self._runs().filter(stop_requested_at=None).update(**values):
             return
         # Either the claim was taken over, or a stop was asked for: tell which.
@@ -252,3 +259,19 @@ class _Progress:
         if self._line is not None and self._shown:
             self._line.write("\n")
             self._line.flush()
+
+
+def ask_to_stop(recorder: ExecutionRecorder, runs: Sequence[tuple[int, str]]) -> None:
+    """Ask ``runs`` ((id, process token) of running runs) to stop after their batch.
+
+    On SQLite the request is a file beside the database (see ``beatfile``);
+    elsewhere it is ``stop_requested_at`` on the row.
+    """
+    by_file = False
+    for pk, token in runs:
+        path = beatfile.path_for(recorder.using, pk, "stop")
+        if path is not None:
+            beatfile.ask_to_stop(path, token)
+            by_file = True
+    if not by_file:
+        recorder.request_stop([pk for pk, _ in runs])

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from managed_commands.recorder import history_recorder
+from managed_commands.runs.batches import ask_to_stop
 from managed_commands.scopes import current_scope
 
 
@@ -26,7 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *, name: str, scope: str | None, **options: Any) -> None:
         scope = current_scope() if scope is None else scope
-        ids = history_recorder().request_stop(name, scope)
+        recorder = history_recorder()
+        running = recorder.running_runs(name, scope)
+        ask_to_stop(recorder, running)
+        ids = [pk for pk, _ in running]
         where = f" in scope '{scope}'" if scope else ""
         if not ids:
             raise CommandError(f"No run of '{name}' is running{where}: there is nothing to stop.")

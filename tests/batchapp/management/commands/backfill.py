@@ -15,15 +15,22 @@ class Command(ManagedBaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument("--pause", type=float, default=0)
+        parser.add_argument(
+            "--hold-at", type=int, default=0, help="Stay inside batch N (from 1) after its update."
+        )
 
-    def handle(self, *args, batch_size, pause, **options):
+    def handle(self, *args, batch_size, pause, hold_at, **options):
         started = os.environ.get("MC_TEST_STARTED")
-        for batch in self.iterate_batches(Item.objects.all(), batch_size=batch_size):
+        batches = self.iterate_batches(Item.objects.all(), batch_size=batch_size)
+        for number, batch in enumerate(batches, start=1):
             Item.objects.filter(pk__in=[item.pk for item in batch]).update(
                 processed=F("processed") + 1
             )
-            if started and not os.path.exists(started):
+            # MC_TEST_STARTED tells the test where the loop is: after the first
+            # batch's update, or inside batch --hold-at, which never commits.
+            if started and (number == hold_at or (not hold_at and number == 1)):
                 Path(started).write_text(str(os.getpid()))
-            # Inside the batch's transaction: a kill here lands mid-batch.
+            if number == hold_at:
+                time.sleep(600)
             time.sleep(pause)
         self.stdout.write("backfill: done")

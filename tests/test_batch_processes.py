@@ -1,0 +1,103 @@
+"""Batch loops in real manage.py processes: kill -9 mid-batch, stop, resume, restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.processes import ProcessProject
+
+BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
+
+
+@pytest.fixture
+def items(project: ProcessProject):
+    """Return a function seeding ``count`` unprocessed items in the project's database."""
+    project.sql("DELETE FROM batchmodels_item", database=project.name)
+
+    def seed(count: int) -> None:
+        result = project.run("seed_items", "--count", str(count), env=BATCHES)
+        assert result.returncode == 0, result.stderr
+
+    return seed
+
+
+def processed(project: ProcessProject) -> dict[int, int]:
+    """How many items were processed how many times."""
+    rows = project.sql(
+        "SELECT processed, COUNT(*) FROM batchmodels_item GROUP BY processed",
+        database=project.name,
+    )
+    return {int(times): int(count) for times, count in rows}
+
+
+def progress(project: ProcessProject) -> list[tuple]:
+    return project.sql(
+        "SELECT id, status, tick_count, tick_total, resumed_from_id "
+        "FROM managed_commands_commandexecution WHERE command_name = 'backfill' ORDER BY id"
+    )
+
+
+def test_kill_9_mid_batch_then_a_plain_rerun_processes_every_row_exactly_once(project, items):
+    items(100_000)
+    # Inside batch 37 of 100, after its update and before its commit.
+    process = project.spawn("backfill", "--batch-size", "1000", "--hold-at", "37", env=BATCHES)
+    try:
+        project.wait_until_started(process, timeout=120)
+    finally:
+        process.kill()
+        project.wait(process)
+    [(first, status, count, total, _)] = progress(project)
+    assert (status, count, total) == ("running", 36_000, 100_000)
+    assert processed(project) == {1: 36_000, 0: 64_000}
+    result = project.run("backfill", env=BATCHES)
+    assert result.returncode == 0, result.stderr
+    assert processed(project) == {1: 100_000}
+    dead, resumed = progress(project)
+    assert dead[1] == "abandoned"
+    assert resumed == (resumed[0], "succeeded", 100_000, 100_000, first)
+
+
+def test_stop_ends_the_loop_within_one_batch_then_it_resumes_or_restarts(project, items):
+    items(2_000)
+    process = project.spawn("backfill", "--batch-size", "100", "--pause", "0.2", env=BATCHES)
+    try:
+        project.wait_until_started(process)
+        stop = project.run("stop_managed_command", "backfill", env=BATCHES)
+        [(_, _, count_when_asked, _, _)] = progress(project)
+    finally:
+        _, stderr = project.wait(process)
+    assert stop.returncode == 0, stop.stderr
+    assert "Asked #" in stop.stdout and "to stop" in stop.stdout
+    assert process.returncode == 6, stderr
+    assert "stopped as asked" in stderr and "Traceback" not in stderr
+    [(stopped, status, count, _, _)] = progress(project)
+    assert status == "interrupted"
+    assert count - count_when_asked <= 100  # the batch in progress, no more
+    assert processed(project) == {1: count, 0: 2_000 - count}
+
+    # Nothing runs now: asking again says so.
+    again = project.run("stop_managed_command", "backfill", env=BATCHES)
+    assert again.returncode == 1 and "No run of 'backfill' is running" in again.stderr
+
+    resumed = project.run("backfill", env=BATCHES)
+    assert resumed.returncode == 0, resumed.stderr
+    assert processed(project) == {1: 2_000}
+    assert progress(project)[-1][1:] == ("succeeded", 2_000, 2_000, stopped)
+
+    # --restart (with --rerun, as the command is done) starts the loop over.
+    restarted = project.run("backfill", "--rerun", "--restart", env=BATCHES)
+    assert restarted.returncode == 0, restarted.stderr
+    assert processed(project) == {2: 2_000}
+    assert progress(project)[-1][1:] == ("succeeded", 2_000, 2_000, None)
+
+
+@pytest.mark.layouts("history-by-setting")
+def test_rows_on_another_database_than_the_history_are_marked_at_least_once(project, items):
+    items(500)
+    result = project.run("backfill", "--batch-size", "100", env=BATCHES)
+    assert result.returncode == 0, result.stderr
+    assert processed(project) == {1: 500}
+    [(status, at_least_once, count)] = project.sql(
+        "SELECT status, at_least_once, tick_count FROM managed_commands_commandexecution"
+    )
+    assert (status, bool(at_least_once), count) == ("succeeded", True, 500)
