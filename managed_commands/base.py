@@ -87,30 +87,13 @@ class ManagedBaseCommand(BaseCommand):
         run = TrackedRun(self, definition.read(type(self)), args, options)
         return run.execute(super().execute)
 
-    def iterate(
-        self,
-        queryset: QuerySet[Any],
-        *,
-        batch_size: int = 500,
-        step: str | None = None,
-        total: int | None = None,
-        throttle: Callable[[], bool] | None = None,
-        backoff: float = 5.0,
-        cursor: Sequence[str] = ("pk",),
-    ) -> Iterator[Any]:
+    def iterate(self, queryset: QuerySet[Any], **options: Any) -> Iterator[Any]:
         """Yield each row of ``queryset``, in batches that commit with the run's cursor.
 
-        See ``iterate_batches()``: this yields the rows of each batch one by one.
+        Takes the options of ``iterate_batches()`` and yields the rows of each
+        batch one by one.
         """
-        for batch in self.iterate_batches(
-            queryset,
-            batch_size=batch_size,
-            step=step,
-            total=total,
-            throttle=throttle,
-            backoff=backoff,
-            cursor=cursor,
-        ):
+        for batch in self.iterate_batches(queryset, **options):
             yield from batch
 
     def iterate_batches(

@@ -288,3 +288,22 @@ def test_a_stop_request_ends_the_run_interrupted_after_its_batch():
     assert processed() == {1: 10, 0: 20} and row.tick_count == 10
     again = run_command(Loop(each_batch(10))).execution
     assert again.resumed_from_id == row.pk and processed() == {1: 30}
+
+
+def test_a_run_whose_claim_was_taken_over_stops_at_its_next_batch():
+    seed(30)
+
+    def take_over() -> bool:
+        # Between batches, as another process would after this run's lease ran out.
+        CommandExecution.objects.filter(status="running").update(
+            lock_key="taken-over", status="abandoned"
+        )
+        return False
+
+    result = run_command(Loop(each_batch(10, throttle=take_over)))
+    assert result.exit_code == 5
+    assert "ClaimLost" in result.stderr
+    # The first batch committed with its cursor; the second was rolled back.
+    assert processed() == {1: 10, 0: 20}
+    row = result.execution
+    assert row.status == "abandoned" and row.cursor["main"]["count"] == 10
