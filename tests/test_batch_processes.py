@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import subprocess
+import sys
+
 import pytest
 
-from tests.processes import ProcessProject
+from tests.processes import MANAGE, ProcessProject
 
 BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
 
@@ -101,3 +107,27 @@ def test_rows_on_another_database_than_the_history_are_marked_at_least_once(proj
         "SELECT status, at_least_once, tick_count FROM managed_commands_commandexecution"
     )
     assert (status, bool(at_least_once), count) == ("succeeded", True, 500)
+
+
+def test_a_terminal_sees_a_progress_line_the_record_never_does(project, items):
+    items(3_000)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(MANAGE), "backfill", "--batch-size", "100", "--pause", "0.05"],
+        env={**project.env, **BATCHES},
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+        while chunk := os.read(controller, 4096):
+            shown += chunk
+    os.close(controller)
+    stdout, _ = project.wait(process)
+    assert (process.returncode, stdout) == (0, "backfill: done\n")
+    lines = shown.decode().split("\r\x1b[K")
+    assert len(lines) >= 3 and lines[-1] == "100 % (3,000 / 3,000)\r\n"
+    assert any(" % (" in line and "ETA" in line for line in lines[1:-1])
+    [(output, stderr)] = project.sql("SELECT output, stderr FROM managed_commands_commandexecution")
+    assert (output, stderr) == ("backfill: done\n", "")

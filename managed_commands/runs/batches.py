@@ -179,7 +179,7 @@ class RunBatches:
             self._batches += 1
             progress.show(state["count"])
             self._after_commit()
-        progress.close()
+        progress.close(state["count"])
 
     def _after_commit(self) -> None:
         if self._stop_asked:
@@ -248,17 +248,23 @@ class _Progress:
         return (count - self._first) / elapsed if elapsed > 0 else None
 
     def show(self, count: int) -> None:
+        """Rewrite the terminal line, at most every ``_LINE_EVERY`` seconds."""
         now = time.monotonic()
         if self._line is None or now - self._shown < _LINE_EVERY:
             return
         self._shown = now
-        self._line.write(f"\r\x1b[K{describe(count, self.total, self.rate(count))}")
-        self._line.flush()
+        self._write(count)
 
-    def close(self) -> None:
+    def close(self, count: int) -> None:
+        """End the terminal line with the loop's last figures."""
         if self._line is not None and self._shown:
+            self._write(count)
             self._line.write("\n")
             self._line.flush()
+
+    def _write(self, count: int) -> None:
+        self._line.write(f"\r\x1b[K{describe(count, self.total, self.rate(count))}")
+        self._line.flush()
 
 
 def ask_to_stop(recorder: ExecutionRecorder, runs: Sequence[tuple[int, str]]) -> None:
