@@ -236,9 +236,9 @@ class CommandExecutionAdmin(ModelAdmin):
             request,
             ngettext(
                 "Asked %(count)d running run to stop: a loop over iterate() stops after its "
-                "current batch, with its cursor saved.",
+                "current batch, with its cursor saved; a command without one runs to its end.",
                 "Asked %(count)d running runs to stop: a loop over iterate() stops after its "
-                "current batch, with its cursor saved.",
+                "current batch, with its cursor saved; a command without one runs to its end.",
                 len(asked),
             )
             % {"count": len(asked)},

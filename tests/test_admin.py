@@ -350,7 +350,7 @@ def test_a_permitted_user_asks_the_selected_running_runs_to_stop(
     response = stop(client, running, asked_before, history.crashed)
     assert [str(m) for m in response.context["messages"]] == [
         "Asked 2 running runs to stop: a loop over iterate() stops after its current batch, "
-        "with its cursor saved."
+        "with its cursor saved; a command without one runs to its end."
     ]
     running.refresh_from_db()
     assert running.stop_requested_at is not None
