@@ -2,7 +2,8 @@
 
 Every value shown comes from a command's output or arguments, so it is always
 escaped (``format_html``, template autoescaping), never marked safe. Nothing
-here can start a command.
+here can start a command; a user with ``stop_commandexecution`` can ask running
+runs to stop, as ``stop_managed_command`` does.
 """
 
 from __future__ import annotations
@@ -10,21 +11,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import django
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from managed_commands import conf, tenants
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import human_duration, pretty_json
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
+from managed_commands.progress import describe, eta_seconds
 from managed_commands.status import CommandState, command_statuses
 
 
@@ -96,7 +100,20 @@ def status_badge(execution: CommandExecution) -> SafeString:
     )
 
 
+def progress_text(execution: CommandExecution | None) -> str:
+    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops."""
+    if execution is None or execution.tick_count is None:
+        return ""
+    return describe(execution.tick_count, execution.tick_total, execution.tick_rate)
+
+
+#: Seconds between two reloads of the page of a running run.
+REFRESH_SECONDS = 5
+
 if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
+    from django.utils.functional import _StrPromise
+
     ModelAdmin = admin.ModelAdmin[CommandExecution]
 else:  # ModelAdmin is generic only in django-stubs
     ModelAdmin = admin.ModelAdmin
@@ -104,9 +121,17 @@ else:  # ModelAdmin is generic only in django-stubs
 
 @admin.register(CommandExecution)
 class CommandExecutionAdmin(ModelAdmin):
-    """History of runs: filterable, searchable, read-only for everyone."""
+    """History of runs: filterable, searchable, read-only for everyone; a user with
+    ``stop_commandexecution`` may ask running runs to stop."""
 
-    list_display = ["command_name", "status_label", "executed_at", "duration_label", "hostname"]
+    list_display = [
+        "command_name",
+        "status_label",
+        "executed_at",
+        "duration_label",
+        "progress_label",
+        "hostname",
+    ]
     list_filter = [
         "status",
         CommandNameFilter,
@@ -115,6 +140,7 @@ class CommandExecutionAdmin(ModelAdmin):
         ScopeFilter,
     ]
     search_fields = ["command_name", "error_message", "output"]
+    actions = ["request_stop"]
     ordering = ["-executed_at", "-pk"]
     list_per_page = 50
     # The filtered count is needed for pagination; the unfiltered one is not.
@@ -140,6 +166,20 @@ class CommandExecutionAdmin(ModelAdmin):
         (_("Error"), {"fields": ["error_message_block", "traceback_block"]}),
     ]
 
+    #: The fields of a run's batch loops, shown after the first fieldset when any is set.
+    progress_fieldset: tuple[str | _StrPromise, _FieldOpts] = (
+        _("Progress"),
+        {
+            "fields": [
+                "progress_label",
+                ("tick_count", "tick_total"),
+                ("rate_label", "eta_label", "throttled_label"),
+                ("resumed_from_link", "at_least_once"),
+                "stop_requested_at",
+            ]
+        },
+    )
+
     class Media:
         css = {"all": ["managed_commands/admin.css"]}
 
@@ -153,6 +193,58 @@ class CommandExecutionAdmin(ModelAdmin):
         # view permission the change page renders read-only.
         return False
 
+    def has_stop_permission(self, request: HttpRequest) -> bool:
+        """May ``request.user`` ask running runs to stop (``stop_commandexecution``)?"""
+        return request.user.has_perm(f"{self.opts.app_label}.stop_{self.opts.model_name}")
+
+    def get_fieldsets(
+        self, request: HttpRequest, obj: CommandExecution | None = None
+    ) -> _FieldsetSpec:
+        """The progress of a run that looped over batches, resumed another or was asked
+        to stop; nothing about progress for any other run."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and _has_progress(obj):
+            fieldsets.insert(1, self.progress_fieldset)
+        return fieldsets
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: CommandExecution | None = None,
+    ) -> HttpResponse:
+        """The page of a running run reloads itself every few seconds; a finished one does not."""
+        running = obj is not None and obj.status == CommandExecution.Status.RUNNING
+        context["mc_refresh_seconds"] = REFRESH_SECONDS if running else None
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(permissions=["stop"], description=_("Ask the selected running runs to stop"))
+    def request_stop(self, request: HttpRequest, queryset: QuerySet[CommandExecution]) -> None:
+        """Set ``stop_requested_at`` on the selected running runs (once: an earlier ask is kept)."""
+        running = queryset.filter(status=CommandExecution.Status.RUNNING)
+        asked = list(running.values_list("pk", flat=True))
+        running.filter(pk__in=asked, stop_requested_at=None).update(
+            stop_requested_at=timezone.now()
+        )
+        if not asked:
+            self.message_user(request, _("None of the selected runs is running."), messages.WARNING)
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Asked %(count)d running run to stop: a loop over iterate() stops after its "
+                "current batch, with its cursor saved; a command without one runs to its end.",
+                "Asked %(count)d running runs to stop: a loop over iterate() stops after its "
+                "current batch, with its cursor saved; a command without one runs to its end.",
+                len(asked),
+            )
+            % {"count": len(asked)},
+            messages.SUCCESS,
+        )
+
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, execution: CommandExecution) -> SafeString:
         return status_badge(execution)
@@ -160,6 +252,36 @@ class CommandExecutionAdmin(ModelAdmin):
     @admin.display(description=_("duration"), ordering="duration")
     def duration_label(self, execution: CommandExecution) -> str:
         return human_duration(execution.duration)
+
+    @admin.display(description=_("progress"))
+    def progress_label(self, execution: CommandExecution) -> str:
+        return progress_text(execution)
+
+    @admin.display(description=_("items per second"))
+    def rate_label(self, execution: CommandExecution) -> str:
+        rate = execution.tick_rate
+        return "—" if rate is None else f"{rate:,.1f}"
+
+    @admin.display(description=_("time left"))
+    def eta_label(self, execution: CommandExecution) -> str:
+        if execution.status != CommandExecution.Status.RUNNING or execution.tick_count is None:
+            return "—"
+        return human_duration(
+            eta_seconds(execution.tick_count, execution.tick_total, execution.tick_rate)
+        )
+
+    @admin.display(description=_("throttled"))
+    def throttled_label(self, execution: CommandExecution) -> str:
+        return human_duration(execution.throttled_seconds)
+
+    @admin.display(description=_("resumed from"))
+    def resumed_from_link(self, execution: CommandExecution) -> SafeString | str:
+        if execution.resumed_from_id is None:
+            return "—"
+        url = reverse(
+            f"{self.admin_site.name}:{self._url_name('change')}", args=[execution.resumed_from_id]
+        )
+        return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
     def _block(self, text: str) -> SafeString:
         if not text:
@@ -214,7 +336,11 @@ class CommandExecutionAdmin(ModelAdmin):
             "subtitle": None,
             "opts": self.opts,
             "rows": [
-                (status, human_duration(status.last_run.duration if status.last_run else None))
+                (
+                    status,
+                    human_duration(status.last_run.duration if status.last_run else None),
+                    progress_text(status.last_run) if status.running else "",
+                )
                 for status in statuses
             ],
             "pending_count": sum(status.state == CommandState.PENDING for status in statuses),
@@ -226,3 +352,16 @@ class CommandExecutionAdmin(ModelAdmin):
         return TemplateResponse(
             request, "admin/managed_commands/commandexecution/overview.html", context
         )
+
+
+def _has_progress(execution: CommandExecution) -> bool:
+    """Whether the run looped over batches, resumed another, or was asked to stop."""
+    return any(
+        value is not None
+        for value in (
+            execution.tick_count,
+            execution.cursor,
+            execution.resumed_from_id,
+            execution.stop_requested_at,
+        )
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from managed_commands.definition import Definition, split_requires
 from managed_commands.formatting import local_time
+from managed_commands.progress import describe, figures
 from managed_commands.status import CommandState, CommandStatus, Condition
 
 if TYPE_CHECKING:
@@ -64,7 +65,10 @@ def _last_run(status: CommandStatus) -> str:
     if run is None:
         return "never run"
     if status.running:
-        return f"running since {local_time(run.executed_at)}"
+        since = f"running since {local_time(run.executed_at)}"
+        if run.tick_count is None:  # no batch loop has reported yet
+            return since
+        return f"{since} · {describe(run.tick_count, run.tick_total, run.tick_rate)}"
     took = f" ({run.duration:.2f} s)" if run.duration is not None else ""
     return f"{run.status} {local_time(run.executed_at)}{took}"
 
@@ -82,6 +86,8 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "last_duration": run.duration if run else None,
         "last_success_at": success.executed_at.isoformat() if success else None,
         "changed": status.changed,
+        "progress": figures(run.tick_count, run.tick_total, run.tick_rate) if run else None,
+        "resumed_from": run.resumed_from_id if run else None,
     }
 
 

@@ -266,3 +266,113 @@ def test_overview_lists_invalid_definitions_next_to_unimportable_modules(viewer,
     ) in html
     assert 'data-command="requires_itself"' not in html  # not among the valid commands
     assert 'data-command="requires_typo"' in html
+
+
+def running_backfill(**fields):
+    """A running run of a batch loop, 62 % done at 10 items a second."""
+    values = {"tick_count": 1240, "tick_total": 2000, "tick_rate": 10.0, **fields}
+    return CommandExecution.objects.create(command_name="slow", status="running", **values)
+
+
+def test_list_shows_the_progress_of_batch_loops_only(viewer, history):
+    running_backfill()
+    html = viewer.get(CHANGELIST).content.decode()
+    assert '<td class="field-progress_label">62 % (1,240 / 2,000), ETA 1 min</td>' in html
+    # Django's empty value for the runs of make_history, which have no batch loops.
+    assert html.count('<td class="field-progress_label">-</td>') == 4
+
+
+def test_detail_shows_the_progress_of_a_run_that_resumed_another(viewer, history):
+    earlier = CommandExecution.objects.create(command_name="slow", status="interrupted")
+    run = running_backfill(throttled_seconds=12.5, resumed_from=earlier, at_least_once=True)
+    html = viewer.get(change_url(run)).content.decode()
+    assert re.search(r"<h2[^>]*>Progress</h2>", html)
+    # Each value follows its label, in the box named after its field.
+    fields = dict(
+        re.findall(
+            r'field-(\w+)">(?:\s*<div(?: class="flex-container")?>)*\s*<label[^>]*>[^<]*</label>'
+            r'\s*<div class="readonly">(.*?)</div>',
+            html,
+        )
+    )
+    assert fields["progress_label"] == "62 % (1,240 / 2,000), ETA 1 min"
+    assert (fields["tick_count"], fields["tick_total"]) == ("1240", "2000")
+    assert fields["rate_label"] == "10.0"
+    assert fields["eta_label"] == "1 min 16 s"
+    assert fields["throttled_label"] == "12.5 s"
+    assert fields["resumed_from_link"] == f'<a href="{change_url(earlier)}">#{earlier.pk}</a>'
+    assert 'alt="True"' in fields["at_least_once"]
+    assert fields["stop_requested_at"] == "-"
+
+
+def test_detail_of_a_run_without_batch_loops_has_no_progress(viewer, history):
+    html = viewer.get(change_url(history.crashed)).content.decode()
+    assert not re.search(r"<h2[^>]*>Progress</h2>", html)
+    assert "field-progress_label" not in html
+
+
+def test_only_the_page_of_a_running_run_reloads_itself(viewer, history):
+    refresh = '<meta http-equiv="refresh" content="5">'
+    run = running_backfill()
+    assert refresh in viewer.get(change_url(run)).content.decode()
+    CommandExecution.objects.filter(pk=run.pk).update(status="succeeded", success=True)
+    assert refresh not in viewer.get(change_url(run)).content.decode()
+    assert refresh not in viewer.get(change_url(history.crashed)).content.decode()
+    assert refresh not in viewer.get(CHANGELIST).content.decode()
+
+
+def test_overview_shows_the_progress_of_a_running_command(viewer, history):
+    running_backfill()
+    html = viewer.get(OVERVIEW).content.decode()
+    assert '<div class="mc-progress">62 % (1,240 / 2,000), ETA 1 min</div>' in html
+    assert html.count('class="mc-progress"') == 1
+
+
+def stop(client, *executions):
+    return client.post(
+        CHANGELIST,
+        {"action": "request_stop", "_selected_action": [run.pk for run in executions]},
+        follow=True,
+    )
+
+
+def test_a_permitted_user_asks_the_selected_running_runs_to_stop(
+    client, django_user_model, history
+):
+    client.force_login(
+        make_user(
+            django_user_model, "operator", perms=["view_commandexecution", "stop_commandexecution"]
+        )
+    )
+    assert "Ask the selected running runs to stop" in client.get(CHANGELIST).content.decode()
+    running = running_backfill()
+    asked_before = running_backfill(stop_requested_at=timezone.now() - datetime.timedelta(hours=1))
+    response = stop(client, running, asked_before, history.crashed)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Asked 2 running runs to stop: a loop over iterate() stops after its current batch, "
+        "with its cursor saved; a command without one runs to its end."
+    ]
+    running.refresh_from_db()
+    assert running.stop_requested_at is not None
+    assert CommandExecution.objects.get(pk=asked_before.pk).stop_requested_at == (
+        asked_before.stop_requested_at  # the first ask is kept
+    )
+    assert CommandExecution.objects.get(pk=history.crashed.pk).stop_requested_at is None
+    response = stop(client, history.crashed)
+    assert [str(m) for m in response.context["messages"]] == [
+        "None of the selected runs is running."
+    ]
+
+
+def test_the_stop_action_needs_its_permission(client, django_user_model, history):
+    client.force_login(
+        make_user(
+            django_user_model, "cleaner", perms=["view_commandexecution", "delete_commandexecution"]
+        )
+    )
+    running = running_backfill()
+    page = client.get(CHANGELIST).content.decode()
+    assert 'value="delete_selected"' in page
+    assert "request_stop" not in page
+    stop(client, running)
+    assert CommandExecution.objects.get(pk=running.pk).stop_requested_at is None

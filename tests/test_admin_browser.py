@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from managed_commands.models import CommandExecution
 from tests import backends
 from tests.admin_history import PAYLOAD, make_history
 
@@ -137,6 +138,19 @@ def test_overview_shows_pending_commands_and_links_to_history(page, staff, histo
 
     page.locator("tr[data-command=fail]").get_by_role("link", name="History").click()
     expect(results(page)).to_have_text(["fail"])
+
+
+def test_the_list_shows_the_progress_of_a_running_run(page, staff, history):
+    CommandExecution.objects.create(
+        command_name="slow", status="running", tick_count=1240, tick_total=2000, tick_rate=10.0
+    )
+    log_in(page, "admin", "secret-pw")
+    page.goto(CHANGELIST)
+    running = page.locator("#result_list tr", has=page.locator(".mc-status-running"))
+    expect(running.locator("td.field-progress_label")).to_have_text(
+        "62 % (1,240 / 2,000), ETA 1 min"
+    )
+    screenshot(page, "list-progress")
 
 
 @pytest.mark.parametrize("where", ["list", "detail", "overview"])

@@ -77,3 +77,41 @@ def test_no_tenants_make_an_empty_matrix():
     assert listing.matrix([]) == ("", [])
     assert listing.matrix_json([]) == []
     assert listing.pending_in([]) == {}
+
+
+def test_a_running_batch_loop_shows_its_progress_on_its_line_and_in_json(
+    django_assert_num_queries,
+):
+    earlier = CommandExecution.objects.create(command_name="slow", status="interrupted")
+    CommandExecution.objects.create(
+        command_name="slow",
+        status="running",
+        tick_count=1_240_000,
+        tick_total=2_000_000,
+        tick_rate=3000.0,
+        resumed_from=earlier,
+    )
+    status = status_of("slow")
+    with django_assert_num_queries(0):  # read with the row, never one query per command
+        [(_, [line])] = listing.by_app([status])
+        entry = listing.as_json(status)
+    assert line.startswith(" [R] slow  running since ")
+    assert line.endswith(" · 62 % (1,240,000 / 2,000,000), ETA 4 min")
+    assert entry["progress"] == {
+        "count": 1_240_000,
+        "total": 2_000_000,
+        "percent": 62,
+        "per_second": 3000.0,
+        "eta_seconds": 253,
+    }
+    assert entry["resumed_from"] == earlier.pk
+
+
+def test_a_run_without_progress_has_none():
+    CommandExecution.objects.create(command_name="slow", status="running")
+    [(_, [line])] = listing.by_app([status_of("slow")])
+    assert line.startswith(" [R] slow  running since ")
+    assert "·" not in line
+    assert listing.as_json(status_of("slow"))["progress"] is None
+    assert listing.as_json(status_of("once"))["progress"] is None  # never ran
+    assert listing.as_json(status_of("once"))["resumed_from"] is None

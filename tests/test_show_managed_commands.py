@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -53,6 +54,36 @@ def test_marks_done_failed_and_running_with_last_run(project):
     assert lines[11] == " [R] slow          running since <when>"
 
 
+BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
+
+
+def test_a_running_batch_loop_shows_its_progress(project):
+    assert project.run("seed_items", "--count", "1000", env=BATCHES).returncode == 0
+    process = project.spawn("backfill", "--batch-size", "50", "--pause", "0.2", env=BATCHES)
+    try:
+        project.wait_until_started(process)
+        # The first batch commits its progress 0.2 s after it has begun.
+        deadline = time.monotonic() + 30
+        while True:
+            listed = project.run("show_managed_commands", env=BATCHES).stdout
+            [line] = [line for line in listed.splitlines() if " backfill " in line]
+            if " · " in line or time.monotonic() > deadline:
+                break
+        entries = json.loads(project.run("show_managed_commands", "--json", env=BATCHES).stdout)
+    finally:
+        process.terminate()
+        project.wait(process)
+    assert re.fullmatch(
+        r" \[R\] backfill +running since <when> · \d+ % \([\d,]+ / 1,000\)(, ETA \d+ (s|min))?",
+        masked(line),
+    ), line
+    [backfill] = [entry for entry in entries if entry["name"] == "backfill"]
+    assert backfill["running"] is True
+    assert backfill["progress"]["total"] == 1000
+    assert 0 < backfill["progress"]["count"] <= 1000
+    assert backfill["resumed_from"] is None
+
+
 def test_pending_lists_only_pending_commands(project):
     project.run("noop_once")
     result = project.run("show_managed_commands", "--pending")
@@ -95,6 +126,8 @@ def test_json_reports_state_last_run_and_changes(project):
         "running": False,
         "last_status": "succeeded",
         "changed": False,
+        "progress": None,
+        "resumed_from": None,
     }
     entries = json.loads(project.run("show_managed_commands", "--json", "--pending").stdout)
     assert [(e["name"], e["state"], e["last_status"]) for e in entries] == [
