@@ -17,7 +17,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +28,8 @@ from managed_commands.formatting import human_duration, pretty_json
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.progress import describe, eta_seconds
+from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs.batches import ask_to_stop
 from managed_commands.status import CommandState, command_statuses
 
 
@@ -223,12 +224,10 @@ class CommandExecutionAdmin(ModelAdmin):
 
     @admin.action(permissions=["stop"], description=_("Ask the selected running runs to stop"))
     def request_stop(self, request: HttpRequest, queryset: QuerySet[CommandExecution]) -> None:
-        """Set ``stop_requested_at`` on the selected running runs (once: an earlier ask is kept)."""
+        """Ask the selected running runs to stop after their batch (as ``stop_managed_command``)."""
         running = queryset.filter(status=CommandExecution.Status.RUNNING)
-        asked = list(running.values_list("pk", flat=True))
-        running.filter(pk__in=asked, stop_requested_at=None).update(
-            stop_requested_at=timezone.now()
-        )
+        asked = list(running.values_list("pk", "process_token"))
+        ask_to_stop(ExecutionRecorder(queryset.db), asked)
         if not asked:
             self.message_user(request, _("None of the selected runs is running."), messages.WARNING)
             return

@@ -65,21 +65,25 @@ def test_kill_9_mid_batch_then_a_plain_rerun_processes_every_row_exactly_once(pr
 
 def test_stop_ends_the_loop_within_one_batch_then_it_resumes_or_restarts(project, items):
     items(2_000)
-    process = project.spawn("backfill", "--batch-size", "100", "--pause", "0.2", env=BATCHES)
+    release = project.workdir / "release"
+    release.unlink(missing_ok=True)
+    env = {**BATCHES, "MC_TEST_RELEASE": str(release)}
+    # Held inside batch 5 (4 committed) until the stop has been asked for.
+    process = project.spawn("backfill", "--batch-size", "100", "--hold-at", "5", env=env)
     try:
         project.wait_until_started(process)
         stop = project.run("stop_managed_command", "backfill", env=BATCHES)
-        [(_, _, count_when_asked, _, _)] = progress(project)
     finally:
+        release.touch()
         _, stderr = project.wait(process)
     assert stop.returncode == 0, stop.stderr
     assert "Asked #" in stop.stdout and "to stop" in stop.stdout
     assert process.returncode == 6, stderr
     assert "stopped as asked" in stderr and "Traceback" not in stderr
     [(stopped, status, count, _, _)] = progress(project)
-    assert status == "interrupted"
-    assert count - count_when_asked <= 100  # the batch in progress, no more
-    assert processed(project) == {1: count, 0: 2_000 - count}
+    # The batch in progress when it was asked finished and committed; no other began.
+    assert (status, count) == ("interrupted", 500)
+    assert processed(project) == {1: 500, 0: 1_500}
 
     # Nothing runs now: asking again says so.
     again = project.run("stop_managed_command", "backfill", env=BATCHES)
@@ -117,6 +121,7 @@ def test_a_terminal_sees_a_progress_line_the_record_never_does(project, items):
         env={**project.env, **BATCHES},
         stdout=subprocess.PIPE,
         stderr=terminal,
+        text=True,
     )
     os.close(terminal)
     shown = b""

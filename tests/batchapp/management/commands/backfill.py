@@ -16,7 +16,11 @@ class Command(ManagedBaseCommand):
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument("--pause", type=float, default=0)
         parser.add_argument(
-            "--hold-at", type=int, default=0, help="Stay inside batch N (from 1) after its update."
+            "--hold-at",
+            type=int,
+            default=0,
+            help="Stay inside batch N (from 1) after its update, until the file named by "
+            "MC_TEST_RELEASE exists (10 minutes without one).",
         )
 
     def handle(self, *args, batch_size, pause, hold_at, **options):
@@ -31,6 +35,13 @@ class Command(ManagedBaseCommand):
             if started and (number == hold_at or (not hold_at and number == 1)):
                 Path(started).write_text(str(os.getpid()))
             if number == hold_at:
-                time.sleep(600)
+                hold()
             time.sleep(pause)
         self.stdout.write("backfill: done")
+
+
+def hold() -> None:
+    release = os.environ.get("MC_TEST_RELEASE")
+    deadline = time.monotonic() + 600
+    while not (release and os.path.exists(release)) and time.monotonic() < deadline:
+        time.sleep(0.02)
