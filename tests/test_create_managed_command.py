@@ -158,8 +158,8 @@ def test_refuses_an_app_that_is_not_installed(app):
         app,
         ["shop", "import_prices"],
         "No installed app with label 'shop'. Add it to INSTALLED_APPS, or use one of: admin, "
-        f"auth, batchmodels, contenttypes, managed_commands, messages, {app.name}, sessions, staticfiles, "
-        "testapp.",
+        f"auth, batchmodels, contenttypes, managed_commands, messages, {app.name}, sessions, "
+        "staticfiles, testapp.",
     )
 
 

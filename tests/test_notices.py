@@ -49,7 +49,8 @@ def test_silent_when_nothing_is_pending(project):
     assert (result.returncode, result.stdout) == (
         0,
         "Operations to perform:\n"
-        "  Apply all migrations: admin, auth, batchmodels, contenttypes, managed_commands, sessions\n"
+        "  Apply all migrations: admin, auth, batchmodels, contenttypes, managed_commands, "
+        "sessions\n"
         "Running migrations:\n"
         "  No migrations to apply.\n",
     )
