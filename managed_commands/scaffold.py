@@ -16,11 +16,37 @@ from django.apps import AppConfig, apps
 from django.core.management import get_commands
 from django.core.management.base import CommandError
 from django.db.migrations.loader import MigrationLoader
+from django.db.models import Model
 
 from managed_commands.definition import split_requires
 
 _MIGRATION_NAME = re.compile(r"\w+")
 LINE_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Iterated:
+    """The model a generated command loops over in batches (``--iterate``).
+
+    Attributes:
+        label: ``app_label.ModelName`` as given.
+        module: The module to import it from.
+        name: Its class name, as imported.
+        alias: The name the generated code uses (its class name unless that clashes).
+        manager: Its default manager's attribute, usually ``objects``.
+        installed_package: Whether its app is an installed package (import
+            sorting puts it beside ``managed_commands``, not after it).
+    """
+
+    label: str
+    module: str
+    name: str
+    alias: str
+    manager: str
+    installed_package: bool
+
+    def imported(self) -> str:
+        return self.name if self.alias == self.name else f"{self.name} as {self.alias}"
 
 
 @dataclass(frozen=True)
@@ -41,7 +67,15 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(app_label: str, name: str, *, run_once: bool, requires: list[str], force: bool) -> Plan:
+def plan(
+    app_label: str,
+    name: str,
+    *,
+    run_once: bool,
+    requires: list[str],
+    force: bool,
+    iterate: str | None = None,
+) -> Plan:
     """Validate a request and return what to write; raise ``CommandError`` when refused.
 
     Args:
@@ -51,12 +85,15 @@ def plan(app_label: str, name: str, *, run_once: bool, requires: list[str], forc
         requires: Command names and ``app_label.migration`` entries.
         force: Replace the generated files if they exist, and allow a name
             another installed app already provides.
+        iterate: ``app_label.ModelName`` of a model the command loops over in
+            batches (``iterate_batches()``), or None.
     """
     app = _project_app(app_label)
     check_name(name)
     requires = list(dict.fromkeys(requires))
     for entry in requires:
         _check_requirement(name, entry)
+    iterated = iterated_model(iterate) if iterate is not None else None
 
     # Commands written since this process started count too (the stubs omit the cache).
     get_commands.cache_clear()  # type: ignore[attr-defined]
@@ -95,8 +132,8 @@ def plan(app_label: str, name: str, *, run_once: bool, requires: list[str], forc
     return Plan(
         packages=packages,
         files={
-            command_file: command_module(run_once=run_once, requires=requires),
-            test_file: test_module(name, run_once=run_once, requires=requires),
+            command_file: command_module(run_once=run_once, requires=requires, iterate=iterated),
+            test_file: test_module(name, run_once=run_once, requires=requires, iterate=iterated),
         },
         overwrites=existing,
         notes=_notes(name, requires, commands),
@@ -144,6 +181,59 @@ def check_name(name: str) -> None:
         )
 
 
+def iterated_model(label: str) -> Iterated:
+    """Find the model ``label`` (``app_label.ModelName``) names; ``CommandError`` if none."""
+    app_label, dot, model_name = label.partition(".")
+    if not (dot and app_label and model_name.isidentifier()):
+        raise CommandError(
+            f"--iterate {label!r} does not name a model: give app_label.ModelName, "
+            f"for example shop.Product."
+        )
+    try:
+        app = apps.get_app_config(app_label)
+    except LookupError:
+        labels = ", ".join(sorted(config.label for config in apps.get_app_configs()))
+        raise CommandError(
+            f"--iterate {label!r}: no installed app with label '{app_label}' (installed: {labels})."
+        ) from None
+    try:
+        model = app.get_model(model_name)
+    except LookupError:
+        names = ", ".join(sorted(model.__name__ for model in app.get_models())) or "none"
+        raise CommandError(
+            f"--iterate {label!r}: app '{app_label}' has no model '{model_name}' "
+            f"(its models: {names})."
+        ) from None
+    return _iterated(label, app, model)
+
+
+def _iterated(label: str, app: AppConfig, model: type[Model]) -> Iterated:
+    # From the app's models module when it exposes the class, as code usually imports it.
+    models_module = app.models_module
+    if models_module is not None and getattr(models_module, model.__name__, None) is model:
+        module = models_module.__name__
+    else:
+        module = model.__module__
+    name = model.__name__
+    alias = f"{name}Model" if name in _TAKEN_NAMES else name
+    return Iterated(
+        label=label,
+        module=module,
+        name=name,
+        alias=alias,
+        manager=model._default_manager.name,
+        installed_package=_is_installed_package(app),
+    )
+
+
+#: Names the generated command module defines or imports itself.
+_TAKEN_NAMES = frozenset({"Any", "Command", "ManagedBaseCommand", "annotations"})
+
+
+def _is_installed_package(app: AppConfig) -> bool:
+    return bool({"site-packages", "dist-packages"} & set(Path(app.path).parts))
+
+
 def _project_app(app_label: str) -> AppConfig:
     try:
         app = apps.get_app_config(app_label)
@@ -153,7 +243,7 @@ def _project_app(app_label: str) -> AppConfig:
             f"No installed app with label '{app_label}'. Add it to INSTALLED_APPS, "
             f"or use one of: {labels}."
         ) from None
-    if {"site-packages", "dist-packages"} & set(Path(app.path).parts):
+    if _is_installed_package(app):
         raise CommandError(
             f"App '{app_label}' is an installed package ({app.path}); "
             f"create the command in one of your project's own apps."
@@ -220,43 +310,100 @@ def _listed(paths: list[Path]) -> str:
 # settings.
 
 
-def command_module(*, run_once: bool, requires: Sequence[str]) -> str:
-    """Return ``<app>/management/commands/<name>.py``: a ``ManagedBaseCommand`` to fill in."""
+def command_module(
+    *, run_once: bool, requires: Sequence[str], iterate: Iterated | None = None
+) -> str:
+    """Return ``<app>/management/commands/<name>.py``: a ``ManagedBaseCommand`` to fill in.
+
+    With ``iterate``, its ``handle()`` loops over that model in batches, and a
+    command that is not run_once gets ``resume = True``.
+    """
     once_note = "  # skipped once a run succeeded; --rerun runs it again" if run_once else ""
+    resume = (
+        "    resume = True  # a run that stopped early continues where it was (--restart: anew)\n"
+        if iterate is not None and not run_once
+        else ""
+    )
     return (
         "from __future__ import annotations\n"
         "\n"
         "from typing import Any\n"
         "\n"
-        "from managed_commands.base import ManagedBaseCommand\n"
+        f"{_command_imports(iterate)}"
         "\n"
         "\n"
         "class Command(ManagedBaseCommand):\n"
         '    help = "TODO: say what this command does."\n'
         f"    run_once = {run_once}{once_note}\n"
+        f"{resume}"
         f"{_list_assignment('    ', 'requires', requires)}"
         "\n"
         "    def handle(self, *args: Any, **options: Any) -> None:\n"
-        "        # TODO: do the work here. Every run is timed, its output captured and\n"
-        "        # recorded by ManagedBaseCommand: no bookkeeping code is needed.\n"
-        '        self.stdout.write("Nothing done yet.")\n'
+        f"{_handle_body(iterate)}"
     )
 
 
-def test_module(name: str, *, run_once: bool, requires: Sequence[str]) -> str:
+def _command_imports(iterate: Iterated | None) -> str:
+    base = "from managed_commands.base import ManagedBaseCommand\n"
+    if iterate is None:
+        return base
+    model = _import(iterate.module, [iterate.imported()])
+    if iterate.installed_package:  # one section of third-party imports, sorted by module
+        return "".join(sorted([base, model], key=lambda line: line.split()[1]))
+    return f"{base}\n{model}"  # the project's own module: a section after
+
+
+def _handle_body(iterate: Iterated | None) -> str:
+    if iterate is None:
+        return (
+            "        # TODO: do the work here. Every run is timed, its output captured and\n"
+            "        # recorded by ManagedBaseCommand: no bookkeeping code is needed.\n"
+            '        self.stdout.write("Nothing done yet.")\n'
+        )
+    manager = f"{iterate.alias}.{iterate.manager}"
+    rows = ""
+    loop = f"        for batch in self.iterate_batches({manager}.all(), batch_size=500):\n"
+    example = f"            # {manager}.filter(pk__in=[obj.pk for obj in batch]).update(...)\n"
+    if len(loop) - 1 > LINE_LENGTH or len(example) - 1 > LINE_LENGTH:  # a very long name
+        rows = f"        rows = {manager}.all()\n"
+        loop = "        for batch in self.iterate_batches(rows, batch_size=500):\n"
+        example = "            # rows.filter(pk__in=[obj.pk for obj in batch]).update(...)\n"
+    return (
+        "        # Each batch commits with the run's cursor: a run that stops early (Ctrl-C,\n"
+        "        # a failure, stop_managed_command) resumes after the last batch done.\n"
+        f"{rows}"
+        "        done = 0\n"
+        f"{loop}"
+        "            # TODO: the work on one batch goes here, for example:\n"
+        f"{example}"
+        "            done += len(batch)\n"
+        '        self.stdout.write(f"Processed {done} rows.")\n'
+    )
+
+
+def test_module(
+    name: str, *, run_once: bool, requires: Sequence[str], iterate: Iterated | None = None
+) -> str:
     """Return a pytest module that tests command ``name`` with the testing kit, passing as is.
 
     It starts from a history where every required command already succeeded,
-    so it passes even before those commands exist in the project.
+    so it passes even before those commands exist in the project. With
+    ``iterate``, it also interrupts a run after its first batch and checks
+    that the next run resumes it.
     """
     required = split_requires(requires)[0]
     helpers = ["assert_succeeded"]
     helpers += ["assert_ran_once", "assert_skipped"] if run_once else ["assert_history"]
     if required:
         helpers.append("assert_refused")
+    if iterate is not None:
+        helpers.append("assert_resumed")
+    imports = _import("managed_commands.testing.assertions", sorted(helpers))
+    if iterate is not None:
+        imports += _import("managed_commands.testing.utils", ["run_interrupted"])
     parts = [
         "from __future__ import annotations\n\n"
-        + _import("managed_commands.testing.assertions", sorted(helpers))
+        + imports
         + "\n"
         + f"COMMAND = {_string(name)}\n"
         + (_list_assignment("", "REQUIRED_COMMANDS", required) if required else "")
@@ -272,23 +419,42 @@ def test_module(name: str, *, run_once: bool, requires: Sequence[str]) -> str:
         if required
         else ""
     )
+    fixtures = f"(run_managed_command{', command_history' if required else ''})"
     checks = (
         "    assert_skipped(run_managed_command(COMMAND))\n    assert_ran_once(COMMAND)\n"
         if run_once
         else "    assert_succeeded(run_managed_command(COMMAND))\n"
         '    assert_history(COMMAND, ["succeeded", "succeeded"])\n'
     )
+    output = (
+        '    assert result.stdout.startswith("Processed ")\n'
+        if iterate is not None
+        else '    assert result.stdout == "Nothing done yet.\\n"\n'
+    )
     parts.append(
-        f"def test_{'runs_once' if run_once else 'runs_every_time'}"
-        f"(run_managed_command{', command_history' if required else ''}):\n"
+        f"def test_{'runs_once' if run_once else 'runs_every_time'}{fixtures}:\n"
         f"{setup}"
         "    result = run_managed_command(COMMAND)\n"
         "\n"
         "    assert_succeeded(result)\n"
-        '    assert result.stdout == "Nothing done yet.\\n"\n'
+        f"{output}"
         "    # TODO: check what the command changed.\n"
         f"{checks}"
     )
+    if iterate is not None:
+        parts.append(
+            f"def test_resumes_after_an_interruption{fixtures}:\n"
+            f"{setup}"
+            "    # TODO: create more rows than one batch (500), so that the interruption\n"
+            "    # falls in the middle of the loop.\n"
+            "    first = run_interrupted(COMMAND, after_batches=1)  # as Ctrl-C would\n"
+            "\n"
+            "    result = run_managed_command(COMMAND)\n"
+            "\n"
+            "    assert_succeeded(result)\n"
+            "    assert_resumed(result, from_=first)\n"
+            "    # TODO: check that every row was processed exactly once.\n"
+        )
     return "\n\n".join(parts)
 
 

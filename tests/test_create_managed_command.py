@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -12,8 +13,14 @@ import pytest
 from django.core.management import get_commands
 
 from managed_commands import scaffold
-from managed_commands.testing.assertions import assert_refused, assert_succeeded
-from managed_commands.testing.utils import run_command
+from managed_commands.testing.assertions import (
+    assert_cursor,
+    assert_refused,
+    assert_resumed,
+    assert_succeeded,
+)
+from managed_commands.testing.utils import run_command, run_interrupted
+from tests.batchmodels.models import Item
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,6 +146,95 @@ def test_force_allows_a_name_another_app_provides(app):
     result = create(app.name, "once", "--force")
     assert result.exit_code == 0, result.stderr
     assert (app / "management/commands/once.py").exists()
+
+
+def test_iterate_writes_a_batch_loop_over_the_model_and_a_resume_test(app):
+    result = create(app.name, "backfill_items", "--run-once", "--iterate", "batchmodels.Item")
+    assert result.exit_code == 0, result.stderr
+    command = (app / "management/commands/backfill_items.py").read_text()
+    item = scaffold.iterated_model("batchmodels.Item")
+    assert command == scaffold.command_module(run_once=True, requires=[], iterate=item)
+    assert "from managed_commands.base import ManagedBaseCommand\n\nfrom tests.batchmodels." in (
+        command
+    )
+    assert "from tests.batchmodels.models import Item\n" in command
+    assert (
+        "        for batch in self.iterate_batches(Item.objects.all(), batch_size=500):\n"
+        "            # TODO: the work on one batch goes here, for example:\n"
+        "            # Item.objects.filter(pk__in=[obj.pk for obj in batch]).update(...)\n"
+    ) in command
+    assert "resume = True" not in command  # a run_once command resumes anyway
+    test = (app / "tests/test_backfill_items.py").read_text()
+    assert test == scaffold.test_module("backfill_items", run_once=True, requires=[], iterate=item)
+    assert "from managed_commands.testing.utils import run_interrupted\n" in test
+    assert "def test_resumes_after_an_interruption(run_managed_command):" in test
+    assert "    assert_resumed(result, from_=first)\n" in test
+
+
+def test_iterate_a_model_of_an_installed_package(app):
+    assert create(app.name, "touch_users", "--iterate", "auth.User").exit_code == 0
+    command = (app / "management/commands/touch_users.py").read_text()
+    # One section of third-party imports, sorted; a repeatable command resumes too.
+    assert (
+        "from django.contrib.auth.models import User\n"
+        "from managed_commands.base import ManagedBaseCommand\n\n\n"
+    ) in command
+    assert "    run_once = False\n    resume = True  # a run that stopped early" in command
+
+
+def test_iterate_a_model_named_like_a_name_of_the_command_module(monkeypatch):
+    # A model called Command (or Any...) must not shadow the module's own names.
+    monkeypatch.setattr(scaffold, "_TAKEN_NAMES", frozenset({"Item"}))
+    item = scaffold.iterated_model("batchmodels.Item")
+    command = scaffold.command_module(run_once=True, requires=[], iterate=item)
+    assert "from tests.batchmodels.models import Item as ItemModel\n" in command
+    assert "self.iterate_batches(ItemModel.objects.all(), batch_size=500)" in command
+
+
+def test_the_generated_batch_loop_resumes_after_an_interruption(app, db):
+    assert create(app.name, "backfill_items", "--iterate", "batchmodels.Item").exit_code == 0
+    get_commands.cache_clear()
+    Item.objects.bulk_create(Item(number=n) for n in range(1, 1201))
+
+    first = run_interrupted("backfill_items", after_batches=1)
+    assert_cursor(first, count=500, done=False)
+    result = run_command("backfill_items")
+
+    assert_resumed(result, from_=first)
+    assert_cursor(result, count=1200, done=True)
+    assert result.stdout == "Processed 700 rows.\n"
+    assert assert_succeeded(run_command("backfill_items")).output == "Processed 1200 rows.\n"
+
+
+def test_the_generated_batch_test_passes_as_generated(app, tmp_path):
+    argv = [app.name, "backfill_items", "--iterate", "batchmodels.Item", "--requires", "once"]
+    assert create(*argv).exit_code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MC_TEST_"))}
+    env.update(
+        MC_TEST_DB="sqlite",
+        MC_TEST_SQLITE_DIR=str(tmp_path),
+        MC_TEST_EXTRA_APPS=app.name,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
+    )
+    tested = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-v", "-p", "no:randomly"),
+            *("-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path)),
+            str(app / "tests/test_backfill_items.py"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    for name in (
+        "test_refused_until_its_requirements_succeeded",
+        "test_runs_every_time",
+        "test_resumes_after_an_interruption",
+    ):
+        assert f"test_backfill_items.py::{name} PASSED" in tested.stdout
 
 
 # -- refusals: a clear CommandError, and nothing written or changed ---------------------
@@ -276,6 +372,35 @@ def test_refuses_a_malformed_requirement(app, entry):
     )
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "nope.Model",
+            "--iterate 'nope.Model': no installed app with label 'nope' (installed: admin, ",
+        ),
+        (
+            "batchmodels.Nope",
+            "--iterate 'batchmodels.Nope': app 'batchmodels' has no model 'Nope' "
+            "(its models: Item).",
+        ),
+        (
+            "Item",
+            "--iterate 'Item' does not name a model: give app_label.ModelName, "
+            "for example shop.Product.",
+        ),
+        ("batchmodels.Item.pk", "--iterate 'batchmodels.Item.pk' does not name a model: "),
+    ],
+)
+def test_refuses_an_unknown_model(app, entry, message):
+    (app / "models.py").write_text("# the app as it was\n")
+    before = snapshot(app)
+    result = create(app.name, "report", "--iterate", entry)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"CommandError: {message}")
+    assert snapshot(app) == before
+
+
 def test_refuses_a_command_requiring_itself(app):
     assert_refused_untouched(
         app, [app.name, "report", "--requires", "report"], "'report' cannot require itself."
@@ -294,6 +419,8 @@ def test_refuses_a_command_requiring_itself(app):
         ["--requires", "load_catalog", "shop.0001_initial", "--requires", "other"],
         ["--run-once", "--requires", "shop.0002_" + "m" * 60],
         ["--requires", *(f"requirement_{i}_" + "r" * 40 for i in range(4))],
+        ["--run-once", "--iterate", "batchmodels.Item"],
+        ["--iterate", "auth.User", "--requires", "load_catalog"],
     ],
 )
 def test_generated_files_pass_ruff(app, argv):
@@ -301,7 +428,12 @@ def test_generated_files_pass_ruff(app, argv):
     assert result.exit_code == 0, result.stderr
     files = [str(p) for p in app.rglob("*.py")]
     ruff = [sys.executable, "-m", "ruff"]
-    config = ["--config", str(ROOT / "pyproject.toml"), "--no-cache"]
+    # Sorted as in a project: managed_commands is installed, the apps are its own.
+    config = [
+        *("--config", str(ROOT / "pyproject.toml"), "--no-cache"),
+        *("--config", f"lint.isort.known-first-party = ['tests', '{app.name}']"),
+        *("--config", "lint.isort.known-third-party = ['managed_commands']"),
+    ]
     check = subprocess.run([*ruff, "check", *config, *files], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     form = subprocess.run(

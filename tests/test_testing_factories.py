@@ -64,3 +64,16 @@ def test_other_endings(trait, message):
 def test_rows_go_to_the_scope_of_a_run(settings):
     settings.MANAGED_COMMANDS = {"SCOPE": lambda connection: "tenant-a"}
     assert CommandExecutionFactory().scope == "tenant-a"
+
+
+def test_resumable_is_interrupted_with_a_cursor():
+    row = CommandExecutionFactory(command_name="backfill", resumable=True)
+    assert (row.status, row.success) == ("interrupted", False)
+    assert row.cursor == {"main": {"columns": ["pk"], "after": [100], "count": 100, "done": False}}
+    assert (row.tick_count, row.tick_total) == (100, 200)
+
+
+def test_resumable_takes_its_progress():
+    row = CommandExecutionFactory(resumable=True, rows_done=0, rows_total=10)
+    assert row.cursor["main"] == {"columns": ["pk"], "after": None, "count": 0, "done": False}
+    assert (row.tick_count, row.tick_total) == (0, 10)

@@ -123,3 +123,14 @@ def test_the_plugin_loads_in_a_project_without_django_or_factory_boy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_resumable_history_is_continued_by_the_next_run(run_managed_command, command_history):
+    row = command_history.resumable("once", rows_done=5, rows_total=8)
+    assert (row.status, row.run_once, row.tick_count, row.tick_total) == (
+        "interrupted",
+        True,
+        5,
+        8,
+    )
+    assert row.cursor["main"]["after"] == [5]

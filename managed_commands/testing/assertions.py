@@ -1,13 +1,15 @@
 """Assertions about managed command runs, whose failure messages show the history.
 
 Each takes a ``CommandResult`` (from ``run_command()`` or the
-``run_managed_command`` fixture) or a command name, and on failure raises
-``AssertionError`` with what the run printed and the command's runs in a table.
+``run_managed_command`` fixture), a run's ``CommandExecution`` row or a command
+name, and on failure raises ``AssertionError`` with what the run printed and
+the command's runs in a table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from managed_commands.exceptions import RequirementNotMet
 from managed_commands.formatting import local_time
@@ -18,10 +20,12 @@ from managed_commands.scopes import current_scope
 from managed_commands.testing.utils import CommandResult
 
 __all__ = [
+    "assert_cursor",
     "assert_failed",
     "assert_history",
     "assert_ran_once",
     "assert_refused",
+    "assert_resumed",
     "assert_skipped",
     "assert_succeeded",
     "format_history",
@@ -30,6 +34,8 @@ __all__ = [
 
 Status = CommandExecution.Status
 _COLUMNS = ("#", "status", "success", "started", "duration", "error")
+#: ``assert_cursor()``: a saved value not checked.
+_UNCHECKED: Any = object()
 
 
 def history(name: str) -> list[CommandExecution]:
@@ -134,6 +140,96 @@ def assert_history(name: str, statuses: Sequence[str]) -> None:
         )
 
 
+def assert_resumed(
+    run: CommandResult | CommandExecution, from_: CommandExecution
+) -> CommandExecution:
+    """Assert the run continued from the cursor saved by ``from_``; return its row.
+
+    Args:
+        run: The resumed run: its ``CommandResult`` or its row.
+        from_: The earlier run that did not finish (for example the row
+            ``run_interrupted()`` returned).
+
+    Example::
+
+        first = run_interrupted("backfill_prices", after_batches=2)
+        assert_resumed(run_managed_command("backfill_prices"), from_=first)
+    """
+    expected = f"expected the run to resume run #{from_.pk}"
+    execution = _execution(run, expected)
+    resumed = execution.resumed_from_id
+    if resumed != from_.pk:
+        found = (
+            f"it resumed run #{resumed}"
+            if resumed is not None
+            else "it resumed no run (only a run_once command, or one with resume = True, "
+            "resumes, and not with --restart)"
+        )
+        _fail_run(run, f"{expected}, but {found}")
+    return execution
+
+
+def assert_cursor(
+    run: CommandResult | CommandExecution,
+    step: str = "main",
+    *,
+    after: Sequence[Any] | None = _UNCHECKED,
+    count: int | None = None,
+    done: bool | None = None,
+) -> dict[str, Any]:
+    """Assert the run saved a cursor for its loop ``step``; return that step's state.
+
+    Args:
+        run: The run: its ``CommandResult`` or its row.
+        step: The ``step=`` of the loop, ``"main"`` for a loop without one.
+        after: The cursor values of the last row done (``[42]`` when paging by
+            ``pk``; None when no row was done); not checked when not given.
+        count: How many rows the step has done, over the runs it resumed.
+        done: Whether the step finished.
+
+    Example::
+
+        assert_cursor(run_interrupted("backfill_prices"), count=500, done=False)
+    """
+    expected = f"expected the run to save a cursor for its step {step!r}"
+    execution = _execution(run, expected)
+    steps = execution.cursor or {}
+    if step not in steps:
+        _fail_run(run, f"{expected}; its cursor is {steps}")
+    state: dict[str, Any] = steps[step]
+    checked: dict[str, Any] = {}
+    if after is not _UNCHECKED:
+        checked["after"] = None if after is None else list(after)
+    if count is not None:
+        checked["count"] = count
+    if done is not None:
+        checked["done"] = done
+    found = {key: state.get(key) for key in checked}
+    if found != checked:
+        _fail_run(run, f"expected the cursor of its step {step!r} to have {checked}, found {state}")
+    return state
+
+
+def _execution(run: CommandResult | CommandExecution, expected: str) -> CommandExecution:
+    """The row of ``run``; fail when it wrote none (skipped or refused)."""
+    if isinstance(run, CommandExecution):
+        return run
+    if run.execution is None:
+        _fail(run, expected)
+    assert run.execution is not None  # for type checkers: _fail() raised otherwise
+    return run.execution
+
+
+def _fail_run(run: CommandResult | CommandExecution, expected: str) -> None:
+    if isinstance(run, CommandResult):
+        _fail(run, expected)
+    else:
+        raise AssertionError(
+            f"Run #{run.pk} of '{run.command_name}' ({run.status}): {expected}.\n"
+            f"{format_history(run.command_name)}"
+        )
+
+
 def _required_commands(name: str) -> tuple[str, ...]:
     command = discover().commands.get(name)
     return command.command_requires if command is not None else ()
@@ -161,6 +257,8 @@ def _cells(row: CommandExecution) -> tuple[str, ...]:
     duration = "" if row.duration is None else f"{row.duration:.3f}s"
     error = row.error_message.splitlines()[0] if row.error_message else ""
     flags = " (forced)" if row.forced else ""
+    if row.resumed_from_id is not None:
+        flags += f" (resumes #{row.resumed_from_id})"
     return (
         str(row.pk),
         f"{row.status}{flags}",

@@ -38,6 +38,12 @@ def _holds_once_key(row: dict[str, Any]) -> bool:
     return unforced_once and bool(row.get("success") or row.get("lock_key"))
 
 
+def _cursor(rows_done: int) -> dict[str, Any]:
+    """The cursor a loop paging by pk saves after rows 1 to ``rows_done``, as ``iterate()`` does."""
+    after = [rows_done] if rows_done else None
+    return {"main": {"columns": ["pk"], "after": after, "count": rows_done, "done": False}}
+
+
 class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     """A finished, successful run; the traits give the other outcomes.
 
@@ -49,6 +55,11 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         faked: marked done without running (``status=faked``, ``success=True``).
         interrupted: stopped by Ctrl-C.
         abandoned: its process died and a later run closed it.
+        resumable: interrupted in its batch loop (``iterate()``) with its cursor
+            saved: ``rows_done`` rows (pk 1 to ``rows_done``) of ``rows_total``
+            done, so the next run of a run_once command (or one with
+            ``resume = True``) continues after pk ``rows_done``. Both are
+            parameters (100 and 200 unless given).
 
     ``once_key``: a run_once command is done when a row holds its
     ``once_key`` (the unique key its claim refuses to insert past), so rows
@@ -66,6 +77,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
 
         CommandExecutionFactory(command_name="load_catalog", run_once=True)
         CommandExecutionFactory(command_name="sync_supplier", failed=True)
+        CommandExecutionFactory(command_name="backfill", resumable=True, rows_done=500)
     """
 
     class Meta:
@@ -102,6 +114,14 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             status=Status.ABANDONED,
             success=False,
             error_message="Abandoned: its process is no longer running.",
+        )
+        rows_done = 100
+        rows_total = 200
+        resumable = Trait(
+            interrupted=True,
+            cursor=LazyAttribute(lambda row: _cursor(row.rows_done)),
+            tick_count=LazyAttribute(lambda row: row.rows_done),
+            tick_total=LazyAttribute(lambda row: row.rows_total),
         )
 
     command_name = Sequence(lambda n: f"command_{n}")

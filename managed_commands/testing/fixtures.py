@@ -56,6 +56,19 @@ class CommandHistory:
         """Record ``name`` as marked done without running."""
         return self._create(name, fields, faked=True)
 
+    def resumable(
+        self, name: str, *, rows_done: int = 100, rows_total: int = 200, **fields: Any
+    ) -> CommandExecution:
+        """Record a run of ``name`` interrupted in its batch loop with its cursor saved.
+
+        Its ``iterate()`` loop (step ``"main"``, paging by pk) got past pk
+        ``rows_done``: the next run of a run_once command, or of one with
+        ``resume = True``, continues after it.
+        """
+        return self._create(
+            name, {"rows_done": rows_done, "rows_total": rows_total, **fields}, resumable=True
+        )
+
     def _create(self, name: str, fields: dict[str, Any], **traits: bool) -> CommandExecution:
         from managed_commands.testing.factories import CommandExecutionFactory  # needs factory-boy
 

@@ -33,6 +33,13 @@ class Command(BaseCommand):
             help="Commands (or app_label.migration) that must have succeeded first.",
         )
         parser.add_argument(
+            "--iterate",
+            metavar="APP_LABEL.MODEL",
+            help="Generate a handle() that loops over this model in batches "
+            "(iterate_batches(), resumed after an interruption), and a test that "
+            "interrupts it and checks that the next run resumes.",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Replace the generated files if they exist (nothing else), "
@@ -47,10 +54,16 @@ class Command(BaseCommand):
         run_once: bool,
         requires: list[str],
         force: bool,
+        iterate: str | None,
         **options: Any,
     ) -> None:
         plan = scaffold.plan(
-            app_label, command_name, run_once=run_once, requires=requires, force=force
+            app_label,
+            command_name,
+            run_once=run_once,
+            requires=requires,
+            force=force,
+            iterate=iterate,
         )
         for path in scaffold.write(plan):
             verb = "Overwrote" if path in plan.overwrites else "Created"
