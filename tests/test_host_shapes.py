@@ -78,18 +78,25 @@ def signal_tree(pid: int, signum: int) -> None:
 
 
 def test_a_holder_in_its_own_pid_namespace_is_waited_for_then_skipped(project, namespaces):
-    holder = project.spawn("once", "--seconds", "3", env=LEASE, wrapper=in_namespace())
+    release = project.workdir / "release"
+    release.unlink(missing_ok=True)
+    held = {**LEASE, "MC_TEST_RELEASE": str(release)}
+    holder = project.spawn("once", "--seconds", "120", env=held, wrapper=in_namespace())
     try:
         project.wait_until_started(holder)
         # PID 1 here is another process: only the holder's heartbeat tells.
         assert [row["pid"] for row in project.rows("once")] == [1]
-        waiter = project.run("once", env=LEASE)
+        waiter = project.spawn("once", env=LEASE)
+        # The waiter says it waits before it does: then the holder may finish.
+        waiting = waiter.stderr.readline()
     finally:
-        _, holder_stderr = holder.communicate(timeout=120)
+        release.touch()
+        _, holder_stderr = project.wait(holder, 120)
+    waiter_stdout, _ = project.wait(waiter)
     assert holder.returncode == 0, holder_stderr
-    assert waiter.returncode == 0, waiter.stderr
-    assert "'once' is already running (run #" in waiter.stderr
-    assert waiter.stdout.startswith("Skipped 'once': this run_once command already ran")
+    assert waiter.returncode == 0, waiting
+    assert "'once' is already running (run #" in waiting
+    assert waiter_stdout.startswith("Skipped 'once': this run_once command already ran")
     assert len(project.effect_lines()) == 1
     assert [row["status"] for row in project.rows("once")] == ["succeeded"]
 

@@ -21,8 +21,15 @@ def effects_so_far() -> list[str]:
 
 
 def hold(seconds: float) -> None:
-    """Signal that the body started (MC_TEST_STARTED file), then keep running."""
+    """Signal that the body started (MC_TEST_STARTED file), then keep running for
+    ``seconds``, or until the file named by MC_TEST_RELEASE exists when that is set."""
     started = os.environ.get("MC_TEST_STARTED")
     if started:
         Path(started).write_text(str(os.getpid()))
-    time.sleep(seconds)
+    release = os.environ.get("MC_TEST_RELEASE")
+    if not release:
+        time.sleep(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.02)
