@@ -174,12 +174,11 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
     for key, label, _ in VARIANTS:
         found = variants[key]
         seconds = median(found["seconds"])
-        statements = Counter()
+        statements: Counter[str] = Counter()
         for kinds in found["statements"]:
             statements.update(kinds)
-        per_batch = ", ".join(
-            f"{n / len(found['statements']) / batches:.2f} {kind}"
-            for kind, n in sorted(statements.items())
+        per_run = ", ".join(
+            f"{n / len(found['statements']):,.0f} {kind}" for kind, n in sorted(statements.items())
         )
         rows.append(
             [
@@ -192,7 +191,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
                 _mib(found["peak_mib"], median),
                 _mib(found["peak_mib"], max),
                 _mib(found["kept_mib"], max),
-                per_batch,
+                per_run,
             ]
         )
     managed = median(variants["managed"]["seconds"])
@@ -215,8 +214,14 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
         "the rows are vacuumed and a checkpoint taken, and the peak RSS is reset. Peak "
         "RSS growth: the process's peak RSS during the run minus its RSS before it; "
         "kept: RSS after minus before.",
-        "Statements per batch: those sent through Django's cursor (BEGIN and COMMIT are "
-        "not statements there), averaged over the pages.",
+        "Statements per run: those sent through Django's cursor (BEGIN and COMMIT are "
+        "not statements there; SQLite's BEGIN is); the managed SELECTs include its COUNT(*).",
+        "Each run, in order (s): "
+        + "; ".join(
+            f"{key} " + ", ".join(f"{seconds:.2f}" for seconds in variants[key]["seconds"])
+            for key, _, _ in VARIANTS
+        )
+        + ".",
         f"Target: {managed / plain:.2f} x plain time (<= {TIME_TARGET}) and a peak RSS "
         f"growth of at most {MEMORY_TARGET_MIB} MiB "
         f"({_mib(peaks, max)} MiB): {'met' if time_met and memory_met else 'MISSED'}.",
@@ -233,7 +238,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
             "peak RSS growth MiB (median)",
             "(max)",
             "RSS kept MiB (max)",
-            "statements per batch",
+            "statements per run",
         ],
         rows,
         notes,
