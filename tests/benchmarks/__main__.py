@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests import backends
 from tests.benchmarks import (
+    batches,
     deploy,
     machine,
     output_capture,
@@ -33,6 +34,7 @@ PARTS = {
     "capture": output_capture.run,
     "status": status_at_scale.run,
     "deploy": deploy.run,
+    "batches": batches.run,
 }
 
 
@@ -55,6 +57,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--status-runs", type=int, default=5, help="status: runs per process")
     parser.add_argument("--chain", type=int, default=200, help="deploy: commands in the chain")
     parser.add_argument("--deploy-runs", type=int, default=3, help="deploy: runs per cell")
+    parser.add_argument(
+        "--batch-rows", type=int, default=1_000_000, help="batches: rows updated by each run"
+    )
+    parser.add_argument("--batch-runs", type=int, default=3, help="batches: runs per command")
     options = parser.parse_args(argv)
     options.history_rows = [int(size) for size in options.history_rows.split(",") if size]
     options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]
