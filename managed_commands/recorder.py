@@ -198,6 +198,14 @@ class ExecutionRecorder:
             setattr(execution, name, value)
         return _update(connections[self.using], execution.pk, fields, lock_key) == 1
 
+    def save_progress(self, pk: int, lock_key: str | None, values: dict[str, Any]) -> bool:
+        """Write a batch loop's cursor and progress on run ``pk``, fenced like ``finish()``
+        and only while no stop was asked of it; False when either stopped the write.
+
+        One prebuilt statement: it runs after every batch of a loop.
+        """
+        return _update(connections[self.using], pk, values, lock_key, unless_stopped=True) == 1
+
     def end_state(self, execution: CommandExecution, lock_key: str | None) -> bool | None:
         """After a write of the end that may or may not have landed: where the row stands.
 
@@ -553,7 +561,7 @@ class _Backend:
             ]
             if found:
                 self.converters.append((index, column, found))
-        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._updates: dict[tuple[tuple[str, ...], bool, bool], str] = {}
         self._adapted: dict[tuple[str, type, Any], Any] = {}
         # The row a bare insert would write: constant defaults, adapted once; a
         # callable default (timezone.now, dict) is called on every insert instead.
@@ -588,16 +596,19 @@ class _Backend:
             params[index] = self.adapt(_INSERTED[index], value, connection)
         return values, params
 
-    def update(self, names: tuple[str, ...], fenced: bool) -> str:
-        """The UPDATE of ``names`` by key (and, when ``fenced``, by the lock key it holds)."""
-        sql = self._updates.get((names, fenced))
+    def update(self, names: tuple[str, ...], fenced: bool, unless_stopped: bool = False) -> str:
+        """The UPDATE of ``names`` by key (and, when ``fenced``, by the lock key it holds;
+        when ``unless_stopped``, only while no stop was asked of the run)."""
+        sql = self._updates.get((names, fenced, unless_stopped))
         if sql is None:
             quote = self._quote
             assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
             sql = f"UPDATE {quote(_TABLE)} SET {assignments} WHERE {quote(_PK)} = %s"
             if fenced:
                 sql += f" AND {quote(str(_FIELDS['lock_key'].column))} = %s"
-            self._updates[(names, fenced)] = sql
+            if unless_stopped:
+                sql += f" AND {quote(str(_FIELDS['stop_requested_at'].column))} IS NULL"
+            self._updates[(names, fenced, unless_stopped)] = sql
         return sql
 
     def adapt(self, field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
@@ -674,12 +685,17 @@ def _select(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> lis
 
 
 def _update(
-    connection: BaseDatabaseWrapper, pk: int, values: Mapping[str, Any], lock_key: str | None
+    connection: BaseDatabaseWrapper,
+    pk: int,
+    values: Mapping[str, Any],
+    lock_key: str | None,
+    unless_stopped: bool = False,
 ) -> int:
-    """Set ``values`` on row ``pk`` (only while it holds ``lock_key``, if given); count the rows."""
+    """Set ``values`` on row ``pk`` (only while it holds ``lock_key``, if given, and, with
+    ``unless_stopped``, while no stop was asked of it); count the rows."""
     backend = _backend(connection)
     names = tuple(values)
-    sql = backend.update(names, lock_key is not None)
+    sql = backend.update(names, lock_key is not None, unless_stopped)
     params = [backend.adapt(_FIELDS[name], values[name], connection) for name in names]
     params.append(pk)
     if lock_key is not None:

@@ -240,7 +240,7 @@ class RunBatches:
             beatfile.remove(self._stop_file)
             values["stop_requested_at"] = timezone.now()
             self._stop_asked = True
-        if self._runs().filter(stop_requested_at=None).update(**values):
+        if self.recorder.save_progress(self.execution.pk, self.lock_key, values):
             return
         # Either the claim was taken over, or a stop was asked for: tell which.
         if not self._write(values):
