@@ -12,6 +12,12 @@ class Command(ManagedBaseCommand):
     requires = ["load_catalog", "catalog.0001_initial"]
 
     def handle(self, *args, **options):
-        for sku, price in PRICES.items():
-            Product.objects.filter(sku=sku).update(price=price)
-        self.stdout.write(f"Priced {len(PRICES)} products.")
+        # In batches that commit with the run's cursor: killed midway, the next
+        # start resumes after the last batch that committed.
+        priced = 0
+        for batch in self.iterate_batches(Product.objects.all(), batch_size=100):
+            for product in batch:
+                product.price = PRICES.get(product.sku, product.price)
+            Product.objects.bulk_update(batch, ["price"])
+            priced += len(batch)
+        self.stdout.write(f"Priced {priced} products.")
