@@ -17,7 +17,7 @@ from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
 from managed_commands.scopes import current_scope
-from managed_commands.testing.utils import CommandResult
+from managed_commands.testing.results import CommandResult
 
 __all__ = [
     "assert_cursor",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
@@ -12,32 +11,13 @@ from django.core.management.base import CommandError
 from managed_commands.models import CommandExecution
 from managed_commands.runs import batches
 from managed_commands.signals import command_started
+from managed_commands.testing.assertions import _fail
+from managed_commands.testing.results import CommandResult
 
 __all__ = ["CommandResult", "run_command", "run_interrupted"]
 
 #: What ``manage.py`` exits with when a KeyboardInterrupt ends it (the shell shows 130).
 _SIGINT_EXIT = -2
-
-
-@dataclass
-class CommandResult:
-    """What one ``run_command()`` call produced.
-
-    Attributes:
-        exit_code: What ``manage.py`` would have exited with.
-        stdout: Everything written to stdout.
-        stderr: Everything written to stderr, plus the message of a ``CommandError``.
-        execution: The row this run wrote, or None when it was skipped or refused.
-        error: The ``CommandError`` raised, if any.
-        name: The command that was run.
-    """
-
-    exit_code: int
-    stdout: str
-    stderr: str
-    execution: CommandExecution | None
-    error: CommandError | None = None
-    name: str = ""
 
 
 def run_command(name: str, *args: Any, **options: Any) -> CommandResult:
@@ -74,9 +54,6 @@ def run_interrupted(
         batches.interrupt_after = previous
     execution = result.execution
     if execution is None or execution.status != CommandExecution.Status.INTERRUPTED:
-        # Imported here: the assertions import this module.
-        from managed_commands.testing.assertions import _fail
-
         _fail(
             result,
             f"expected the run to be interrupted after {after_batches} "
