@@ -154,6 +154,10 @@ _REQUIRES_HINT = (
 )
 _ITSELF_HINT = "Remove the command's own name from requires: no run could come before itself."
 _SENSITIVE_HINT = "sensitive_options is a list of option names, for example ['dsn']."
+_RESUME_HINT = (
+    "Drop resume = True, or allow_concurrent = True: only one run at a time can continue "
+    "from a saved cursor."
+)
 _LEASE_HINT = (
     "lease_seconds is None (MANAGED_COMMANDS['LEASE_SECONDS']) or the seconds without a "
     "heartbeat after which a run of this command is presumed gone, for example 300."
@@ -167,8 +171,9 @@ def problems(command_class: type) -> list[Problem]:
         One ``Problem`` per mistake, with its check id: ``managed_commands.E002``
         (run_once, allow_concurrent or resume not True/False), ``E007`` (requires not a
         list of names), ``E008`` (requires names the command itself), ``E009``
-        (sensitive_options not a list of option names) or ``E020``
-        (lease_seconds not None or a positive number).
+        (sensitive_options not a list of option names), ``E020``
+        (lease_seconds not None or a positive number) or ``E021`` (resume
+        with allow_concurrent: two overlapping runs would resume one cursor).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -228,6 +233,15 @@ def problems(command_class: type) -> list[Problem]:
                 "managed_commands.E020",
                 f"{where}.lease_seconds must be None or a number of seconds > 0, not {lease!r}.",
                 _LEASE_HINT,
+            )
+        )
+    if cls.resume is True and cls.allow_concurrent is True:
+        found.append(
+            Problem(
+                "managed_commands.E021",
+                f"{where} sets both resume and allow_concurrent: two runs at once would "
+                f"both continue from the same saved cursor and process its rows twice.",
+                _RESUME_HINT,
             )
         )
     return found

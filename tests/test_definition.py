@@ -73,3 +73,22 @@ def test_a_command_may_have_a_lease_of_its_own(monkeypatch):
     assert definition.read(noop_managed.Command).lease_seconds is None
     monkeypatch.setattr(noop_managed.Command, "lease_seconds", 300)
     assert definition.read(noop_managed.Command).lease_seconds == 300.0
+
+
+def test_resume_must_be_a_flag_e002(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "resume", "yes")
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == (
+        "managed_commands.E002",
+        f"{WHERE}.resume must be True or False, not 'yes'.",
+    )
+
+
+def test_resume_with_overlapping_runs_is_e021(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "resume", True)
+    assert definition.read(noop_managed.Command).resumes
+    monkeypatch.setattr(noop_managed.Command, "allow_concurrent", True)
+    [problem] = definition.problems(noop_managed.Command)
+    assert problem.id == "managed_commands.E021"
+    assert "would both continue from the same saved cursor" in problem.message
+    assert problem.hint
