@@ -253,8 +253,9 @@ class CommandExecutionAdmin(ModelAdmin):
         return human_duration(execution.duration)
 
     @admin.display(description=_("progress"))
-    def progress_label(self, execution: CommandExecution) -> str:
-        return progress_text(execution)
+    def progress_label(self, execution: CommandExecution) -> str | None:
+        # None, not "": the admin's empty value then shows on every Django version.
+        return progress_text(execution) or None
 
     @admin.display(description=_("items per second"))
     def rate_label(self, execution: CommandExecution) -> str:
