@@ -16,8 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
-from managed_commands.runs import batches
-from managed_commands.testing.utils import run_command
+from managed_commands.testing.utils import run_command, run_interrupted
 from tests.batchmodels.models import Item
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,16 +51,6 @@ def processed() -> dict[int, int]:
     for times in Item.objects.values_list("processed", flat=True):
         counts[times] = counts.get(times, 0) + 1
     return counts
-
-
-def run_interrupted(command: ManagedBaseCommand, after: int) -> CommandExecution:
-    batches.interrupt_after = after
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_command(command)  # type: ignore[arg-type]
-    finally:
-        batches.interrupt_after = None
-    return CommandExecution.objects.latest("pk")
 
 
 def each_batch(size: int, **options: Any) -> Callable[[ManagedBaseCommand], None]:
@@ -148,7 +137,7 @@ def test_iterate_outside_a_tracked_run_says_how_to_run_it():
 # -- resume ------------------------------------------------------------------------
 def test_an_interrupted_run_is_resumed_after_its_last_batch():
     seed(50)
-    first = run_interrupted(Loop(each_batch(10)), after=2)
+    first = run_interrupted(Loop(each_batch(10)), after_batches=2)
     assert first.status == "interrupted"
     assert first.cursor["main"]["after"] == [Item.objects.get(number=20).pk]
     assert first.tick_count == 20 and processed() == {1: 20, 0: 30}
@@ -160,7 +149,7 @@ def test_an_interrupted_run_is_resumed_after_its_last_batch():
 
 def test_restart_ignores_the_saved_cursor():
     seed(30)
-    run_interrupted(Loop(each_batch(10)), after=1)
+    run_interrupted(Loop(each_batch(10)), after_batches=1)
     row = run_command(Loop(each_batch(10)), restart=True).execution
     assert row.resumed_from_id is None
     assert processed() == {2: 10, 1: 20}
@@ -168,11 +157,11 @@ def test_restart_ignores_the_saved_cursor():
 
 def test_a_repeatable_command_resumes_only_when_it_says_so():
     seed(30)
-    run_interrupted(Loop(each_batch(10), run_once=False), after=1)
+    run_interrupted(Loop(each_batch(10), run_once=False), after_batches=1)
     assert run_command(Loop(each_batch(10), run_once=False)).execution.resumed_from_id is None
     assert processed() == {2: 10, 1: 20}
     Item.objects.update(processed=0)
-    first = run_interrupted(Loop(each_batch(10), run_once=False, resume=True), after=1)
+    first = run_interrupted(Loop(each_batch(10), run_once=False, resume=True), after_batches=1)
     row = run_command(Loop(each_batch(10), run_once=False, resume=True)).execution
     assert row.resumed_from_id == first.pk
     assert processed() == {1: 30}
@@ -180,7 +169,7 @@ def test_a_repeatable_command_resumes_only_when_it_says_so():
 
 def test_a_run_that_failed_before_its_loop_does_not_lose_the_cursor():
     seed(30)
-    first = run_interrupted(Loop(each_batch(10)), after=1)
+    first = run_interrupted(Loop(each_batch(10)), after_batches=1)
 
     def fail_first(command):
         raise RuntimeError("before the loop")
@@ -205,7 +194,7 @@ def test_finished_steps_are_skipped_on_resume():
             count_up(rows)
 
     # "first": 4 batches and the empty page that ends it; then 1 batch of "second".
-    first = run_interrupted(Loop(two_steps), after=6)
+    first = run_interrupted(Loop(two_steps), after_batches=6)
     assert first.cursor["first"]["done"] and not first.cursor["second"]["done"]
     calls.clear()
     row = run_command(Loop(two_steps)).execution
@@ -216,7 +205,7 @@ def test_finished_steps_are_skipped_on_resume():
 
 def test_a_changed_cursor_cannot_resume_and_says_restart():
     seed(20)
-    run_interrupted(Loop(each_batch(5)), after=1)
+    run_interrupted(Loop(each_batch(5)), after_batches=1)
     result = run_command(Loop(each_batch(5, cursor=("number",))))
     assert result.exit_code == 1
     assert "Run the command with --restart" in str(result.error)
