@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentError
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from typing import Any
 
 from django.apps import apps
@@ -11,6 +13,7 @@ from django.db.models import Model, QuerySet
 
 from managed_commands import definition
 from managed_commands.exceptions import TrackingUnavailable
+from managed_commands.origin import started_by
 
 __all__ = ["ManagedBaseCommand"]
 
@@ -45,6 +48,12 @@ class ManagedBaseCommand(BaseCommand):
         resume: When True, the batch loops of a run (``iterate()``) continue
             from the cursor saved by the last run that did not finish. Always so
             for a run_once command; ``--restart`` starts over.
+        supports_dry_run: When True, the command takes ``--dry-run``: an audited
+            run whose database work is rolled back at its end and whose row
+            (status ``dry_run``) says what it would have written. It never
+            makes a run_once command done nor meets a ``requires``.
+        dry_run: True while a ``--dry-run`` run is under way: effects outside
+            the database (HTTP calls, files, caches) are the command's own to skip.
     """
 
     run_once: bool = False
@@ -53,6 +62,8 @@ class ManagedBaseCommand(BaseCommand):
     sensitive_options: Sequence[str] = ()
     lease_seconds: float | None = None
     resume: bool = False
+    supports_dry_run: bool = False
+    dry_run: bool = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -70,7 +81,20 @@ class ManagedBaseCommand(BaseCommand):
                 help="Start the batch loops over, ignoring the cursor saved by an earlier "
                 "run that did not finish.",
             )
+        if self.supports_dry_run is True:
+            # A --dry-run of the command's own (from add_arguments) audits too.
+            with suppress(ArgumentError):
+                parser.add_argument(
+                    "--dry-run",
+                    action="store_true",
+                    help="Run, then roll the database work back; the run is recorded as a "
+                    "dry run with what it would have written.",
+                )
         return parser
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        with started_by("manage.py"):
+            super().run_from_argv(argv)
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         if not apps.is_installed("managed_commands"):

@@ -85,7 +85,7 @@ def _database(value: Any) -> str | None:
     return f"must be None or an alias of DATABASES, not {value!r}"
 
 
-def _scope(value: Any) -> str | None:
+def _function(value: Any) -> str | None:
     if value is None or callable(value):
         return None
     if not isinstance(value, str):
@@ -95,6 +95,12 @@ def _scope(value: Any) -> str | None:
     except ImportError as exc:
         return f"cannot be imported ({exc})"
     return None if callable(found) else f"names {found!r}, which is not callable"
+
+
+def _release(value: Any) -> str | None:
+    if value is None or isinstance(value, str) or callable(value):
+        return None
+    return f"must be None, a string or a callable returning one, not {value!r}"
 
 
 def _flag(value: Any) -> str | None:
@@ -163,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SCOPE",
         None,
-        _scope,
+        _function,
         "managed_commands.E017",
         "Give the dotted path of a function taking the connection and returning the "
         "scope, e.g. 'mysite.scopes.current_site', or None (the default).",
@@ -184,6 +190,26 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds,
         "managed_commands.E019",
         "Give the seconds a run keeps reconnecting to record its start or end; the default is 30.",
+    ),
+    # The release runs record: a string (e.g. the git SHA the deploy sets), a
+    # callable returning one, or None to read $MANAGED_COMMANDS_RELEASE.
+    Setting(
+        "RELEASE",
+        None,
+        _release,
+        "managed_commands.E024",
+        "Give a string such as os.environ.get('GIT_SHA', ''), a function returning one, "
+        "or None (the default) to read the environment variable MANAGED_COMMANDS_RELEASE.",
+    ),
+    # Dotted path to, or a callable ``(command) -> JSON`` whose result each run
+    # records as its metadata; None records none.
+    Setting(
+        "METADATA",
+        None,
+        _function,
+        "managed_commands.E025",
+        "Give a function taking the command and returning JSON-ready data, or its "
+        "dotted path, e.g. 'mysite.audit.run_metadata', or None (the default).",
     ),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -260,10 +286,25 @@ def history_database() -> str:
 
 def scope_function() -> Callable[[Any], str] | None:
     """Return the configured scope callable, or None without a SCOPE setting."""
-    value = _value("SCOPE")
+    return _function_setting("SCOPE")
+
+
+def release() -> str | Callable[[], Any] | None:
+    """Return ``RELEASE`` as configured: a string, a callable, or None (read the environment)."""
+    return cast("str | Callable[[], Any] | None", _value("RELEASE"))
+
+
+def metadata_function() -> Callable[[Any], Any] | None:
+    """Return the configured metadata callable, or None without a METADATA setting."""
+    return _function_setting("METADATA")
+
+
+def _function_setting(name: str) -> Callable[[Any], Any] | None:
+    """The callable a setting gives itself or by its dotted path; None when unset."""
+    value = _value(name)
     if value is None:
         return None
-    return cast("Callable[[Any], str]", value if callable(value) else import_string(value))
+    return cast("Callable[[Any], Any]", value if callable(value) else import_string(value))
 
 
 def scope_setting_is_set() -> bool:

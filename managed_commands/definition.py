@@ -38,6 +38,7 @@ class Definition:
         lease_seconds: Its own lease, or None for ``MANAGED_COMMANDS["LEASE_SECONDS"]``.
         resume: Whether a run picks up the saved cursor of a run that did not
             finish (always so for a run_once command).
+        supports_dry_run: Whether it takes ``--dry-run`` (an audited, rolled-back run).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Definition:
     module: str
     lease_seconds: float | None = None
     resume: bool = False
+    supports_dry_run: bool = False
 
     @property
     def resumes(self) -> bool:
@@ -147,7 +149,8 @@ def _is_names(value: Any) -> bool:
     )
 
 
-_FLAG_HINT = "run_once, allow_concurrent and resume are True or False."
+_FLAGS = ("run_once", "allow_concurrent", "resume", "supports_dry_run")
+_FLAG_HINT = "run_once, allow_concurrent, resume and supports_dry_run are True or False."
 _REQUIRES_HINT = (
     "requires is a list of command names and 'app_label.migration' entries, "
     "for example ['load_catalog', 'shop.0007_add_price']."
@@ -169,9 +172,10 @@ def problems(command_class: type) -> list[Problem]:
 
     Returns:
         One ``Problem`` per mistake, with its check id: ``managed_commands.E002``
-        (run_once, allow_concurrent or resume not True/False), ``E007`` (requires not a
-        list of names), ``E008`` (requires names the command itself), ``E009``
-        (sensitive_options not a list of option names), ``E020``
+        (run_once, allow_concurrent, resume or supports_dry_run not True/False),
+        ``E007`` (requires not a list of names), ``E008`` (requires names the
+        command itself), ``E009`` (sensitive_options not a list of option
+        names), ``E020``
         (lease_seconds not None or a positive number) or ``E021`` (resume
         with allow_concurrent: two overlapping runs would resume one cursor).
     """
@@ -179,7 +183,7 @@ def problems(command_class: type) -> list[Problem]:
     where = f"{cls.__module__}.{cls.__name__}"
     name = command_name(cls)
     found = []
-    for attribute in ("run_once", "allow_concurrent", "resume"):
+    for attribute in _FLAGS:
         value = getattr(cls, attribute)
         if not isinstance(value, bool):
             found.append(
@@ -263,6 +267,7 @@ def read(command_class: type) -> Definition:
         module=cls.__module__,
         lease_seconds=None if cls.lease_seconds is None else float(cls.lease_seconds),
         resume=cls.resume,
+        supports_dry_run=cls.supports_dry_run,
     )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "CircularRequirement",
     "ClaimLost",
     "CommandTerminated",
+    "DryRunRefused",
     "InvalidDefinition",
     "InvalidIteration",
     "LockHeld",
@@ -73,6 +74,10 @@ class ClaimLost(ManagedCommandError):
 
 class InvalidIteration(ManagedCommandError):
     """``iterate()`` was given a queryset or cursor it cannot page through safely."""
+
+
+class DryRunRefused(ManagedCommandError):
+    """A dry run met a statement its rollback could not undo (exit code 1)."""
 
 
 class RunStopped(ManagedCommandError):

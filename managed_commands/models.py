@@ -25,6 +25,8 @@ class CommandExecution(models.Model):
         INTERRUPTED = "interrupted", _("interrupted")
         ABANDONED = "abandoned", _("abandoned")
         FAKED = "faked", _("faked")
+        #: An audited dry run that completed: its work was rolled back.
+        DRY_RUN = "dry_run", _("dry run")
 
     command_name = models.CharField(
         _("command name"),
@@ -115,6 +117,34 @@ class CommandExecution(models.Model):
     tick_rate = models.FloatField(_("items per second"), null=True, blank=True)
     throttled_seconds = models.FloatField(_("seconds throttled"), null=True, blank=True)
     stop_requested_at = models.DateTimeField(_("stop requested at"), null=True, blank=True)
+    # Every column of 0006 is nullable too, for the same reason.
+    dry_run = models.BooleanField(
+        _("dry run"),
+        null=True,
+        blank=True,
+        help_text=_("Run with --dry-run: its work was rolled back, whatever its status."),
+    )
+    writes = models.JSONField(
+        _("would have written"),
+        null=True,
+        blank=True,
+        help_text=_("What a dry run rolled back: rows per table and kind, mails and tasks held."),
+    )
+    origin = models.JSONField(
+        _("started by"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "What started the run (trigger), the OS user, the Django user and the release."
+        ),
+    )
+    metadata = models.JSONField(
+        _("metadata"),
+        null=True,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text=_("What MANAGED_COMMANDS['METADATA'] returned when the run started."),
+    )
 
     class Meta:
         verbose_name = _("command execution")

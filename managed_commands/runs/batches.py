@@ -26,6 +26,7 @@ from managed_commands.models import CommandExecution
 from managed_commands.progress import describe
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import beatfile
+from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.keyset import Keyset
 
@@ -53,6 +54,9 @@ class RunBatches:
         resumes: Whether to continue from the cursor of an unfinished earlier run.
         guard: The run's interrupt guard (a commit is never cut by a signal).
         verbosity: The run's verbosity (a progress line on a terminal from 1).
+        dry_run: The dry run this run is, if it is one: each batch is rolled
+            back, and nothing is written on the run's row (its transaction, like
+            the batch's, would be rolled back; the heartbeat must not wait on it).
     """
 
     def __init__(
@@ -64,12 +68,14 @@ class RunBatches:
         resumes: bool,
         guard: InterruptGuard,
         verbosity: int,
+        dry_run: DryRun | None = None,
     ) -> None:
         self.recorder = recorder
         self.execution = execution
         self.lock_key = lock_key
         self.guard = guard
         self.verbosity = verbosity
+        self.dry_run = dry_run
         self._resumes = resumes
         self._steps: dict[str, dict[str, Any]] | None = None
         self._seen: set[str] = set()
@@ -103,7 +109,8 @@ class RunBatches:
                 if run.status not in RESUMABLE:
                     return {}
                 steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
-                self._write({"cursor": steps, "resumed_from_id": run.pk})
+                if self.dry_run is None:
+                    self._write({"cursor": steps, "resumed_from_id": run.pk})
                 execution.resumed_from_id = run.pk
                 logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
                 return steps
@@ -148,7 +155,8 @@ class RunBatches:
             return
         using = queryset.db
         if using != self.recorder.using and not self.execution.at_least_once:
-            self._write({"at_least_once": True})
+            if self.dry_run is None:
+                self._write({"at_least_once": True})
             self.execution.at_least_once = True
         progress = _Progress(
             state["count"], queryset.count() if total is None else total, self._line_wanted()
@@ -195,6 +203,9 @@ class RunBatches:
             with self.guard.deferred():
                 block.__exit__(type(exc), exc, exc.__traceback__)
             raise
+        if self.dry_run is not None:
+            transaction.set_rollback(True, using=using)
+            self.dry_run.batches += 1
         # A signal arriving during the commit is raised once it is complete.
         with self.guard.deferred():
             block.__exit__(None, None, None)
@@ -240,12 +251,23 @@ class RunBatches:
             beatfile.remove(self._stop_file)
             values["stop_requested_at"] = timezone.now()
             self._stop_asked = True
+        if self.dry_run is not None:
+            self._poll_stop()
+            return
         if self.recorder.save_progress(self.execution.pk, self.lock_key, values):
             return
         # Either the claim was taken over, or a stop was asked for: tell which.
         if not self._write(values):
             raise RunTakenOver(f"run #{self.execution.pk} lost its claim")
         self._stop_asked = True
+
+    def _poll_stop(self) -> None:
+        """A dry run only reads whether its claim still holds and a stop was asked."""
+        asked = list(self._runs().values_list("stop_requested_at", flat=True))
+        if not asked:
+            raise RunTakenOver(f"run #{self.execution.pk} lost its claim")
+        if asked[0] is not None:
+            self._stop_asked = True
 
     def _runs(self) -> QuerySet[CommandExecution]:
         """The run's own row, while it still holds its claim."""

@@ -13,7 +13,8 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
@@ -34,17 +35,19 @@ from managed_commands.exceptions import (
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
+from managed_commands.origin import metadata, nested_runs, origin
 from managed_commands.recorder import history_recorder
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
 from managed_commands.runs.dberrors import after_reconnect, unavailable
+from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.sanitize import clean_text, clip_name
-from managed_commands.scopes import current_scope
+from managed_commands.scopes import command_database, current_scope
 from managed_commands.signals import command_finished, command_started
 
 logger = logging.getLogger("managed_commands")
@@ -92,6 +95,15 @@ class TrackedRun:
         self.restart = bool(options.get("restart", False))
         self.verbosity = int(options.get("verbosity", 1))
         self.recorder = history_recorder()
+        self.dry_run = (
+            DryRun(
+                definition.name,
+                [command_database(), self.recorder.using],
+                [CommandExecution._meta.db_table],
+            )
+            if definition.supports_dry_run and options.get("dry_run")
+            else None
+        )
         self.guard = InterruptGuard()
         self.claim_of_run: RunClaim | None = None
         self.execution: CommandExecution | None = None
@@ -203,7 +215,8 @@ class TrackedRun:
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
                 options.pop("restart", None)
-                result = call(*self.args, **options)
+                with nested_runs(), self._rolled_back_if_dry():
+                    result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
             raise
@@ -212,7 +225,22 @@ class TrackedRun:
             if beating:
                 heartbeat.unregister(execution.pk)
         self.finish(None)
+        if self.dry_run is not None and self.verbosity:
+            self._stream("stdout").write(self.dry_run.describe())
         return result
+
+    @contextmanager
+    def _rolled_back_if_dry(self) -> Iterator[None]:
+        """A dry run's work is rolled back at its end; ``command.dry_run`` says it is one."""
+        if self.dry_run is None:
+            yield
+            return
+        self.command.dry_run = True  # type: ignore[attr-defined]
+        try:
+            with self.dry_run.rolled_back():
+                yield
+        finally:
+            del self.command.dry_run  # type: ignore[attr-defined]
 
     def batch_loops(self) -> RunBatches:
         """The cursor and progress of this run's ``iterate()`` loops."""
@@ -224,6 +252,7 @@ class TrackedRun:
                 resumes=self.definition.resumes and not self.restart,
                 guard=self.guard,
                 verbosity=self.verbosity,
+                dry_run=self.dry_run,
             )
         return self._batches
 
@@ -232,6 +261,8 @@ class TrackedRun:
         self.guard.ending()
         execution = self._row()
         status, error_message, trace = _outcome(exc)
+        if self.dry_run is not None and status == Status.SUCCEEDED:
+            status = Status.DRY_RUN
         fields = {
             "status": status,
             "success": status == Status.SUCCEEDED,
@@ -242,6 +273,8 @@ class TrackedRun:
             "error_message": error_message,
             "traceback": trace,
         }
+        if self.dry_run is not None:
+            fields["writes"] = self.dry_run.summary()
         with self.guard.deferred():
             try:
                 held = self._write_end(fields)
@@ -353,6 +386,9 @@ class TrackedRun:
             "pid": os.getpid(),
             "process_token": own_process_token(),
             "host_id": host_identity(),
+            "dry_run": self.dry_run is not None,
+            "origin": origin(),
+            "metadata": metadata(self.command),
         }
 
     def _check_kwargs(self) -> dict[str, Any]:

@@ -1,0 +1,245 @@
+"""An audited dry run: the run's work inside a transaction that is rolled back.
+
+The databases a dry run can roll back (the command's own and the history's)
+each get one transaction around ``handle()``; foreign keys are checked before
+the rollback, so a dry run that breaks one fails as the real run would.
+Statements are counted by table and kind while they run; a statement that
+would end the transaction (``COMMIT``, and on MySQL/MariaDB the DDL that
+commits implicitly) or a write to another database is refused. Mail goes to
+Django's locmem backend and ``django.tasks`` enqueues to the dummy backend,
+both counted. Everything else outside the database is the command's own to
+skip (``self.dry_run``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.core import mail
+from django.db import connections, transaction
+
+from managed_commands.exceptions import DryRunRefused
+
+__all__ = ["DryRun"]
+
+_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A write's kind and its table (quoted, maybe schema-qualified): the last name is kept.
+_WRITE = re.compile(
+    r"""^\s*(?:(INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO|(UPDATE)|(DELETE)\s+FROM)\s+([^\s(]+)""",
+    re.IGNORECASE,
+)
+# Statements that would end the dry run's transaction on every backend.
+_ENDS_TRANSACTION = re.compile(
+    r"^\s*(COMMIT|END|BEGIN|START\s+TRANSACTION|ROLLBACK(?!\s+TO\b)|SET\s+(SESSION\s+)?AUTOCOMMIT)\b",
+    re.IGNORECASE,
+)
+# What MySQL and MariaDB commit implicitly before running (temporary tables excepted).
+_IMPLICIT_COMMIT = re.compile(
+    r"^\s*(?!(?:CREATE|DROP)\s+TEMPORARY\b)"
+    r"(CREATE|ALTER|DROP|TRUNCATE|RENAME|LOCK\s+TABLES?|UNLOCK\s+TABLES?|GRANT|REVOKE|"
+    r"ANALYZE|OPTIMIZE|REPAIR|FLUSH|INSTALL|UNINSTALL)\b",
+    re.IGNORECASE,
+)
+_QUOTES = '`"[]'
+
+
+class DryRun:
+    """The rolled-back transactions, counters and held-back side effects of one dry run.
+
+    Args:
+        name: The command's name, for the messages.
+        databases: Aliases whose work is rolled back; writes to any other are refused.
+        skip_tables: Tables left out of the summary (the history's own).
+    """
+
+    def __init__(self, name: str, databases: Iterable[str], skip_tables: Iterable[str]) -> None:
+        self.name = name
+        self.databases = list(dict.fromkeys(databases))
+        self._skip = frozenset(skip_tables)
+        self._rows: dict[str, dict[str, int]] = {}
+        self._statements = 0
+        self.mails = 0
+        self.tasks = 0
+        self.batches = 0
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Run the block with its writes counted, then roll them all back.
+
+        When the block ends without an exception, deferred constraints are
+        checked first: a violation raises ``IntegrityError`` as a commit would.
+        """
+        with ExitStack() as stack:
+            blocks = []
+            for alias in self.databases:
+                block = transaction.atomic(using=alias)
+                stack.enter_context(block)
+                blocks.append(alias)
+            for alias in connections:
+                watcher = (
+                    _Watcher(alias, self._check, self._count)
+                    if alias in self.databases
+                    else _Watcher(alias, self._refuse_write, None)
+                )
+                stack.enter_context(connections[alias].execute_wrapper(watcher))
+            stack.enter_context(self._mail_held_back())
+            stack.enter_context(self._tasks_held_back())
+            try:
+                yield
+                self._check_constraints()
+            finally:
+                for alias in blocks:
+                    transaction.set_rollback(True, using=alias)
+
+    def summary(self) -> dict[str, Any]:
+        """What the run would have written: rows per table and kind, statements, mails, tasks."""
+        return {
+            "rows": {table: dict(kinds) for table, kinds in sorted(self._rows.items())},
+            "statements": self._statements,
+            "mails": self.mails,
+            "tasks": self.tasks,
+            "batches": self.batches,
+        }
+
+    def describe(self) -> str:
+        """One line for the terminal: what was rolled back."""
+        rows = ", ".join(
+            f"{table} ({', '.join(f'{count:,} {kind.lower()}' for kind, count in kinds.items())})"
+            for table, kinds in sorted(self._rows.items())
+        )
+        held = []
+        if self.mails:
+            held.append(f"{self.mails} mail{'s' if self.mails != 1 else ''} not sent")
+        if self.tasks:
+            held.append(f"{self.tasks} task{'s' if self.tasks != 1 else ''} not enqueued")
+        wrote = f"it would have written {rows}" if rows else "it would have written no rows"
+        return (
+            f"Dry run of '{self.name}' rolled back: {wrote}" + "".join(f"; {h}" for h in held) + "."
+        )
+
+    # -- statements --------------------------------------------------------------
+    def _check(self, alias: str, sql: str) -> None:
+        """Refuse what would end the transaction before the rollback could undo it."""
+        vendor = connections[alias].vendor
+        if _ENDS_TRANSACTION.match(sql) or (vendor == "mysql" and _IMPLICIT_COMMIT.match(sql)):
+            raise DryRunRefused(self._refusal(sql, alias))
+
+    def _count(self, alias: str, sql: str, cursor: Any) -> None:
+        found = _WRITE.match(sql)
+        if found is None:
+            return
+        kind = (found.group(1) or found.group(2) or found.group(3)).upper()
+        table = found.group(4).rsplit(".", 1)[-1].strip(_QUOTES)
+        if table in self._skip:
+            return
+        self._statements += 1
+        kinds = self._rows.setdefault(table, {})
+        kinds[kind] = kinds.get(kind, 0) + max(cursor.rowcount, 0)
+
+    def _refuse_write(self, alias: str, sql: str) -> None:
+        if _WRITE.match(sql) or _IMPLICIT_COMMIT.match(sql):
+            raise DryRunRefused(
+                f"Dry run of '{self.name}' refused a write to database '{alias}': only "
+                f"{_listed(self.databases)} {'is' if len(self.databases) == 1 else 'are'} "
+                f"rolled back at its end. Skip that write when self.dry_run is true."
+            )
+
+    def _refusal(self, sql: str, alias: str) -> str:
+        statement = " ".join(sql.split())[:80]
+        if _ENDS_TRANSACTION.match(sql):
+            why = "it would end the dry run's transaction and make its writes real"
+        else:
+            why = (
+                f"{connections[alias].display_name} commits implicitly before it, which "
+                f"would make the dry run's writes real"
+            )
+        return (
+            f"Dry run of '{self.name}' refused {statement!r} on database '{alias}': {why}. "
+            f"Run schema changes in a migration, or skip them when self.dry_run is true."
+        )
+
+    def _check_constraints(self) -> None:
+        """Deferred foreign keys fail here as they would at the real run's commit."""
+        for alias in self.databases:
+            connection = connections[alias]
+            if connection.features.can_defer_constraint_checks:
+                connection.check_constraints(table_names=sorted(self._rows) or None)
+
+    # -- what leaves the process -------------------------------------------------
+    @contextmanager
+    def _mail_held_back(self) -> Iterator[None]:
+        from django.test.utils import override_settings  # only dry runs need it
+
+        saved = mail.__dict__.get("outbox", _NONE)
+        mail.outbox = []
+        try:
+            with override_settings(EMAIL_BACKEND=_EMAIL_BACKEND):
+                yield
+        finally:
+            self.mails = len(mail.outbox)
+            if saved is _NONE:
+                del mail.outbox
+            else:
+                mail.outbox = saved
+
+    @contextmanager
+    def _tasks_held_back(self) -> Iterator[None]:
+        tasks = _tasks_module()
+        if tasks is None:
+            yield
+            return
+        from django.test.utils import override_settings  # only dry runs need it
+
+        dummy = f"{tasks.__name__}.backends.dummy.DummyBackend"
+        aliases = {*getattr(settings, "TASKS", {}), "default"}
+        with override_settings(TASKS={alias: {"BACKEND": dummy} for alias in aliases}):
+            try:
+                yield
+            finally:
+                self.tasks = sum(len(tasks.task_backends[a].results) for a in aliases)
+
+
+class _Watcher:
+    """An ``execute_wrapper``: ``before(alias, sql)`` may refuse a statement,
+    ``after(alias, sql, cursor)`` sees it once it ran."""
+
+    def __init__(
+        self,
+        alias: str,
+        before: Callable[[str, str], None],
+        after: Callable[[str, str, Any], None] | None,
+    ) -> None:
+        self._alias = alias
+        self._before = before
+        self._after = after
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        self._before(self._alias, sql)
+        result = execute(sql, params, many, context)
+        if self._after is not None:
+            self._after(self._alias, sql, context["cursor"])
+        return result
+
+
+def _tasks_module() -> Any:
+    """``django.tasks`` (Django 6.0+) or the ``django_tasks`` backport; None without either."""
+    for name in ("django.tasks", "django_tasks"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def _listed(names: Iterable[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+_NONE = object()
