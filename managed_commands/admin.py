@@ -92,6 +92,52 @@ class ScopeFilter(admin.SimpleListFilter):
         return queryset if chosen is None else queryset.filter(scope=chosen)
 
 
+class ReleaseFilter(admin.SimpleListFilter):
+    """Filter by the release a run was started from (``origin["release"]``).
+
+    Offers the releases of the newest runs: one read of a bounded number of
+    rows along the start-time index, never a ``SELECT DISTINCT`` over the history.
+    """
+
+    title = _("release")
+    parameter_name = "release"
+    #: How many of the newest runs the offered releases are read from.
+    recent_runs = 500
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        recent = (
+            model_admin.get_queryset(request)
+            .order_by("-executed_at", "-id")
+            .values_list("origin__release", flat=True)[: self.recent_runs]
+        )
+        releases = {str(release) for release in recent if release}
+        chosen = self.value()
+        if chosen:
+            releases.add(chosen)
+        return [(release, release) for release in sorted(releases)]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[CommandExecution]
+    ) -> QuerySet[CommandExecution]:
+        chosen = self.value()
+        return queryset.filter(origin__release=chosen) if chosen else queryset
+
+
+def started_by_text(execution: CommandExecution) -> str:
+    """``manage.py by alice (deploy) · a1b2c3d``: what started a run, who, from which release."""
+    origin = execution.origin or {}
+    if not origin:
+        return ""
+    text = str(origin.get("trigger") or "")
+    people = [origin.get("django_user"), origin.get("os_user")]
+    named = [str(person) for person in people if person]
+    if named:
+        text += f" by {named[0]}" + (f" ({named[1]})" if len(named) > 1 else "")
+    if origin.get("release"):
+        text += f" · {origin['release']}"
+    return text
+
+
 def status_badge(execution: CommandExecution) -> SafeString:
     """The run's status as a coloured label (the text is the translated status)."""
     return format_html(
@@ -132,12 +178,15 @@ class CommandExecutionAdmin(ModelAdmin):
         "duration_label",
         "progress_label",
         "hostname",
+        "started_by_label",
     ]
     list_filter = [
         "status",
         CommandNameFilter,
         "run_once",
+        "dry_run",
         ("executed_at", admin.DateFieldListFilter),
+        ReleaseFilter,
         ScopeFilter,
     ]
     search_fields = ["command_name", "error_message", "output"]
@@ -162,6 +211,16 @@ class CommandExecutionAdmin(ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Started by"),
+            {
+                "fields": [
+                    ("trigger_label", "django_user_label", "os_user_label"),
+                    "release_label",
+                    "metadata_block",
+                ]
+            },
+        ),
         (_("Arguments"), {"fields": ["parameters_block"]}),
         (_("Output"), {"fields": ["output_block", "stderr_block"]}),
         (_("Error"), {"fields": ["error_message_block", "traceback_block"]}),
@@ -179,6 +238,12 @@ class CommandExecutionAdmin(ModelAdmin):
                 "stop_requested_at",
             ]
         },
+    )
+
+    #: What a dry run rolled back, shown after the first fieldset for a dry run.
+    dry_run_fieldset: tuple[str | _StrPromise, _FieldOpts] = (
+        _("Dry run"),
+        {"fields": ["writes_block"]},
     )
 
     class Media:
@@ -206,6 +271,8 @@ class CommandExecutionAdmin(ModelAdmin):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and _has_progress(obj):
             fieldsets.insert(1, self.progress_fieldset)
+        if obj is not None and obj.dry_run:
+            fieldsets.insert(1, self.dry_run_fieldset)
         return fieldsets
 
     def render_change_form(
@@ -283,6 +350,34 @@ class CommandExecutionAdmin(ModelAdmin):
         )
         return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
+    @admin.display(description=_("started by"))
+    def started_by_label(self, execution: CommandExecution) -> str | None:
+        return started_by_text(execution) or None
+
+    @admin.display(description=_("trigger"))
+    def trigger_label(self, execution: CommandExecution) -> str | None:
+        return _origin(execution, "trigger")
+
+    @admin.display(description=_("Django user"))
+    def django_user_label(self, execution: CommandExecution) -> str | None:
+        return _origin(execution, "django_user")
+
+    @admin.display(description=_("OS user"))
+    def os_user_label(self, execution: CommandExecution) -> str | None:
+        return _origin(execution, "os_user")
+
+    @admin.display(description=_("release"))
+    def release_label(self, execution: CommandExecution) -> str | None:
+        return _origin(execution, "release")
+
+    @admin.display(description=_("metadata"))
+    def metadata_block(self, execution: CommandExecution) -> SafeString:
+        return self._block("" if execution.metadata is None else pretty_json(execution.metadata))
+
+    @admin.display(description=_("would have written"))
+    def writes_block(self, execution: CommandExecution) -> SafeString:
+        return self._block(pretty_json(execution.writes) if execution.writes else "")
+
     def _block(self, text: str) -> SafeString:
         if not text:
             return self.get_empty_value_display()
@@ -352,6 +447,12 @@ class CommandExecutionAdmin(ModelAdmin):
         return TemplateResponse(
             request, "admin/managed_commands/commandexecution/overview.html", context
         )
+
+
+def _origin(execution: CommandExecution, key: str) -> str | None:
+    """One value of the run's ``origin``; None (the admin's empty value) when absent."""
+    value = (execution.origin or {}).get(key)
+    return str(value) if value else None
 
 
 def _has_progress(execution: CommandExecution) -> bool:

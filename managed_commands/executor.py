@@ -21,6 +21,7 @@ from managed_commands.definition import Definition
 from managed_commands.exceptions import PendingCommandFailed
 from managed_commands.loader import discover, requirement_graph
 from managed_commands.models import CommandExecution
+from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import lease
 from managed_commands.scopes import current_scope
@@ -105,6 +106,8 @@ class CommandExecutor:
         """Record each command of ``plan`` as done without running it (status ``faked``)."""
         report = progress_callback or _ignore
         recorder = ExecutionRecorder(self.using)
+        with started_by("run_pending_commands"):
+            started = origin()
         for command in plan:
             execution = recorder.record_faked(
                 command.name,
@@ -113,6 +116,7 @@ class CommandExecutor:
                 source_hash=command.current_source_hash(),
                 hostname=lease.hostname(),
                 pid=os.getpid(),
+                origin=started,
             )
             report("faked", command, execution=execution)
 
@@ -139,7 +143,8 @@ def _call(name: str, **options: Any) -> CommandExecution | None:
 
     command_finished.connect(remember, weak=False)
     try:
-        call_command(name, **options)
+        with started_by("run_pending_commands"):
+            call_command(name, **options)
     finally:
         command_finished.disconnect(remember)
     return finished[-1] if finished else None

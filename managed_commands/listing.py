@@ -88,6 +88,9 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "changed": status.changed,
         "progress": figures(run.tick_count, run.tick_total, run.tick_rate) if run else None,
         "resumed_from": run.resumed_from_id if run else None,
+        "last_dry_run": bool(run.dry_run) if run else None,
+        "last_origin": run.origin if run else None,
+        "last_metadata": run.metadata if run else None,
     }
 
 

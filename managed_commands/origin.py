@@ -12,7 +12,7 @@ import getpass
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -49,20 +49,20 @@ def started_by(trigger: str, user: Any = None) -> Iterator[None]:
 
     Args:
         trigger: What starts the runs, for example ``"admin"`` or ``"nightly-cron"``.
-        user: The Django user who asked for them (its username is stored), or None.
+        user: The Django user who asked for them (its username is stored); None
+            keeps the user of an enclosing block, if any.
     """
-    token = _STARTER.set(_Starter(trigger, _username(user)))
+    django_user = _starter().django_user if user is None else _username(user)
+    token = _STARTER.set(_Starter(trigger, django_user))
     try:
         yield
     finally:
         _STARTER.reset(token)
 
 
-@contextmanager
-def nested_runs() -> Iterator[None]:
+def nested_runs() -> AbstractContextManager[None]:
     """Inside a run: the runs it starts were started by its code, for the same user."""
-    with started_by("call_command", _starter().django_user):
-        yield
+    return started_by("call_command")
 
 
 def origin() -> dict[str, str]:
@@ -122,7 +122,7 @@ def _starter() -> _Starter:
 
 
 def _username(user: Any) -> str:
-    if user is None or not getattr(user, "is_authenticated", True):
+    if not getattr(user, "is_authenticated", True):
         return ""
     get_username = getattr(user, "get_username", None)
     return str(get_username() if callable(get_username) else user)

@@ -72,8 +72,12 @@ class CommandStatus:
 
     @property
     def failed_last(self) -> bool:
-        """True when the newest run ended without success, whatever the state."""
-        return self.last_run is not None and not self.last_run.success and not self.running
+        """True when the newest run ended without success, whatever the state.
+
+        A dry run, however it ended, changed nothing: it is no failure of the command.
+        """
+        run = self.last_run
+        return run is not None and not run.success and not self.running and not run.dry_run
 
     @property
     def condition(self) -> Condition:

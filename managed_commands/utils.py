@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
+from managed_commands.origin import origin
 from managed_commands.recorder import history_recorder
 from managed_commands.runs import lease
 from managed_commands.runs.parameters import to_json
@@ -53,6 +54,7 @@ def record_command_execution(
         error_message=clean_text(error_message),
         duration=duration,
         run_once=run_once,
+        origin=origin(),
         executed_at=finished - datetime.timedelta(seconds=duration or 0),
         finished_at=finished,
         hostname=lease.hostname(),

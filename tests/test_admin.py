@@ -125,9 +125,12 @@ def test_command_filter_offers_discovered_commands_without_scanning_history(view
         response = viewer.get(CHANGELIST)
     assert "?command_name=needs_once" in response.content.decode()  # never ran, still offered
     history_queries = [q["sql"] for q in queries if "managed_commands_commandexecution" in q["sql"]]
-    # One count of the (unfiltered) page set and one page of rows: no DISTINCT, no full count.
-    assert len(history_queries) == 2, history_queries
+    # One count of the (unfiltered) page set, one page of rows, and the releases of
+    # the newest runs for the release filter: no DISTINCT, no full count.
+    assert len(history_queries) == 3, history_queries
     assert not any("DISTINCT" in sql.upper() for sql in history_queries)
+    [releases] = [sql for sql in history_queries if "release" in sql]
+    assert "LIMIT 500" in releases
 
 
 def test_filtered_list_counts_only_the_filtered_rows(viewer, history):

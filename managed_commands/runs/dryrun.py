@@ -129,7 +129,7 @@ class DryRun:
         if _ENDS_TRANSACTION.match(sql) or (vendor == "mysql" and _IMPLICIT_COMMIT.match(sql)):
             raise DryRunRefused(self._refusal(sql, alias))
 
-    def _count(self, alias: str, sql: str, cursor: Any) -> None:
+    def _count(self, alias: str, sql: str, params: Any, many: bool, cursor: Any) -> None:
         found = _WRITE.match(sql)
         if found is None:
             return
@@ -138,8 +138,14 @@ class DryRun:
         if table in self._skip:
             return
         self._statements += 1
-        kinds = self._rows.setdefault(table, {})
-        kinds[kind] = kinds.get(kind, 0) + max(cursor.rowcount, 0)
+        rows = cursor.rowcount
+        if rows <= 0 and kind in ("INSERT", "REPLACE"):
+            # An INSERT ... RETURNING counts its rows only once they are fetched
+            # (SQLite), which the ORM does after this wrapper returns.
+            rows = len(params) if many else _value_rows(sql)
+        if rows > 0:
+            kinds = self._rows.setdefault(table, {})
+            kinds[kind] = kinds.get(kind, 0) + rows
 
     def _refuse_write(self, alias: str, sql: str) -> None:
         if _WRITE.match(sql) or _IMPLICIT_COMMIT.match(sql):
@@ -206,13 +212,13 @@ class DryRun:
 
 class _Watcher:
     """An ``execute_wrapper``: ``before(alias, sql)`` may refuse a statement,
-    ``after(alias, sql, cursor)`` sees it once it ran."""
+    ``after(alias, sql, params, many, cursor)`` sees it once it ran."""
 
     def __init__(
         self,
         alias: str,
         before: Callable[[str, str], None],
-        after: Callable[[str, str, Any], None] | None,
+        after: Callable[[str, str, Any, bool, Any], None] | None,
     ) -> None:
         self._alias = alias
         self._before = before
@@ -224,8 +230,25 @@ class _Watcher:
         self._before(self._alias, sql)
         result = execute(sql, params, many, context)
         if self._after is not None:
-            self._after(self._alias, sql, context["cursor"])
+            self._after(self._alias, sql, params, many, context["cursor"])
         return result
+
+
+def _value_rows(sql: str) -> int:
+    """The rows of an ``INSERT ... VALUES (...), (...)``: its top-level groups (0 without)."""
+    start = sql.upper().find(" VALUES")
+    if start < 0:
+        return 0
+    groups = depth = 0
+    for char in sql[start:]:
+        if char == "(":
+            groups += depth == 0
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char.isalpha() and groups:
+            break  # RETURNING, ON CONFLICT: the values are over
+    return groups
 
 
 def _tasks_module() -> Any:

@@ -14,3 +14,16 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.number}"
+
+
+class Label(models.Model):
+    """Points at an item: a dry run that breaks this key must fail as the real run would."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE)
+    text = models.CharField(max_length=50, default="")
+
+    class Meta:
+        app_label = "batchmodels"
+
+    def __str__(self) -> str:
+        return self.text

@@ -11,6 +11,7 @@ from tests.batchmodels.models import Item
 class Command(ManagedBaseCommand):
     help = "A run_once batch loop adding 1 to each item's counter, --pause seconds per batch."
     run_once = True
+    supports_dry_run = True
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000)
