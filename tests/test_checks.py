@@ -187,8 +187,8 @@ def test_an_unknown_key_close_to_a_known_one_suggests_it():
 @override_settings(MANAGED_COMMANDS={"COLOUR": True, 3: "x"})
 def test_an_unknown_key_far_from_any_lists_the_known_ones():
     known = (
-        "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, MIGRATE_NOTICE, OUTPUT_LIMIT, "
-        "RECONNECT_TIMEOUT, SCOPE, SENSITIVE_OPTIONS, WAIT_TIMEOUT."
+        "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, METADATA, MIGRATE_NOTICE, "
+        "OUTPUT_LIMIT, RECONNECT_TIMEOUT, RELEASE, SCOPE, SENSITIVE_OPTIONS, WAIT_TIMEOUT."
     )
     assert [(m.id, m.msg, m.hint) for m in checks.check_settings()] == [
         ("managed_commands.E010", "MANAGED_COMMANDS has an unknown key 3.", known),
@@ -261,6 +261,21 @@ def test_an_unknown_key_far_from_any_lists_the_known_ones():
             "managed_commands.E018",
             "MANAGED_COMMANDS['MIGRATE_NOTICE'] must be True or False, not 'no'.",
             "Use True (the default) to list the pending run_once commands after migrate, or False.",
+        ),
+        (
+            {"RELEASE": 42},
+            "managed_commands.E024",
+            "MANAGED_COMMANDS['RELEASE'] must be None, a string or a callable returning one, "
+            "not 42.",
+            "Give a string such as os.environ.get('GIT_SHA', ''), a function returning one, "
+            "or None (the default) to read the environment variable MANAGED_COMMANDS_RELEASE.",
+        ),
+        (
+            {"METADATA": "nowhere.at_all"},
+            "managed_commands.E025",
+            "MANAGED_COMMANDS['METADATA'] cannot be imported (No module named 'nowhere').",
+            "Give a function taking the command and returning JSON-ready data, or its "
+            "dotted path, e.g. 'mysite.audit.run_metadata', or None (the default).",
         ),
     ],
 )

@@ -201,6 +201,8 @@ def test_every_setting_has_its_own_check_id():
         ("SCOPE", "managed_commands.E017"),
         ("MIGRATE_NOTICE", "managed_commands.E018"),
         ("RECONNECT_TIMEOUT", "managed_commands.E019"),
+        ("RELEASE", "managed_commands.E024"),
+        ("METADATA", "managed_commands.E025"),
     ]
 
 

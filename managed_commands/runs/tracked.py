@@ -210,12 +210,12 @@ class TrackedRun:
         self.started = time.perf_counter()
         _RUNS[self.command] = self
         try:
-            with self.capture.tee(self.command, self.given) as streams:
+            with self.capture.tee(self.command, self.given) as streams, nested_runs():
                 _send(command_started, self.command, execution)
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
                 options.pop("restart", None)
-                with nested_runs(), self._rolled_back_if_dry():
+                with self._rolled_back_if_dry():
                     result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
