@@ -393,3 +393,53 @@ def test_the_stop_action_needs_its_permission(client, django_user_model, history
     assert "request_stop" not in page
     stop(client, running)
     assert not stop_asked(running)
+
+
+def _run(**fields):
+    values = {"status": "succeeded", "success": True, "finished_at": timezone.now(), **fields}
+    return CommandExecution.objects.create(command_name="fix_prices", **values)
+
+
+def test_list_and_detail_say_who_started_a_run_and_from_which_release(viewer):
+    run = _run(
+        origin={
+            "trigger": "admin",
+            "os_user": "www-data",
+            "django_user": "alice",
+            "release": "v2.3.1",
+        },
+        metadata={"ticket": "OPS-7"},
+    )
+    listing = viewer.get(CHANGELIST).content.decode()
+    assert "admin by alice (www-data) · v2.3.1" in listing
+    page = viewer.get(change_url(run)).content.decode()
+    assert "Started by" in page
+    for shown in ("admin", "alice", "www-data", "v2.3.1", "&quot;ticket&quot;: &quot;OPS-7&quot;"):
+        assert shown in page, shown
+
+
+def test_the_release_filter_offers_the_recent_releases_and_filters_by_one(viewer):
+    old = _run(origin={"trigger": "manage.py", "release": "v1"})
+    new = _run(origin={"trigger": "manage.py", "release": "v2"})
+    _run(origin=None)  # a run recorded before 0006 has no origin
+    page = viewer.get(CHANGELIST).content.decode()
+    assert "?release=v1" in page and "?release=v2" in page
+    chosen = viewer.get(CHANGELIST, {"release": "v1"})
+    assert listed_names(chosen) == ["fix_prices"]
+    assert f"/{old.pk}/change/" in chosen.content.decode()
+    assert f"/{new.pk}/change/" not in chosen.content.decode()
+
+
+def test_a_dry_run_shows_what_it_would_have_written(viewer):
+    run = _run(
+        status="dry_run",
+        success=False,
+        dry_run=True,
+        writes={"rows": {"shop_price": {"UPDATE": 1200}}, "statements": 3, "mails": 1},
+    )
+    page = viewer.get(change_url(run)).content.decode()
+    assert "Would have written" in page
+    assert "&quot;UPDATE&quot;: 1200" in page
+    assert 'mc-status-dry_run">dry run<' in page
+    plain = _run()
+    assert "would have written" not in viewer.get(change_url(plain)).content.decode().lower()

@@ -149,10 +149,11 @@ class DryRun:
 
     def _refuse_write(self, alias: str, sql: str) -> None:
         if _WRITE.match(sql) or _IMPLICIT_COMMIT.match(sql):
+            rolled_back = _listed(self.databases) or "none"
             raise DryRunRefused(
-                f"Dry run of '{self.name}' refused a write to database '{alias}': only "
-                f"{_listed(self.databases)} {'is' if len(self.databases) == 1 else 'are'} "
-                f"rolled back at its end. Skip that write when self.dry_run is true."
+                f"Dry run of '{self.name}' refused a write to database '{alias}', which it "
+                f"cannot roll back (it rolls back: {rolled_back}). Skip that write when "
+                f"self.dry_run is true."
             )
 
     def _refusal(self, sql: str, alias: str) -> str:
