@@ -63,20 +63,20 @@ def test_a_write_to_a_database_that_is_not_rolled_back_is_refused_before_it_runs
 
 def test_a_commit_inside_a_dry_run_is_refused():
     dry = DryRun("fix", ["default"], [])
-    with pytest.raises(DryRunRefused, match="refused 'COMMIT' on database 'default'"):
-        with dry.rolled_back(), connection.cursor() as cursor:
-            Item.objects.create(number=1)
-            cursor.execute("COMMIT")
+    refused = pytest.raises(DryRunRefused, match="refused 'COMMIT' on database 'default'")
+    with refused, dry.rolled_back(), connection.cursor() as cursor:
+        Item.objects.create(number=1)
+        cursor.execute("COMMIT")
     assert Item.objects.count() == 0
 
 
 def test_mail_goes_to_memory_and_is_counted_and_the_outbox_is_given_back():
     mail.outbox = [object()]
     dry = DryRun("fix", ["default"], [])
-    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend"):
-        with dry.rolled_back():
-            mail.send_mail("s", "b", "from@example.com", ["to@example.com"])
-            mail.send_mail("s", "b", "from@example.com", ["to@example.com"])
+    smtp = override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend")
+    with smtp, dry.rolled_back():
+        mail.send_mail("s", "b", "from@example.com", ["to@example.com"])
+        mail.send_mail("s", "b", "from@example.com", ["to@example.com"])
     assert dry.mails == 2 and "2 mails not sent" in dry.describe()
     assert len(mail.outbox) == 1
 
