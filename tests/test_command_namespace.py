@@ -24,6 +24,8 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "sensitive_options",
         "lease_seconds",
         "resume",
+        "supports_dry_run",
+        "dry_run",
         "iterate",
         "iterate_batches",
     }

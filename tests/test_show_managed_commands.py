@@ -114,6 +114,8 @@ def test_json_reports_state_last_run_and_changes(project):
     ]
     assert noop_once.pop("last_run_at") == noop_once.pop("last_success_at")
     assert noop_once.pop("last_duration") > 0
+    origin = noop_once.pop("last_origin")
+    assert (origin["trigger"], origin["django_user"]) == ("manage.py", "")
     assert noop_once == {
         "name": "noop_once",
         "app_label": "testapp",
@@ -126,6 +128,8 @@ def test_json_reports_state_last_run_and_changes(project):
         "changed": False,
         "progress": None,
         "resumed_from": None,
+        "last_dry_run": False,
+        "last_metadata": None,
     }
     entries = json.loads(project.run("show_managed_commands", "--json", "--pending").stdout)
     assert [(e["name"], e["state"], e["last_status"]) for e in entries] == [
