@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.db import DataError
 from django.test import override_settings
 
 from managed_commands import conf
+from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.capture import BoundedText
 from managed_commands.runs.parameters import REDACTED, prepare
 from managed_commands.runs.redact import Redactor
@@ -135,3 +140,27 @@ def test_the_setting_gives_compiled_patterns_compiled_once_per_settings_dict():
 def test_a_pattern_that_does_not_compile_raises_the_checks_message():
     with pytest.raises(ImproperlyConfigured, match=r"E?'\(': missing \), unterminated subpattern"):
         conf.redact_patterns()
+
+
+@pytest.mark.django_db
+def test_a_note_stored_in_place_of_the_output_is_masked_too(monkeypatch):
+    # The end's write fails with an error quoting the secret: the note that
+    # replaces the output quotes the error, so it is masked like the output.
+    finish = ExecutionRecorder.finish
+    calls = []
+
+    def fail_once(self, execution, lock_key, **fields):
+        calls.append(fields["output"])
+        if len(calls) == 1:
+            raise DataError(f"value too long: token={SECRET}")
+        return finish(self, execution, lock_key, **fields)
+
+    monkeypatch.setattr(ExecutionRecorder, "finish", fail_once)
+    with pytest.raises(ValueError, match=SECRET):
+        call_command("leaky", f"--api-token={SECRET}", stdout=StringIO(), stderr=StringIO())
+    row = CommandExecution.objects.get(command_name="leaky")
+    assert (
+        row.output
+        == "[managed_commands: output not stored: DataError: value too long: token=********]"
+    )
+    assert row.error_message == "ValueError: the API refused token ********"
