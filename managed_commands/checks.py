@@ -18,7 +18,7 @@ from managed_commands.loader import discover, requirement_graph
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E001, E010-E018: ``MANAGED_COMMANDS`` is a dict of known keys with valid values."""
+    """E001, E010-E019, E022: ``MANAGED_COMMANDS`` is a dict of known keys with valid values."""
     configured = getattr(settings, "MANAGED_COMMANDS", {})
     if not isinstance(configured, dict):
         return [

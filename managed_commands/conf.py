@@ -10,6 +10,7 @@ check of its key (``checks.check_settings``); an accessor reading one raises
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,6 +19,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, router
 from django.utils.module_loading import import_string
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,9 @@ class Setting:
     validate: Callable[[Any], str | None]
     check_id: str
     hint: str
+    # What the accessor works with, made from a valid value once per
+    # MANAGED_COMMANDS dict (and kept with it); the value itself by default.
+    convert: Callable[[Any], Any] = _as_is
 
     def message(self, problem: str) -> str:
         return f"MANAGED_COMMANDS[{self.name!r}] {problem}."
@@ -101,6 +109,27 @@ def _release(value: Any) -> str | None:
     if value is None or isinstance(value, str) or callable(value):
         return None
     return f"must be None, a string or a callable returning one, not {value!r}"
+
+
+def _patterns(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of regular expressions, not {value!r}"
+    for pattern in value:
+        if isinstance(pattern, re.Pattern):
+            if not isinstance(pattern.pattern, str):
+                return f"must hold text patterns, not the bytes pattern {pattern!r}"
+            continue
+        if not isinstance(pattern, str):
+            return f"must hold strings or compiled patterns, not {pattern!r}"
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"has a pattern that does not compile, {pattern!r}: {exc}"
+    return None
+
+
+def _compiled(value: Any) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(pattern) for pattern in value)
 
 
 def _flag(value: Any) -> str | None:
@@ -191,6 +220,17 @@ SETTINGS: tuple[Setting, ...] = (
         "managed_commands.E019",
         "Give the seconds a run keeps reconnecting to record its start or end; the default is 30.",
     ),
+    # Regular expressions whose matches are stored as ******** in a run's
+    # output, stderr, error message and traceback (never in what is shown live).
+    Setting(
+        "REDACT",
+        (),
+        _patterns,
+        "managed_commands.E022",
+        "Give a list of regular expressions (strings or re.compile() patterns), for example "
+        "[r'sk_live_[0-9a-zA-Z]{24}']; the default is [].",
+        convert=_compiled,
+    ),
     # The release runs record: a string (e.g. the git SHA the deploy sets), a
     # callable returning one, or None to read $MANAGED_COMMANDS_RELEASE.
     Setting(
@@ -239,6 +279,7 @@ def _value(name: str) -> Any:
     problem = setting.validate(value)
     if problem is not None:
         raise ImproperlyConfigured(f"{setting.message(problem)} {setting.hint}")
+    value = setting.convert(value)
     _read[name] = (configured, value)
     return value
 
@@ -251,6 +292,11 @@ def output_limit() -> int:
 def sensitive_options() -> tuple[str, ...]:
     """Return the option names stored redacted, on top of the built-in ones."""
     return tuple(_value("SENSITIVE_OPTIONS"))
+
+
+def redact_patterns() -> tuple[re.Pattern[str], ...]:
+    """Return the ``REDACT`` patterns, compiled once per ``MANAGED_COMMANDS`` dict."""
+    return cast("tuple[re.Pattern[str], ...]", _value("REDACT"))
 
 
 def capture_logs_level() -> int | None:

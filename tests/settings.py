@@ -104,4 +104,8 @@ MANAGED_COMMANDS = {
     "WAIT_TIMEOUT": float(os.environ.get("MC_TEST_WAIT_TIMEOUT", "60")),
     "LEASE_SECONDS": float(os.environ.get("MC_TEST_LEASE", "60")),
     "RECONNECT_TIMEOUT": float(os.environ.get("MC_TEST_RECONNECT", "30")),
+    # Redaction tests: a logging level to store log records at, and the
+    # REDACT patterns, one per line.
+    "CAPTURE_LOGS": os.environ.get("MC_TEST_CAPTURE_LOGS", False),
+    "REDACT": os.environ.get("MC_TEST_REDACT", "").splitlines(),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -21,6 +22,10 @@ BROKEN = override_settings(
     ]
 )
 WHERE = "tests.brokenapp.management.commands"
+REDACT_HINT = (
+    "Give a list of regular expressions (strings or re.compile() patterns), for example "
+    "[r'sk_live_[0-9a-zA-Z]{24}']; the default is []."
+)
 
 
 def found():
@@ -188,7 +193,8 @@ def test_an_unknown_key_close_to_a_known_one_suggests_it():
 def test_an_unknown_key_far_from_any_lists_the_known_ones():
     known = (
         "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, METADATA, MIGRATE_NOTICE, "
-        "OUTPUT_LIMIT, RECONNECT_TIMEOUT, RELEASE, SCOPE, SENSITIVE_OPTIONS, WAIT_TIMEOUT."
+        "OUTPUT_LIMIT, RECONNECT_TIMEOUT, REDACT, RELEASE, SCOPE, SENSITIVE_OPTIONS, "
+        "WAIT_TIMEOUT."
     )
     assert [(m.id, m.msg, m.hint) for m in checks.check_settings()] == [
         ("managed_commands.E010", "MANAGED_COMMANDS has an unknown key 3.", known),
@@ -263,6 +269,32 @@ def test_an_unknown_key_far_from_any_lists_the_known_ones():
             "Use True (the default) to list the pending run_once commands after migrate, or False.",
         ),
         (
+            {"REDACT": [r"sk_live_\w+", "token=(["]},
+            "managed_commands.E022",
+            "MANAGED_COMMANDS['REDACT'] has a pattern that does not compile, 'token=([': "
+            "unterminated character set at position 7.",
+            REDACT_HINT,
+        ),
+        (
+            {"REDACT": [re.compile(rb"key")]},
+            "managed_commands.E022",
+            "MANAGED_COMMANDS['REDACT'] must hold text patterns, not the bytes pattern "
+            "re.compile(b'key').",
+            REDACT_HINT,
+        ),
+        (
+            {"REDACT": [3]},
+            "managed_commands.E022",
+            "MANAGED_COMMANDS['REDACT'] must hold strings or compiled patterns, not 3.",
+            REDACT_HINT,
+        ),
+        (
+            {"REDACT": "sk_live_"},
+            "managed_commands.E022",
+            "MANAGED_COMMANDS['REDACT'] must be a list of regular expressions, not 'sk_live_'.",
+            REDACT_HINT,
+        ),
+        (
             {"RELEASE": 42},
             "managed_commands.E024",
             "MANAGED_COMMANDS['RELEASE'] must be None, a string or a callable returning one, "
@@ -295,6 +327,7 @@ def test_each_bad_setting_has_its_own_id(settings_value, check_id, message, hint
         {"CAPTURE_LOGS": 15},
         {"CAPTURE_LOGS": "warning"},
         {"SCOPE": len},
+        {"REDACT": (r"sk_live_[0-9a-zA-Z]{24}", re.compile("token=\\S+", re.IGNORECASE))},
     ],
 )
 def test_good_settings_pass(settings_value):

@@ -22,6 +22,7 @@ def test_defaults_and_their_types():
     values = {
         "output_limit": conf.output_limit(),
         "sensitive_options": conf.sensitive_options(),
+        "redact_patterns": conf.redact_patterns(),
         "capture_logs_level": conf.capture_logs_level(),
         "wait_timeout": conf.wait_timeout(),
         "lease_seconds": conf.lease_seconds(),
@@ -35,6 +36,7 @@ def test_defaults_and_their_types():
     assert values == {
         "output_limit": 100_000,
         "sensitive_options": (),
+        "redact_patterns": (),
         "capture_logs_level": None,
         "wait_timeout": 300.0,
         "lease_seconds": 60.0,
@@ -201,6 +203,7 @@ def test_every_setting_has_its_own_check_id():
         ("SCOPE", "managed_commands.E017"),
         ("MIGRATE_NOTICE", "managed_commands.E018"),
         ("RECONNECT_TIMEOUT", "managed_commands.E019"),
+        ("REDACT", "managed_commands.E022"),
         ("RELEASE", "managed_commands.E024"),
         ("METADATA", "managed_commands.E025"),
     ]

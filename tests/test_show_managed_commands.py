@@ -14,6 +14,7 @@ testapp
  [-] concurrent    never run
  [-] exit_with     never run
  [-] fail          never run
+ [-] leaky         never run
  [-] needs_auth    requires auth.0001_initial; never run
  [ ] needs_once    requires once, noop_once; never run
  [ ] needs_schema  requires noop_once, managed_commands.0001_initial; never run
@@ -49,8 +50,8 @@ def test_marks_done_failed_and_running_with_last_run(project):
         project.wait(holder)
     lines = masked(result.stdout).splitlines()
     assert lines[3] == " [F] fail          failed <when> (<s>)"
-    assert lines[9] == " [X] noop_once     succeeded <when> (<s>)"
-    assert lines[11] == " [R] slow          running since <when>"
+    assert lines[10] == " [X] noop_once     succeeded <when> (<s>)"
+    assert lines[12] == " [R] slow          running since <when>"
 
 
 BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
@@ -175,12 +176,13 @@ def test_editing_a_done_command_marks_it_changed(project, tmp_path):
 def test_graph_is_mermaid_of_every_command_even_with_pending(project):
     project.run("noop_once")
     result = project.run("show_managed_commands", "--graph", "--pending")
-    assert result.stdout.splitlines()[:23] == [
+    assert result.stdout.splitlines()[:24] == [
         "flowchart LR",
         '    subgraph app_testapp["testapp"]',
         '        cmd_concurrent["concurrent"]:::repeatable',
         '        cmd_exit_with["exit_with"]:::repeatable',
         '        cmd_fail["fail"]:::repeatable',
+        '        cmd_leaky["leaky"]:::repeatable',
         '        cmd_needs_auth["needs_auth"]:::repeatable',
         '        cmd_needs_once["needs_once"]:::pending',
         '        cmd_needs_schema["needs_schema"]:::pending',
@@ -200,7 +202,7 @@ def test_graph_is_mermaid_of_every_command_even_with_pending(project):
         "    cmd_noop_once --> cmd_needs_schema",
         "    mig_managed_commands_0001_initial --> cmd_needs_schema",
     ]
-    styles = result.stdout.splitlines()[23:]
+    styles = result.stdout.splitlines()[24:]
     assert [line.split()[:2] for line in styles] == [
         ["classDef", name]
         for name in ("done", "pending", "failed", "running", "repeatable", "migration", "unknown")

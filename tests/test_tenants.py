@@ -250,6 +250,7 @@ def matrix(tenant_once, after, others):
         " concurrent         -        -        -\n"
         " exit_with          -        -        -\n"
         " fail               -        -        -\n"
+        " leaky              -        -        -\n"
         " needs_auth         -        -        -\n"
         f" needs_once         {row}\n"
         f" needs_schema       {row}\n"

@@ -66,14 +66,28 @@ class BoundedText:
         self._tail = ["".join(self._tail)[excess:]]
         self._tail_size = self._tail_limit
 
-    def getvalue(self) -> str:
+    def cut(self) -> tuple[str, str | None]:
+        """Return the stored text either side of the cut, each cleaned: ``(head, tail)``.
+
+        ``(whole text, None)`` when nothing was dropped. Kept apart so that what
+        is done to the stored text (``redact``) can tell where the cut is.
+        """
         self._trim()
         head = "".join(self._head)
         tail = "".join(self._tail)
-        if self.dropped:
-            marker = f"\n[... managed_commands: {self.dropped} characters not stored ...]\n"
-            return clean_text(head + marker + tail)
-        return clean_text(head + tail)
+        if not self.dropped:
+            return clean_text(head + tail), None
+        # No colour code or unstorable character spans the marker, so cleaning
+        # each side apart cleans the same as cleaning the whole.
+        return clean_text(head), clean_text(tail)
+
+    def marker(self) -> str:
+        """The line that stands for the dropped characters in the stored text."""
+        return f"\n[... managed_commands: {self.dropped} characters not stored ...]\n"
+
+    def getvalue(self) -> str:
+        head, tail = self.cut()
+        return head if tail is None else head + self.marker() + tail
 
 
 class TeeStream(io.TextIOBase):

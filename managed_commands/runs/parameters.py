@@ -83,20 +83,36 @@ def to_json(value: Any) -> Any:
     return to_json(encoded) if not isinstance(encoded, str) else clean_text(encoded)
 
 
+def redacted_options(options: Mapping[str, Any], sensitive: Iterable[str] = ()) -> set[str]:
+    """Return the names of the options whose values are stored as ``REDACTED``.
+
+    The one place that decides it: ``prepare`` hides these values in the
+    parameters, and ``redact.Redactor`` masks them in the stored output, so a
+    secret is hidden in both or in neither. A user option (not in
+    ``BASE_OPTIONS``) set to a value counts when its name looks secret or is
+    listed in ``sensitive``; ``sensitive`` is read once, and only if an option
+    needs it.
+    """
+    extra_names: frozenset[str] | None = None
+    hidden = set()
+    for name, value in options.items():
+        if name in BASE_OPTIONS or value is None:
+            continue
+        if extra_names is None:
+            extra_names = _option_names(sensitive)
+        if _is_sensitive(name, extra_names):
+            hidden.add(name)
+    return hidden
+
+
 def prepare(
     args: Iterable[Any], options: Mapping[str, Any], sensitive: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Return the JSON stored as a run's ``parameters``: positional args and user options."""
-    extra_names: frozenset[str] | None = None  # read once, and only if an option needs it
-    stored = {}
-    for name, value in options.items():
-        if name in BASE_OPTIONS:
-            continue
-        if value is not None:
-            if extra_names is None:
-                extra_names = _option_names(sensitive)
-            if _is_sensitive(name, extra_names):
-                stored[name] = REDACTED
-                continue
-        stored[name] = to_json(value)
+    hidden = redacted_options(options, sensitive)
+    stored = {
+        name: REDACTED if name in hidden else to_json(value)
+        for name, value in options.items()
+        if name not in BASE_OPTIONS
+    }
     return {"args": to_json(list(args)), "options": stored}

@@ -46,6 +46,7 @@ from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
 from managed_commands.runs.parameters import prepare
+from managed_commands.runs.redact import Redactor
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.scopes import command_database, current_scope
 from managed_commands.signals import command_finished, command_started
@@ -108,6 +109,11 @@ class TrackedRun:
         self.claim_of_run: RunClaim | None = None
         self.execution: CommandExecution | None = None
         self.capture = OutputCapture(conf.output_limit(), conf.capture_logs_level())
+        self.redactor = Redactor(
+            options,
+            (*definition.sensitive_options, *conf.sensitive_options()),
+            conf.redact_patterns(),
+        )
         self.started = 0.0
         #: Whether the run started inside a transaction of the caller's.
         self.in_transaction = False
@@ -268,10 +274,12 @@ class TrackedRun:
             "success": status == Status.SUCCEEDED,
             "finished_at": timezone.now(),
             "duration": time.perf_counter() - self.started,
-            "output": self.capture.stdout.getvalue(),
-            "stderr": self.capture.stderr.getvalue(),
-            "error_message": error_message,
-            "traceback": trace,
+            **self.redactor.stored(
+                output=self.capture.stdout,
+                stderr=self.capture.stderr,
+                error_message=error_message,
+                traceback=trace,
+            ),
         }
         if self.dry_run is not None:
             fields["writes"] = self.dry_run.summary()
@@ -422,7 +430,7 @@ class TrackedRun:
         """Record the outcome even when the captured text could not be stored."""
         execution = self._row()
         note = f"[managed_commands: output not stored: {type(first_error).__name__}: {first_error}]"
-        fields.update(output=clean_text(note), stderr="", traceback="")
+        fields.update(self.redactor.stored(output=clean_text(note)), stderr="", traceback="")
         try:
             return self.recorder.finish(execution, self._lock_key(), **fields)
         except DatabaseError as second_error:
@@ -442,8 +450,11 @@ class TrackedRun:
             return True  # the run's own exception tells how it ended
 
 
-def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
-    """Return (status, error message, traceback) for a run that ended with ``exc``."""
+def _outcome(exc: BaseException | None) -> tuple[str, str, str | BoundedText]:
+    """Return (status, error message, traceback) for a run that ended with ``exc``.
+
+    A traceback comes bounded, for ``finish`` to mask secrets across its cut too.
+    """
     if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
         return Status.SUCCEEDED, "", ""
     if isinstance(exc, CommandTerminated):
@@ -458,8 +469,8 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
     trace.write("".join(traceback.format_exception(exc)))
     message = clean_text(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, Exception):
-        return Status.FAILED, message, trace.getvalue()
-    return Status.INTERRUPTED, message, trace.getvalue()
+        return Status.FAILED, message, trace
+    return Status.INTERRUPTED, message, trace
 
 
 def _send(signal_: Signal, command: BaseCommand, execution: CommandExecution) -> None:
