@@ -45,6 +45,23 @@ class ManagedBaseCommand(BaseCommand):
         resume: When True, the batch loops of a run (``iterate()``) continue
             from the cursor saved by the last run that did not finish. Always so
             for a run_once command; ``--restart`` starts over.
+        statement_timeout: Seconds any one statement of ``handle()`` may run
+            on the command's database before the database stops it; the run
+            then fails (``RunTimedOut``, exit code 1) naming the timeout.
+            PostgreSQL: ``SET LOCAL statement_timeout`` in each transaction.
+            MariaDB: ``max_statement_time``; MySQL: ``max_execution_time``
+            (SELECT statements only). None (the default): no limit.
+        lock_timeout: Seconds any one statement of ``handle()`` may wait for a
+            lock (a row another transaction holds) before it fails the run
+            the same way. PostgreSQL: ``SET LOCAL lock_timeout``; MariaDB and
+            MySQL: ``innodb_lock_wait_timeout`` (whole seconds, rounded up).
+            Both timeouts apply for the length of ``handle()`` only, and
+            SQLite has neither (check ``managed_commands.W002``).
+        time_limit: Seconds the whole run may take; then it is stopped as
+            SIGTERM would stop it, recorded ``interrupted`` with the reason
+            (``RunOutOfTime``, exit code 7). A statement running at that moment
+            is cut short on PostgreSQL and SQLite; on MariaDB and MySQL the
+            stop waits for it to end. None (the default): no limit.
     """
 
     run_once: bool = False
@@ -53,6 +70,9 @@ class ManagedBaseCommand(BaseCommand):
     sensitive_options: Sequence[str] = ()
     lease_seconds: float | None = None
     resume: bool = False
+    statement_timeout: float | None = None
+    lock_timeout: float | None = None
+    time_limit: float | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
