@@ -27,9 +27,11 @@ from managed_commands.definition import Definition, ensure_met, source_hash
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
+    RunOutOfTime,
     RunStopped,
     RunTakenOver,
     StopRequested,
+    TimeLimitReached,
     TrackingUnavailable,
 )
 from managed_commands.formatting import local_time
@@ -44,6 +46,8 @@ from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.sanitize import clean_text, clip_name
+from managed_commands.runs.timelimit import time_limit
+from managed_commands.runs.timeouts import database_timeouts
 from managed_commands.scopes import current_scope
 from managed_commands.signals import command_finished, command_started
 
@@ -119,6 +123,10 @@ class TrackedRun:
             except StopRequested as exc:
                 raise RunStopped(
                     f"'{self.definition.name}' (run #{self._row().pk}) stopped as asked: {exc}"
+                ) from None
+            except TimeLimitReached as exc:
+                raise RunOutOfTime(
+                    f"'{self.definition.name}' (run #{self._row().pk}): {exc}"
                 ) from None
 
     def check_project(self) -> None:
@@ -203,7 +211,9 @@ class TrackedRun:
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
                 options.pop("restart", None)
-                result = call(*self.args, **options)
+                spec = self.definition
+                with database_timeouts(spec), time_limit(spec, self.guard, self.command):
+                    result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
             raise
@@ -416,7 +426,7 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str]:
         return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
     if isinstance(exc, RunTakenOver):
         return Status.INTERRUPTED, "Stopped: its claim was taken over by another run.", ""
-    if isinstance(exc, StopRequested):
+    if isinstance(exc, StopRequested | TimeLimitReached):
         return Status.INTERRUPTED, str(exc), ""
     trace = BoundedText(conf.output_limit())
     trace.write("".join(traceback.format_exception(exc)))
