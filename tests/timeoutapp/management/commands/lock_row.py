@@ -1,0 +1,23 @@
+from contextlib import nullcontext
+
+from django.db import transaction
+from django.db.models import F
+
+from managed_commands.base import ManagedBaseCommand
+from tests.batchmodels.models import Item
+
+
+class Command(ManagedBaseCommand):
+    help = (
+        "Updates item 1 (inside transaction.atomic() with --atomic), under a lock_timeout of 1 s."
+    )
+
+    lock_timeout = 1
+
+    def add_arguments(self, parser):
+        parser.add_argument("--atomic", action="store_true")
+
+    def handle(self, *args, atomic, **options):
+        with transaction.atomic() if atomic else nullcontext():
+            Item.objects.filter(number=1).update(processed=F("processed") + 1)
+        self.stdout.write("lock_row: updated")
