@@ -102,7 +102,7 @@ def test_time_limit_interrupts_the_run(project):
     assert 0.9 < row["duration"] < 2.5 and took < 10
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.backends("sqlite", "postgresql", "mariadb")
 def test_time_limit_cuts_a_query_short(project):
     result, took = run_timed(project, "over_time", "--seconds", "30", "--query")
     [row] = project.rows("over_time")

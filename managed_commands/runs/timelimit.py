@@ -2,9 +2,8 @@
 
 A timer thread stops the run as SIGTERM would (``InterruptGuard.stop()``),
 raising ``TimeLimitReached`` in it: the run ends ``interrupted``, with the
-reason on its row. Python code stops at once; a statement in progress is cut
-short where the driver lets a signal in (psycopg, sqlite3), otherwise (MySQLdb)
-the stop comes when the statement returns.
+reason on its row. Python code stops at once, and a statement in progress is
+cut short (``StatementCanceller``), so the stop does not wait for it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,9 @@ from django.core.management.base import BaseCommand
 
 from managed_commands.definition import Definition
 from managed_commands.exceptions import TimeLimitReached
+from managed_commands.runs.cancel import StatementCanceller
 from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.scopes import command_database
 
 logger = logging.getLogger("managed_commands")
 
@@ -40,12 +41,14 @@ def time_limit(
     # stop starts once the block is over.
     ending = threading.Lock()
     state = {"over": False, "missed": False}
+    canceller = StatementCanceller(command_database())
 
     def expire() -> None:
         with ending:
             if state["over"]:
                 return
-            if not guard.stop(TimeLimitReached(f"Stopped: time_limit of {seconds:g} s reached.")):
+            reason = TimeLimitReached(f"Stopped: time_limit of {seconds:g} s reached.")
+            if not guard.stop(reason, then=canceller.cancel):
                 state["missed"] = True
                 logger.warning(
                     "'%s' reached its time_limit of %g s but cannot be stopped: %s",
@@ -58,7 +61,8 @@ def time_limit(
     timer.daemon = True
     timer.start()
     try:
-        yield
+        with canceller.watching():
+            yield
     finally:
         timer.cancel()
         with ending:
