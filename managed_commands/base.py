@@ -59,9 +59,10 @@ class ManagedBaseCommand(BaseCommand):
             SQLite has neither (check ``managed_commands.W002``).
         time_limit: Seconds the whole run may take; then it is stopped as
             SIGTERM would stop it, recorded ``interrupted`` with the reason
-            (``RunOutOfTime``, exit code 7). A statement running at that moment
-            is cut short on PostgreSQL and SQLite; on MariaDB and MySQL the
-            stop waits for it to end. None (the default): no limit.
+            (``RunOutOfTime``, exit code 7), on every database: a statement
+            running at that moment is cut short. A run outside the main
+            thread cannot be stopped; its stderr says so. None (the
+            default): no limit.
     """
 
     run_once: bool = False

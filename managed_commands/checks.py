@@ -106,8 +106,9 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 def _timeouts_ignored(commands: dict[str, Definition]) -> list[CheckMessage]:
     """W002: statement_timeout and lock_timeout do nothing on SQLite."""
+    timed = sorted((name, command) for name, command in commands.items() if command.timeouts)
     using = command_database()
-    if connections[using].vendor != "sqlite":
+    if not timed or connections[using].vendor != "sqlite":
         return []
     return [
         Warning(
@@ -119,8 +120,7 @@ def _timeouts_ignored(commands: dict[str, Definition]) -> list[CheckMessage]:
             obj=name,
             id="managed_commands.W002",
         )
-        for name, command in sorted(commands.items())
-        if command.timeouts
+        for name, command in timed
     ]
 
 
