@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests import backends
+from tests.timeoutapp.management.commands.lock_row import ITEM
 
 pytestmark = pytest.mark.processes
 TIMEOUT_APP = {"MC_TEST_EXTRA_APPS": "tests.timeoutapp"}
@@ -48,21 +49,23 @@ def test_statement_timeout_stops_a_long_query_and_fails_the_run(project, atomic)
 
 @contextmanager
 def row_locked(project):
-    """Item 1, locked by another connection's open transaction for the block."""
+    """Item ``ITEM``, locked by another connection's open transaction for the block."""
     group = '"group"' if project.backend == "postgresql" else "`group`"
     project.sql(
-        f"INSERT INTO batchmodels_item (number, {group}, processed) VALUES (1, 0, 0)",
+        f"INSERT INTO batchmodels_item (number, {group}, processed) VALUES ({ITEM}, 0, 0)",
         database=project.name,
     )
     with backends.connect(project.backend, project.name) as conn:
         cursor = conn.cursor()
         cursor.execute("BEGIN")
-        cursor.execute("SELECT * FROM batchmodels_item WHERE number = 1 FOR UPDATE")
+        cursor.execute(f"SELECT * FROM batchmodels_item WHERE number = {ITEM} FOR UPDATE")
         try:
             yield
         finally:
             cursor.execute("ROLLBACK")
-            project.sql("DELETE FROM batchmodels_item", database=project.name)
+            project.sql(
+                f"DELETE FROM batchmodels_item WHERE number = {ITEM}", database=project.name
+            )
 
 
 @pytest.mark.backends("postgresql", "mariadb")

@@ -6,11 +6,12 @@ from django.db.models import F
 from managed_commands.base import ManagedBaseCommand
 from tests.batchmodels.models import Item
 
+#: The item it updates: a number no batch-loop test uses (they share the table).
+ITEM = -14
+
 
 class Command(ManagedBaseCommand):
-    help = (
-        "Updates item 1 (inside transaction.atomic() with --atomic), under a lock_timeout of 1 s."
-    )
+    help = "Updates item ITEM (in transaction.atomic() with --atomic); lock_timeout of 1 s."
 
     lock_timeout = 1
 
@@ -19,5 +20,5 @@ class Command(ManagedBaseCommand):
 
     def handle(self, *args, atomic, **options):
         with transaction.atomic() if atomic else nullcontext():
-            Item.objects.filter(number=1).update(processed=F("processed") + 1)
+            Item.objects.filter(number=ITEM).update(processed=F("processed") + 1)
         self.stdout.write("lock_row: updated")
