@@ -24,6 +24,9 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "sensitive_options",
         "lease_seconds",
         "resume",
+        "statement_timeout",
+        "lock_timeout",
+        "time_limit",
         "iterate",
         "iterate_batches",
     }
