@@ -54,6 +54,24 @@ class ManagedBaseCommand(BaseCommand):
             makes a run_once command done nor meets a ``requires``.
         dry_run: True while a ``--dry-run`` run is under way: effects outside
             the database (HTTP calls, files, caches) are the command's own to skip.
+        statement_timeout: Seconds any one statement of ``handle()`` may run
+            on the command's database before the database stops it; the run
+            then fails (``RunTimedOut``, exit code 1) naming the timeout.
+            PostgreSQL: ``SET LOCAL statement_timeout`` in each transaction.
+            MariaDB: ``max_statement_time``; MySQL: ``max_execution_time``
+            (SELECT statements only). None (the default): no limit.
+        lock_timeout: Seconds any one statement of ``handle()`` may wait for a
+            lock (a row another transaction holds) before it fails the run
+            the same way. PostgreSQL: ``SET LOCAL lock_timeout``; MariaDB and
+            MySQL: ``innodb_lock_wait_timeout`` (whole seconds, rounded up).
+            Both timeouts apply for the length of ``handle()`` only, and
+            SQLite has neither (check ``managed_commands.W002``).
+        time_limit: Seconds the whole run may take; then it is stopped as
+            SIGTERM would stop it, recorded ``interrupted`` with the reason
+            (``RunOutOfTime``, exit code 7), on every database: a statement
+            running at that moment is cut short. A run outside the main
+            thread cannot be stopped; its stderr says so. None (the
+            default): no limit.
     """
 
     run_once: bool = False
@@ -64,6 +82,9 @@ class ManagedBaseCommand(BaseCommand):
     resume: bool = False
     supports_dry_run: bool = False
     dry_run: bool = False
+    statement_timeout: float | None = None
+    lock_timeout: float | None = None
+    time_limit: float | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -11,10 +11,13 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.checks import register as register_check
 from django.core.management import get_commands
+from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from managed_commands import conf
+from managed_commands.definition import Definition
 from managed_commands.loader import discover, requirement_graph
+from managed_commands.scopes import command_database
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -49,7 +52,7 @@ def _unknown_key(key: Any) -> CheckMessage:
 
 
 def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E002-E009 and W001: every managed command's definition and ``requires``.
+    """E002-E009, E020-E023, W001 and W002: every managed command's definition and ``requires``.
 
     Imports the installed apps' command modules (cached per process), runs none.
     """
@@ -97,7 +100,34 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         id="managed_commands.E006",
                     )
                 )
+    messages += _timeouts_ignored(found.commands)
     return messages
+
+
+def _timeouts_ignored(commands: dict[str, Definition]) -> list[CheckMessage]:
+    """W002: statement_timeout and lock_timeout do nothing on SQLite."""
+    timed = sorted((name, command) for name, command in commands.items() if command.timeouts)
+    using = command_database()
+    if not timed or connections[using].vendor != "sqlite":
+        return []
+    return [
+        Warning(
+            f"'{name}' sets {' and '.join(_timeouts_of(command))}, but the database its "
+            f"commands run on ('{using}') is SQLite, which has no such timeouts: "
+            f"they are ignored there.",
+            hint="Remove them, or run the command on PostgreSQL, MariaDB or MySQL. "
+            "time_limit works on every database.",
+            obj=name,
+            id="managed_commands.W002",
+        )
+        for name, command in timed
+    ]
+
+
+def _timeouts_of(command: Definition) -> list[str]:
+    return [
+        name for name in ("statement_timeout", "lock_timeout") if getattr(command, name) is not None
+    ]
 
 
 def _missing_command(

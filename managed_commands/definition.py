@@ -8,6 +8,7 @@ error at ``manage.py check`` time).
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class Definition:
         resume: Whether a run picks up the saved cursor of a run that did not
             finish (always so for a run_once command).
         supports_dry_run: Whether it takes ``--dry-run`` (an audited, rolled-back run).
+        statement_timeout: Seconds one statement of ``handle()`` may run, or None.
+        lock_timeout: Seconds one statement of ``handle()`` may wait for a lock, or None.
+        time_limit: Seconds the whole run may take before it is stopped, or None.
     """
 
     name: str
@@ -51,6 +55,14 @@ class Definition:
     lease_seconds: float | None = None
     resume: bool = False
     supports_dry_run: bool = False
+    statement_timeout: float | None = None
+    lock_timeout: float | None = None
+    time_limit: float | None = None
+
+    @property
+    def timeouts(self) -> bool:
+        """Whether it asks the database to stop its long statements or lock waits."""
+        return self.statement_timeout is not None or self.lock_timeout is not None
 
     @property
     def resumes(self) -> bool:
@@ -166,6 +178,23 @@ _LEASE_HINT = (
     "heartbeat after which a run of this command is presumed gone, for example 300."
 )
 
+_TIMEOUT_HINT = (
+    "statement_timeout, lock_timeout and time_limit are None (no limit) or a number of "
+    "seconds above 0, for example 30 or 0.5."
+)
+#: The attributes that limit how long a run or its statements take (check E023).
+TIMEOUT_ATTRIBUTES = ("statement_timeout", "lock_timeout", "time_limit")
+
+
+def _is_seconds(value: Any) -> bool:
+    """A finite number above 0 (not a bool, which is an int to Python)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
 
 def problems(command_class: type) -> list[Problem]:
     """Describe every attribute of ``command_class`` that has the wrong type or value.
@@ -175,9 +204,10 @@ def problems(command_class: type) -> list[Problem]:
         (run_once, allow_concurrent, resume or supports_dry_run not True/False),
         ``E007`` (requires not a list of names), ``E008`` (requires names the
         command itself), ``E009`` (sensitive_options not a list of option
-        names), ``E020``
-        (lease_seconds not None or a positive number) or ``E021`` (resume
-        with allow_concurrent: two overlapping runs would resume one cursor).
+        names), ``E020`` (lease_seconds not None or a positive number),
+        ``E021`` (resume with allow_concurrent: two overlapping runs would
+        resume one cursor) or ``E023`` (statement_timeout, lock_timeout or
+        time_limit not None or a positive number).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -239,6 +269,16 @@ def problems(command_class: type) -> list[Problem]:
                 _LEASE_HINT,
             )
         )
+    for attribute in TIMEOUT_ATTRIBUTES:
+        value = getattr(cls, attribute)
+        if value is not None and not _is_seconds(value):
+            found.append(
+                Problem(
+                    "managed_commands.E023",
+                    f"{where}.{attribute} must be None or a number of seconds > 0, not {value!r}.",
+                    _TIMEOUT_HINT,
+                )
+            )
     if cls.resume is True and cls.allow_concurrent is True:
         found.append(
             Problem(
@@ -268,7 +308,14 @@ def read(command_class: type) -> Definition:
         lease_seconds=None if cls.lease_seconds is None else float(cls.lease_seconds),
         resume=cls.resume,
         supports_dry_run=cls.supports_dry_run,
+        statement_timeout=_seconds(cls.statement_timeout),
+        lock_timeout=_seconds(cls.lock_timeout),
+        time_limit=_seconds(cls.time_limit),
     )
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 # -- Whether a run's ``requires`` are met: other commands that succeeded,

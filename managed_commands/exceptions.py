@@ -20,8 +20,11 @@ __all__ = [
     "NotMultiTenant",
     "PendingCommandFailed",
     "RequirementNotMet",
+    "RunOutOfTime",
     "RunStopped",
     "RunTakenOver",
+    "RunTimedOut",
+    "TimeLimitReached",
     "TrackingUnavailable",
     "UnknownRequirement",
 ]
@@ -85,6 +88,21 @@ class RunStopped(ManagedCommandError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, returncode=6)
+
+
+class RunTimedOut(ManagedCommandError):
+    """A statement of the run was stopped by the command's statement_timeout or lock_timeout."""
+
+
+class RunOutOfTime(ManagedCommandError):
+    """The run was stopped at its ``time_limit``; its row is ``interrupted`` with the reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=7)
+
+
+class TimeLimitReached(BaseException):
+    """Raised inside a run that reached its ``time_limit``; stops it as SIGTERM would."""
 
 
 class StopRequested(BaseException):

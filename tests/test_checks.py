@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 from django.test import override_settings
 
 from managed_commands import checks
@@ -120,6 +121,42 @@ def test_an_unimportable_command_is_a_warning():
     assert hint == (
         "Fix the error raised by importing it; 'python manage.py import_error' shows it."
     )
+
+
+TIMEOUTS = override_settings(
+    INSTALLED_APPS=[
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "managed_commands",
+        "tests.timeoutapp",
+    ]
+)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite has no database timeouts")
+@TIMEOUTS
+def test_database_timeouts_on_sqlite_are_a_warning():
+    assert [(i, obj, m, h) for i, obj, m, h in found()] == [
+        (
+            "managed_commands.W002",
+            name,
+            f"'{name}' sets {attributes}, but the database its commands run on ('default') "
+            "is SQLite, which has no such timeouts: they are ignored there.",
+            "Remove them, or run the command on PostgreSQL, MariaDB or MySQL. "
+            "time_limit works on every database.",
+        )
+        for name, attributes in [
+            ("lock_row", "lock_timeout"),
+            ("show_timeouts", "statement_timeout and lock_timeout"),
+            ("slow_query", "statement_timeout"),
+        ]
+    ]
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="databases with timeouts")
+@TIMEOUTS
+def test_database_timeouts_elsewhere_pass():
+    assert checks.check_commands() == []
 
 
 @override_settings(MIGRATION_MODULES={"testapp": None})

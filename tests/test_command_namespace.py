@@ -26,6 +26,9 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "resume",
         "supports_dry_run",
         "dry_run",
+        "statement_timeout",
+        "lock_timeout",
+        "time_limit",
         "iterate",
         "iterate_batches",
     }

@@ -92,3 +92,27 @@ def test_resume_with_overlapping_runs_is_e021(monkeypatch):
     assert problem.id == "managed_commands.E021"
     assert "would both continue from the same saved cursor" in problem.message
     assert problem.hint
+
+
+@pytest.mark.parametrize("attribute", ["statement_timeout", "lock_timeout", "time_limit"])
+@pytest.mark.parametrize("value", [0, -1, "30", True, float("nan"), float("inf")])
+def test_a_timeout_that_is_not_a_positive_number_is_e023(monkeypatch, attribute, value):
+    monkeypatch.setattr(noop_managed.Command, attribute, value)
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == (
+        "managed_commands.E023",
+        f"{WHERE}.{attribute} must be None or a number of seconds > 0, not {value!r}.",
+    )
+    assert "for example 30 or 0.5" in problem.hint
+
+
+def test_timeouts_are_read_as_seconds(monkeypatch):
+    read = definition.read(noop_managed.Command)
+    assert (read.statement_timeout, read.lock_timeout, read.time_limit) == (None, None, None)
+    assert not read.timeouts
+    monkeypatch.setattr(noop_managed.Command, "statement_timeout", 2)
+    monkeypatch.setattr(noop_managed.Command, "lock_timeout", 0.5)
+    monkeypatch.setattr(noop_managed.Command, "time_limit", 60)
+    read = definition.read(noop_managed.Command)
+    assert (read.statement_timeout, read.lock_timeout, read.time_limit) == (2.0, 0.5, 60.0)
+    assert read.timeouts

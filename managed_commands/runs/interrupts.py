@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -63,8 +64,12 @@ class InterruptGuard:
                 _set_handler(signum, previous)
             self._previous.clear()
 
-    def stop(self, reason: BaseException) -> bool:
+    def stop(self, reason: BaseException, then: Callable[[], None] | None = None) -> bool:
         """From another thread, stop the run as SIGTERM would, raising ``reason`` in it.
+
+        ``then`` runs once the signal is sent and before the run can record
+        its end (``ending()`` waits for it): a cancel of the statement the run
+        waits on never reaches the writes of its end.
 
         Returns False when the run cannot be interrupted (it does not run in
         the main thread, or SIGTERM is ignored there).
@@ -74,6 +79,8 @@ class InterruptGuard:
                 return False
             self._stop_reason = reason
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+            if then is not None:
+                then()
             return True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -28,9 +28,11 @@ from managed_commands.definition import Definition, ensure_met, source_hash
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
+    RunOutOfTime,
     RunStopped,
     RunTakenOver,
     StopRequested,
+    TimeLimitReached,
     TrackingUnavailable,
 )
 from managed_commands.formatting import local_time
@@ -48,6 +50,8 @@ from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_ba
 from managed_commands.runs.parameters import prepare
 from managed_commands.runs.redact import Redactor
 from managed_commands.runs.sanitize import clean_text, clip_name
+from managed_commands.runs.timelimit import time_limit
+from managed_commands.runs.timeouts import database_timeouts
 from managed_commands.scopes import command_database, current_scope
 from managed_commands.signals import command_finished, command_started
 
@@ -138,6 +142,10 @@ class TrackedRun:
                 raise RunStopped(
                     f"'{self.definition.name}' (run #{self._row().pk}) stopped as asked: {exc}"
                 ) from None
+            except TimeLimitReached as exc:
+                raise RunOutOfTime(
+                    f"'{self.definition.name}' (run #{self._row().pk}): {exc}"
+                ) from None
 
     def check_project(self) -> None:
         """Run the system checks first: a project that fails them never starts a run."""
@@ -221,7 +229,12 @@ class TrackedRun:
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
                 options.pop("restart", None)
-                with self._rolled_back_if_dry():
+                spec = self.definition
+                with (
+                    database_timeouts(spec),
+                    time_limit(spec, self.guard, self.command),
+                    self._rolled_back_if_dry(),
+                ):
                     result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
@@ -463,7 +476,7 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str | BoundedText]:
         return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
     if isinstance(exc, RunTakenOver):
         return Status.INTERRUPTED, "Stopped: its claim was taken over by another run.", ""
-    if isinstance(exc, StopRequested):
+    if isinstance(exc, StopRequested | TimeLimitReached):
         return Status.INTERRUPTED, str(exc), ""
     trace = BoundedText(conf.output_limit())
     trace.write("".join(traceback.format_exception(exc)))

@@ -1,0 +1,1 @@
+"""Commands with timeouts (installed through MC_TEST_EXTRA_APPS, as SQLite warns about them)."""
