@@ -7,6 +7,7 @@ import os
 import pytest
 
 from managed_commands.runs.claim import lock_key
+from managed_commands.status import command_statuses
 from managed_commands.testing.factories import CommandExecutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,11 @@ def test_resumable_takes_its_progress():
     row = CommandExecutionFactory(resumable=True, rows_done=0, rows_total=10)
     assert row.cursor["main"] == {"columns": ["pk"], "after": None, "count": 0, "done": False}
     assert (row.tick_count, row.tick_total) == (0, 10)
+
+
+def test_the_dry_trait_builds_a_completed_dry_run_that_leaves_the_command_pending():
+    row = CommandExecutionFactory(command_name="noop_once", run_once=True, dry=True)
+    assert (row.status, row.success, row.dry_run, row.once_key) == ("dry_run", False, True, None)
+    assert row.writes["rows"] == {}
+    [status] = [s for s in command_statuses() if s.command.name == "noop_once"]
+    assert (status.state, status.condition) == ("pending", "pending")

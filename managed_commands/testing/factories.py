@@ -55,6 +55,8 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         faked: marked done without running (``status=faked``, ``success=True``).
         interrupted: stopped by Ctrl-C.
         abandoned: its process died and a later run closed it.
+        dry: a completed dry run (``--dry-run``): status ``dry_run``, nothing
+            written, the command not done by it.
         resumable: interrupted in its batch loop (``iterate()``) with its cursor
             saved: ``rows_done`` rows (pk 1 to ``rows_done``) of ``rows_total``
             done, so the next run of a run_once command (or one with
@@ -114,6 +116,14 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             status=Status.ABANDONED,
             success=False,
             error_message="Abandoned: its process is no longer running.",
+        )
+        dry = Trait(
+            status=Status.DRY_RUN,
+            success=False,
+            dry_run=True,
+            writes=LazyAttribute(
+                lambda row: {"rows": {}, "statements": 0, "mails": 0, "tasks": 0, "batches": 0}
+            ),
         )
         rows_done = 100
         rows_total = 200
