@@ -56,6 +56,14 @@ def test_from_an_empty_database_to_everything_done(manage):
             if "." not in requirement:
                 assert order.index(requirement) < order.index(entry["name"])
 
+    dry = manage("load_catalog", "--dry-run")
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert dry.stdout == (
+        "Loaded 3 products.\n"
+        "Dry run of 'load_catalog' rolled back: it would have written catalog_product (3 insert).\n"
+    )
+    assert manage("show_managed_commands", "--check").returncode == 1  # still pending
+
     run = manage("run_pending_commands")
     assert (run.returncode, run.stderr) == (0, "")
     assert "Loaded 3 products.\n" in run.stdout and "Priced 3 products.\n" in run.stdout

@@ -7,6 +7,7 @@ PRODUCTS = [("TEA-01", "Green tea"), ("TEA-02", "Black tea"), ("CUP-01", "Café 
 class Command(ManagedBaseCommand):
     help = "Load the initial catalog (a data command that must run exactly once)."
     run_once = True
+    supports_dry_run = True  # python manage.py load_catalog --dry-run
 
     def handle(self, *args, **options):
         for sku, name in PRODUCTS:
