@@ -19,7 +19,6 @@ from functools import cache
 from typing import Any
 
 from managed_commands import conf
-from managed_commands.runs.parameters import to_json
 
 __all__ = ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"]
 
@@ -94,13 +93,13 @@ def release() -> str:
 
 
 def metadata(command: Any) -> Any:
-    """What ``MANAGED_COMMANDS["METADATA"]`` returns for ``command``, as JSON (None
-    without the setting, or when it fails: a run never stops for it)."""
+    """What ``MANAGED_COMMANDS["METADATA"]`` returns for ``command`` (None without
+    the setting, or when it fails: a run never stops for it)."""
     hook = conf.metadata_function()
     if hook is None:
         return None
     try:
-        return to_json(hook(command))
+        return hook(command)
     except Exception:  # a broken metadata hook must not stop a run
         logger.warning(
             "MANAGED_COMMANDS['METADATA'] failed; the run records no metadata.", exc_info=True

@@ -47,7 +47,7 @@ from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
-from managed_commands.runs.parameters import prepare
+from managed_commands.runs.parameters import prepare, to_json
 from managed_commands.runs.redact import Redactor
 from managed_commands.runs.sanitize import clean_text, clip_name
 from managed_commands.runs.timelimit import time_limit
@@ -409,7 +409,8 @@ class TrackedRun:
             "host_id": host_identity(),
             "dry_run": self.dry_run is not None,
             "origin": origin(),
-            "metadata": metadata(self.command),
+            # Stored as JSON whatever the hook returned: what JSON cannot hold becomes text.
+            "metadata": to_json(metadata(self.command)),
         }
 
     def _check_kwargs(self) -> dict[str, Any]:
