@@ -21,6 +21,12 @@ from django.db.migrations.recorder import MigrationRecorder
 from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
 from managed_commands.scopes import command_database
 
+#: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).
+PRE_MIGRATE = "pre_migrate"
+#: Runs after ``migrate``: the default.
+POST_MIGRATE = "post_migrate"
+PHASES = (PRE_MIGRATE, POST_MIGRATE)
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -39,6 +45,8 @@ class Definition:
         resume: Whether a run picks up the saved cursor of a run that did not
             finish (always so for a run_once command).
         supports_dry_run: Whether it takes ``--dry-run`` (an audited, rolled-back run).
+        phase: ``"pre_migrate"`` or ``"post_migrate"``: when in a deploy it runs.
+        tags: Its tags, for ``--tag`` selections.
     """
 
     name: str
@@ -51,6 +59,8 @@ class Definition:
     lease_seconds: float | None = None
     resume: bool = False
     supports_dry_run: bool = False
+    phase: str = POST_MIGRATE
+    tags: frozenset[str] = frozenset()
 
     @property
     def resumes(self) -> bool:
@@ -161,6 +171,11 @@ _RESUME_HINT = (
     "Drop resume = True, or allow_concurrent = True: only one run at a time can continue "
     "from a saved cursor."
 )
+_PHASE_HINT = (
+    "phase is 'pre_migrate' (run before migrate, by run_pending_commands --phase pre_migrate) "
+    "or 'post_migrate' (the default: run after migrate)."
+)
+_TAGS_HINT = "tags is a set of non-empty strings, for example {'search', 'backfill'}."
 _LEASE_HINT = (
     "lease_seconds is None (MANAGED_COMMANDS['LEASE_SECONDS']) or the seconds without a "
     "heartbeat after which a run of this command is presumed gone, for example 300."
@@ -176,8 +191,10 @@ def problems(command_class: type) -> list[Problem]:
         ``E007`` (requires not a list of names), ``E008`` (requires names the
         command itself), ``E009`` (sensitive_options not a list of option
         names), ``E020``
-        (lease_seconds not None or a positive number) or ``E021`` (resume
-        with allow_concurrent: two overlapping runs would resume one cursor).
+        (lease_seconds not None or a positive number), ``E021`` (resume
+        with allow_concurrent: two overlapping runs would resume one cursor),
+        ``E026`` (phase not "pre_migrate" or "post_migrate") or ``E027``
+        (tags not a set of non-empty strings).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -248,6 +265,22 @@ def problems(command_class: type) -> list[Problem]:
                 _RESUME_HINT,
             )
         )
+    if cls.phase not in PHASES:
+        found.append(
+            Problem(
+                "managed_commands.E026",
+                f"{where}.phase must be 'pre_migrate' or 'post_migrate', not {cls.phase!r}.",
+                _PHASE_HINT,
+            )
+        )
+    if not _is_names(cls.tags):
+        found.append(
+            Problem(
+                "managed_commands.E027",
+                f"{where}.tags must be a set of non-empty strings, not {cls.tags!r}.",
+                _TAGS_HINT,
+            )
+        )
     return found
 
 
@@ -268,6 +301,8 @@ def read(command_class: type) -> Definition:
         lease_seconds=None if cls.lease_seconds is None else float(cls.lease_seconds),
         resume=cls.resume,
         supports_dry_run=cls.supports_dry_run,
+        phase=cls.phase,
+        tags=frozenset(cls.tags),
     )
 
 
