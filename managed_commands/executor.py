@@ -25,6 +25,7 @@ from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import lease
 from managed_commands.scopes import current_scope
+from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.signals import command_finished
 from managed_commands.status import CommandState, command_statuses
 
@@ -58,8 +59,12 @@ class CommandExecutor:
         self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
         self.graph = requirement_graph(s.command for s in self.statuses.values())
 
-    def plan(self, targets: Iterable[str] | None = None) -> list[Definition]:
+    def plan(
+        self, targets: Iterable[str] | None = None, selection: Selection = EVERYTHING
+    ) -> list[Definition]:
         """The pending run_once commands among ``targets`` (default: all), in run order.
+
+        Only those ``selection`` picks (a phase, tags; default: every one).
 
         Each command comes after every command it requires; ties go by
         INSTALLED_APPS order, then name. Raises ``CommandError`` for a target
@@ -68,7 +73,12 @@ class CommandExecutor:
         """
         self.graph.validate()
         names = list(self.statuses) if targets is None else self._checked(targets)
-        pending = [name for name in names if self.statuses[name].state == CommandState.PENDING]
+        pending = [
+            name
+            for name in names
+            if self.statuses[name].state == CommandState.PENDING
+            and selection.picks(self.statuses[name].command)
+        ]
         return [self.statuses[name].command for name in self.graph.plan(pending)]
 
     def run(
