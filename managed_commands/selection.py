@@ -47,6 +47,11 @@ class Selection:
             words += f" tagged {' or '.join(sorted(self.tags))}"
         return words
 
+    def options(self) -> str:
+        """The command-line options that select the same, such as ``" --phase pre_migrate"``."""
+        phase = f" --phase {self.phase}" if self.phase else ""
+        return phase + "".join(f" --tag {tag}" for tag in sorted(self.tags))
+
 
 #: The selection of a command run without ``--phase`` or ``--tag``.
 EVERYTHING = Selection()

@@ -215,9 +215,10 @@ def test_check_gates_on_the_selected_commands_only(deployed):
     assert (passed.returncode, passed.stdout) == (0, "No pending run_once commands.\n")
 
 
-def test_the_graph_and_the_tenant_matrix_cannot_be_filtered(deployed):
-    result = deployed.run("show_managed_commands", "--graph", "--tag", "search", env=PHASES)
+@pytest.mark.parametrize("whole", ["--graph", "--all-tenants"])
+def test_the_graph_and_the_tenant_matrix_cannot_be_filtered(deployed, whole):
+    result = deployed.run("show_managed_commands", whole, "--tag", "search", env=PHASES)
     assert (result.returncode, result.stderr) == (
         1,
-        "CommandError: --phase and --tag select lines of the list; leave out --graph.\n",
+        f"CommandError: --phase and --tag select lines of the list; leave out {whole}.\n",
     )

@@ -42,6 +42,12 @@ def test_phase_and_tags_must_both_match():
     assert both.describe() == " in phase post_migrate tagged search"
 
 
+def test_options_select_the_same_again():
+    assert EVERYTHING.options() == ""
+    both = Selection("pre_migrate", frozenset({"search", "cache"}))
+    assert both.options() == " --phase pre_migrate --tag cache --tag search"
+
+
 PHASES_APP = override_settings(
     INSTALLED_APPS=["managed_commands", "tests.testapp", "tests.phasesapp"]
 )

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 from managed_commands import listing
 from managed_commands.formatting import plural
 from managed_commands.management.output import ReportingCommand
-from managed_commands.selection import Selection, add_arguments, from_options
+from managed_commands.selection import add_arguments, from_options
 from managed_commands.status import CommandState, command_statuses
 from managed_commands.tenants import statuses_by_tenant
 
@@ -83,7 +83,7 @@ class Command(ReportingCommand):
             self._fail_pending(
                 len(waiting),
                 f"pending{selection.describe()}: {names}",
-                f"run_pending_commands{_options_of(selection)}",
+                f"run_pending_commands{selection.options()}",
             )
 
     def _across_tenants(self, pending: bool, check: bool, as_json: bool) -> None:
@@ -119,9 +119,3 @@ class Command(ReportingCommand):
             f"{plural(count, 'run_once command')} {'is' if count == 1 else 'are'} {where}. "
             f"Run them with 'python manage.py {run_with}'."
         )
-
-
-def _options_of(selection: Selection) -> str:
-    """The ``run_pending_commands`` options that run what ``selection`` picks."""
-    phase = f" --phase {selection.phase}" if selection.phase else ""
-    return phase + "".join(f" --tag {tag}" for tag in sorted(selection.tags))
