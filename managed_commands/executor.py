@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from managed_commands import conf
 from managed_commands.definition import Definition
@@ -23,7 +24,7 @@ from managed_commands.loader import discover, requirement_graph
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import lease
+from managed_commands.runs import dberrors, lease
 from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.signals import command_finished
@@ -50,13 +51,20 @@ class CommandExecutor:
 
     Raises:
         InvalidDefinition: some managed command's definition has problems.
+        TrackingUnavailable: the history cannot be read (no table yet...).
     """
 
     def __init__(self, using: str | None = None) -> None:
         discover().ensure_valid()
         self.using = using or conf.history_database()
         self.scope = current_scope()
-        self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
+        try:
+            statuses = command_statuses(self.using, self.scope)
+        except DatabaseError as exc:
+            # Before the first migrate (a pre_migrate step on a new database):
+            # say what to run rather than show a traceback.
+            raise dberrors.unavailable(exc, self.using) from exc
+        self.statuses = {s.command.name: s for s in statuses}
         self.graph = requirement_graph(s.command for s in self.statuses.values())
 
     def plan(

@@ -96,6 +96,13 @@ def test_migrate_stops_naming_the_required_command_until_it_ran(fresh):
 
 def test_the_deploy_recipe_runs_pre_migrate_commands_migrates_then_runs_the_rest(fresh):
     # A first deploy creates the history table before anything can be recorded in it.
+    too_soon = fresh.run("run_pending_commands", "--phase", "pre_migrate", env=PHASES)
+    assert (too_soon.returncode, too_soon.stderr) == (
+        4,
+        "TrackingUnavailable: The command was not run: its run cannot be recorded because the "
+        "table 'managed_commands_commandexecution' does not exist in database 'default'. "
+        "Run 'python manage.py migrate managed_commands' first.\n",
+    )
     run(fresh, "migrate", "managed_commands", "-v0")
     run(fresh, "migrate", "phasesapp", "0001_initial", "-v0")
     before = run(fresh, "run_pending_commands", "--phase", "pre_migrate")
