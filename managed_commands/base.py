@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from argparse import ArgumentError
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -52,6 +52,17 @@ class ManagedBaseCommand(BaseCommand):
             run whose database work is rolled back at its end and whose row
             (status ``dry_run``) says what it would have written. It never
             makes a run_once command done nor meets a ``requires``.
+        phase: ``"post_migrate"`` (the default) or ``"pre_migrate"``: when a
+            deploy runs it. ``run_pending_commands --phase pre_migrate`` runs
+            the pending pre_migrate commands before ``migrate`` (for example a
+            backfill that a migration adding a constraint needs, see
+            ``managed_commands.operations.RequireCommand``); a plain
+            ``run_pending_commands`` after ``migrate`` runs whatever is left.
+            A pre_migrate command may require migrations, but no post_migrate
+            command.
+        tags: Names (a set of non-empty strings) that ``run_pending_commands
+            --tag`` and ``show_managed_commands --tag`` select commands by,
+            for example ``{"search"}``.
         dry_run: True while a ``--dry-run`` run is under way: effects outside
             the database (HTTP calls, files, caches) are the command's own to skip.
         statement_timeout: Seconds any one statement of ``handle()`` may run
@@ -81,6 +92,8 @@ class ManagedBaseCommand(BaseCommand):
     lease_seconds: float | None = None
     resume: bool = False
     supports_dry_run: bool = False
+    phase: str = "post_migrate"
+    tags: Collection[str] = frozenset()
     dry_run: bool = False
     statement_timeout: float | None = None
     lock_timeout: float | None = None

@@ -15,7 +15,7 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from managed_commands import conf
-from managed_commands.definition import Definition
+from managed_commands.definition import POST_MIGRATE, PRE_MIGRATE, Definition
 from managed_commands.loader import discover, requirement_graph
 from managed_commands.scopes import command_database
 
@@ -52,7 +52,8 @@ def _unknown_key(key: Any) -> CheckMessage:
 
 
 def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E002-E009, E020-E023, W001 and W002: every managed command's definition and ``requires``.
+    """E002-E009, E020-E023, E026-E028, W001 and W002: every managed command's
+    definition and ``requires``.
 
     Imports the installed apps' command modules (cached per process), runs none.
     """
@@ -87,6 +88,7 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="managed_commands.E005",
             )
         )
+    messages += _phase_mismatches(found.commands)
     for name, command in sorted(found.commands.items()):
         for app_label, migration in command.migration_requires:
             reason = _missing_migration(app_label, migration)
@@ -127,6 +129,28 @@ def _timeouts_ignored(commands: dict[str, Definition]) -> list[CheckMessage]:
 def _timeouts_of(command: Definition) -> list[str]:
     return [
         name for name in ("statement_timeout", "lock_timeout") if getattr(command, name) is not None
+    ]
+
+
+def _phase_mismatches(commands: dict[str, Definition]) -> list[CheckMessage]:
+    """E028: a pre_migrate command requiring a post_migrate one.
+
+    ``run_pending_commands --phase pre_migrate`` would leave the requirement
+    pending, so the command could not run before ``migrate``.
+    """
+    return [
+        Error(
+            f"'{name}' is a pre_migrate command but requires '{requirement}', a "
+            f"post_migrate command: it would still be pending when '{name}' runs before migrate.",
+            hint=f"Make '{requirement}' pre_migrate too (phase = 'pre_migrate'), or '{name}' "
+            f"post_migrate.",
+            obj=name,
+            id="managed_commands.E028",
+        )
+        for name, command in sorted(commands.items())
+        if command.phase == PRE_MIGRATE
+        for requirement in command.command_requires
+        if requirement in commands and commands[requirement].phase == POST_MIGRATE
     ]
 
 

@@ -22,6 +22,12 @@ from django.db.migrations.recorder import MigrationRecorder
 from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
 from managed_commands.scopes import command_database
 
+#: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).
+PRE_MIGRATE = "pre_migrate"
+#: Runs after ``migrate``: the default.
+POST_MIGRATE = "post_migrate"
+PHASES = (PRE_MIGRATE, POST_MIGRATE)
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -43,6 +49,8 @@ class Definition:
         statement_timeout: Seconds one statement of ``handle()`` may run, or None.
         lock_timeout: Seconds one statement of ``handle()`` may wait for a lock, or None.
         time_limit: Seconds the whole run may take before it is stopped, or None.
+        phase: ``"pre_migrate"`` or ``"post_migrate"``: when in a deploy it runs.
+        tags: Its tags, for ``--tag`` selections.
     """
 
     name: str
@@ -58,6 +66,8 @@ class Definition:
     statement_timeout: float | None = None
     lock_timeout: float | None = None
     time_limit: float | None = None
+    phase: str = POST_MIGRATE
+    tags: frozenset[str] = frozenset()
 
     @property
     def timeouts(self) -> bool:
@@ -173,6 +183,11 @@ _RESUME_HINT = (
     "Drop resume = True, or allow_concurrent = True: only one run at a time can continue "
     "from a saved cursor."
 )
+_PHASE_HINT = (
+    "phase is 'pre_migrate' (run before migrate, by run_pending_commands --phase pre_migrate) "
+    "or 'post_migrate' (the default: run after migrate)."
+)
+_TAGS_HINT = "tags is a set of non-empty strings, for example {'search', 'backfill'}."
 _LEASE_HINT = (
     "lease_seconds is None (MANAGED_COMMANDS['LEASE_SECONDS']) or the seconds without a "
     "heartbeat after which a run of this command is presumed gone, for example 300."
@@ -206,8 +221,10 @@ def problems(command_class: type) -> list[Problem]:
         command itself), ``E009`` (sensitive_options not a list of option
         names), ``E020`` (lease_seconds not None or a positive number),
         ``E021`` (resume with allow_concurrent: two overlapping runs would
-        resume one cursor) or ``E023`` (statement_timeout, lock_timeout or
-        time_limit not None or a positive number).
+        resume one cursor), ``E023`` (statement_timeout, lock_timeout or
+        time_limit not None or a positive number), ``E026`` (phase not
+        "pre_migrate" or "post_migrate") or ``E027`` (tags not a set of
+        non-empty strings).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -288,6 +305,22 @@ def problems(command_class: type) -> list[Problem]:
                 _RESUME_HINT,
             )
         )
+    if cls.phase not in PHASES:
+        found.append(
+            Problem(
+                "managed_commands.E026",
+                f"{where}.phase must be 'pre_migrate' or 'post_migrate', not {cls.phase!r}.",
+                _PHASE_HINT,
+            )
+        )
+    if not _is_names(cls.tags):
+        found.append(
+            Problem(
+                "managed_commands.E027",
+                f"{where}.tags must be a set of non-empty strings, not {cls.tags!r}.",
+                _TAGS_HINT,
+            )
+        )
     return found
 
 
@@ -311,6 +344,8 @@ def read(command_class: type) -> Definition:
         statement_timeout=_seconds(cls.statement_timeout),
         lock_timeout=_seconds(cls.lock_timeout),
         time_limit=_seconds(cls.time_limit),
+        phase=cls.phase,
+        tags=frozenset(cls.tags),
     )
 
 

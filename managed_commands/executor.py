@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from managed_commands import conf
 from managed_commands.definition import Definition
@@ -23,8 +24,9 @@ from managed_commands.loader import discover, requirement_graph
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import lease
+from managed_commands.runs import dberrors, lease
 from managed_commands.scopes import current_scope
+from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.signals import command_finished
 from managed_commands.status import CommandState, command_statuses
 
@@ -49,17 +51,28 @@ class CommandExecutor:
 
     Raises:
         InvalidDefinition: some managed command's definition has problems.
+        TrackingUnavailable: the history cannot be read (no table yet...).
     """
 
     def __init__(self, using: str | None = None) -> None:
         discover().ensure_valid()
         self.using = using or conf.history_database()
         self.scope = current_scope()
-        self.statuses = {s.command.name: s for s in command_statuses(self.using, self.scope)}
+        try:
+            statuses = command_statuses(self.using, self.scope)
+        except DatabaseError as exc:
+            # Before the first migrate (a pre_migrate step on a new database):
+            # say what to run rather than show a traceback.
+            raise dberrors.unavailable(exc, self.using) from exc
+        self.statuses = {s.command.name: s for s in statuses}
         self.graph = requirement_graph(s.command for s in self.statuses.values())
 
-    def plan(self, targets: Iterable[str] | None = None) -> list[Definition]:
+    def plan(
+        self, targets: Iterable[str] | None = None, selection: Selection = EVERYTHING
+    ) -> list[Definition]:
         """The pending run_once commands among ``targets`` (default: all), in run order.
+
+        Only those ``selection`` picks (a phase, tags; default: every one).
 
         Each command comes after every command it requires; ties go by
         INSTALLED_APPS order, then name. Raises ``CommandError`` for a target
@@ -68,7 +81,12 @@ class CommandExecutor:
         """
         self.graph.validate()
         names = list(self.statuses) if targets is None else self._checked(targets)
-        pending = [name for name in names if self.statuses[name].state == CommandState.PENDING]
+        pending = [
+            name
+            for name in names
+            if self.statuses[name].state == CommandState.PENDING
+            and selection.picks(self.statuses[name].command)
+        ]
         return [self.statuses[name].command for name in self.graph.plan(pending)]
 
     def run(

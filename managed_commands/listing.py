@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from managed_commands.definition import Definition, split_requires
+from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
 from managed_commands.formatting import local_time
 from managed_commands.progress import describe, figures
 from managed_commands.status import CommandState, CommandStatus, Condition
@@ -52,6 +52,10 @@ def _grouped(statuses: Iterable[CommandStatus]) -> list[tuple[str, list[CommandS
 
 def _line(status: CommandStatus, width: int) -> str:
     details = []
+    if status.command.phase == PRE_MIGRATE:
+        details.append(f"phase {PRE_MIGRATE}")
+    if status.command.tags:
+        details.append(f"tags {', '.join(sorted(status.command.tags))}")
     if status.command.requires:
         details.append(f"requires {requirement_text(status)}")
     details.append(_last_run(status))
@@ -78,6 +82,8 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
     run, success = status.last_run, status.last_success
     return {
         **_command_json(status.command),
+        "phase": status.command.phase,
+        "tags": sorted(status.command.tags),
         "unapplied_migrations": sorted(status.unapplied_migrations),
         "state": status.state,
         "running": status.running,

@@ -381,3 +381,36 @@ def test_both_checks_have_our_own_tag():
 def test_manage_py_check_tag_managed_commands_runs_the_settings_check():
     with pytest.raises(SystemCheckError, match=r"\(managed_commands\.E018\) MANAGED_COMMANDS"):
         call_command("check", tags=["managed_commands"])
+
+
+PHASES_APP = override_settings(
+    INSTALLED_APPS=[
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "managed_commands",
+        "tests.testapp",
+        "tests.phasesapp",
+    ]
+)
+
+
+@PHASES_APP
+def test_phases_and_tags_pass_when_a_post_migrate_command_requires_a_pre_migrate_one():
+    assert checks.check_commands() == []
+
+
+@PHASES_APP
+def test_a_pre_migrate_command_requiring_a_post_migrate_one_is_e028(monkeypatch):
+    from managed_commands.loader import discover
+
+    commands = discover().commands
+    early = replace(commands["warm_cache"], requires=("reindex", "phasesapp.0001_initial"))
+    monkeypatch.setitem(commands, "warm_cache", early)
+    [message] = checks.check_commands()
+    assert (message.id, message.obj, message.msg, message.hint) == (
+        "managed_commands.E028",
+        "warm_cache",
+        "'warm_cache' is a pre_migrate command but requires 'reindex', a post_migrate "
+        "command: it would still be pending when 'warm_cache' runs before migrate.",
+        "Make 'reindex' pre_migrate too (phase = 'pre_migrate'), or 'warm_cache' post_migrate.",
+    )

@@ -25,6 +25,8 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "lease_seconds",
         "resume",
         "supports_dry_run",
+        "phase",
+        "tags",
         "dry_run",
         "statement_timeout",
         "lock_timeout",

@@ -116,3 +116,37 @@ def test_timeouts_are_read_as_seconds(monkeypatch):
     read = definition.read(noop_managed.Command)
     assert (read.statement_timeout, read.lock_timeout, read.time_limit) == (2.0, 0.5, 60.0)
     assert read.timeouts
+
+
+def test_phase_and_tags_default_to_post_migrate_and_none():
+    read = definition.read(noop_managed.Command)
+    assert (read.phase, read.tags) == ("post_migrate", frozenset())
+
+
+def test_phase_and_tags_are_carried_on_the_definition(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "phase", "pre_migrate")
+    monkeypatch.setattr(noop_managed.Command, "tags", ["search", "search", "cache"])
+    read = definition.read(noop_managed.Command)
+    assert (read.phase, read.tags) == ("pre_migrate", frozenset({"search", "cache"}))
+
+
+@pytest.mark.parametrize("phase", ["premigrate", "", None, ["pre_migrate"]])
+def test_a_phase_that_is_not_pre_or_post_migrate_is_e026(monkeypatch, phase):
+    monkeypatch.setattr(noop_managed.Command, "phase", phase)
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == (
+        "managed_commands.E026",
+        f"{WHERE}.phase must be 'pre_migrate' or 'post_migrate', not {phase!r}.",
+    )
+    assert "pre_migrate" in problem.hint and "post_migrate" in problem.hint
+
+
+@pytest.mark.parametrize("tags", ["search", {"search", ""}, [3], None])
+def test_tags_that_are_not_non_empty_strings_are_e027(monkeypatch, tags):
+    monkeypatch.setattr(noop_managed.Command, "tags", tags)
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == (
+        "managed_commands.E027",
+        f"{WHERE}.tags must be a set of non-empty strings, not {tags!r}.",
+    )
+    assert problem.hint

@@ -122,6 +122,8 @@ def test_json_reports_state_last_run_and_changes(project):
         "app_label": "testapp",
         "run_once": True,
         "requires": [],
+        "phase": "post_migrate",
+        "tags": [],
         "unapplied_migrations": [],
         "state": "done",
         "running": False,

@@ -13,6 +13,8 @@ from managed_commands.formatting import plural
 from managed_commands.listing import requirement_text
 from managed_commands.management.output import ReportingCommand
 from managed_commands.models import CommandExecution
+from managed_commands.selection import add_arguments, from_options
+from managed_commands.status import CommandState
 
 
 class Command(ReportingCommand):
@@ -30,16 +32,22 @@ class Command(ReportingCommand):
             help="Record the named commands (all pending ones when no name is given) as done "
             "without running them, marked as faked.",
         )
+        add_arguments(parser, "the pending commands")
 
     def handle(self, *, plan: bool, fake: list[str] | None, **options: Any) -> None:
         executor = CommandExecutor()
-        # Under all_tenants_command, say which tenant each summary is about.
-        self.where = f" in scope '{executor.scope}'" if executor.scope else ""
-        steps = executor.plan(fake or None)
+        selection = from_options(options)
+        # Say which phase and tags, and under all_tenants_command which tenant,
+        # each summary is about.
+        scope = f" in scope '{executor.scope}'" if executor.scope else ""
+        self.where = selection.describe() + scope
+        steps = executor.plan(fake or None, selection)
         planned = {command.name for command in steps}
         for name in fake or ():
             if name not in planned:
-                self.say(f"Skipped '{name}': it is already done.")
+                done = executor.statuses[name].state == CommandState.DONE
+                why = "it is already done" if done else f"it is not{selection.describe()}"
+                self.say(f"Skipped '{name}': {why}.")
         if not steps:
             self.say(f"No pending run_once commands{self.where}.")
         elif plan:

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 from managed_commands import listing
 from managed_commands.formatting import plural
 from managed_commands.management.output import ReportingCommand
+from managed_commands.selection import add_arguments, from_options
 from managed_commands.status import CommandState, command_statuses
 from managed_commands.tenants import statuses_by_tenant
 
@@ -35,6 +36,7 @@ class Command(ReportingCommand):
             help="With django-tenants: a matrix of the commands by tenant (public left out), "
             "each cell done, pending, failed, running, or - (repeatable).",
         )
+        add_arguments(parser, "the commands")
         output = parser.add_mutually_exclusive_group()
         output.add_argument(
             "--json", action="store_true", dest="as_json", help="Print a JSON list of objects."
@@ -55,14 +57,21 @@ class Command(ReportingCommand):
         graph: bool,
         **options: Any,
     ) -> None:
+        selection = from_options(options)
+        if not selection.everything and (all_tenants or graph):
+            raise CommandError(
+                "--phase and --tag select lines of the list; leave out "
+                f"{'--all-tenants' if all_tenants else '--graph'}."
+            )
         if all_tenants:
             if graph:
                 raise CommandError("--graph shows one scope; leave out --all-tenants.")
             self._across_tenants(pending, check, as_json)
             return
         everything = command_statuses()
-        waiting = [s for s in everything if s.state == CommandState.PENDING]
-        statuses = waiting if pending else everything
+        selected = [s for s in everything if selection.picks(s.command)]
+        waiting = [s for s in selected if s.state == CommandState.PENDING]
+        statuses = waiting if pending else selected
         if graph:  # the whole graph: a pending command's requirements may be done
             self.stdout.write(listing.mermaid(everything))
         elif as_json:
@@ -71,7 +80,11 @@ class Command(ReportingCommand):
             self._print(listing.by_app(statuses), pending)
         if check and waiting:
             names = ", ".join(s.command.name for s in waiting)
-            self._fail_pending(len(waiting), f"pending: {names}", "run_pending_commands")
+            self._fail_pending(
+                len(waiting),
+                f"pending{selection.describe()}: {names}",
+                f"run_pending_commands{selection.options()}",
+            )
 
     def _across_tenants(self, pending: bool, check: bool, as_json: bool) -> None:
         tenants = statuses_by_tenant()

@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from managed_commands.operations import RequireCommand
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("phasesapp", "0001_initial"),
+        ("managed_commands", "0006_dry_runs_and_origin"),
+    ]
+
+    operations = [RequireCommand("backfill_slugs")]
