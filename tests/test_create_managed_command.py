@@ -382,7 +382,7 @@ def test_refuses_a_malformed_requirement(app, entry):
         (
             "batchmodels.Nope",
             "--iterate 'batchmodels.Nope': app 'batchmodels' has no model 'Nope' "
-            "(its models: Item).",
+            "(its models: Item, Label).",
         ),
         (
             "Item",
