@@ -140,8 +140,8 @@ def test_a_commit_statement_is_refused_on_every_backend(data):
     assert counts(data) == (0, 0)
 
 
-def test_a_dry_run_takes_the_lock_so_it_never_overlaps_a_real_run(data):
-    release = data.workdir / "release"
+def test_a_dry_run_takes_the_lock_so_it_never_overlaps_a_real_run(data, tmp_path):
+    release = tmp_path / "release"  # the project's directory outlives this test
     real = data.spawn(
         "dry_fix", "--seconds", "60", env={**BATCHES, "MC_TEST_RELEASE": str(release)}
     )
