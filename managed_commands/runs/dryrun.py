@@ -185,7 +185,7 @@ class DryRun:
         saved = mail.__dict__.get("outbox", _NONE)
         mail.outbox = []
         try:
-            with override_settings(EMAIL_BACKEND=_EMAIL_BACKEND):
+            with override_settings(**_mail_in_memory()):
                 yield
         finally:
             self.mails = len(mail.outbox)
@@ -233,6 +233,18 @@ class _Watcher:
         if self._after is not None:
             self._after(self._alias, sql, params, many, context["cursor"])
         return result
+
+
+def _mail_in_memory() -> dict[str, Any]:
+    """The settings that send every mail to the locmem backend, as Django's test runner does.
+
+    Django 6.1 deprecates ``EMAIL_BACKEND`` for ``MAILERS``: where mailers exist,
+    each configured mailer (or the default one) is replaced instead.
+    """
+    if not hasattr(mail, "mailers"):  # before Django 6.1
+        return {"EMAIL_BACKEND": _EMAIL_BACKEND}
+    aliases = getattr(settings, "MAILERS", None) or ["default"]
+    return {"MAILERS": {alias: {"BACKEND": _EMAIL_BACKEND} for alias in aliases}}
 
 
 def _value_rows(sql: str) -> int:
