@@ -63,6 +63,11 @@ class ManagedBaseCommand(BaseCommand):
         tags: Names (a set of non-empty strings) that ``run_pending_commands
             --tag`` and ``show_managed_commands --tag`` select commands by,
             for example ``{"search"}``.
+        replaces: The names this command had before a rename or a move to
+            another app (``"old_name"`` or ``"other_app.old_name"``), as a
+            squashed migration's ``replaces``: their history counts as its
+            own for run_once, ``requires`` and the pending state, so a renamed
+            command does not run again.
         dry_run: True while a ``--dry-run`` run is under way: effects outside
             the database (HTTP calls, files, caches) are the command's own to skip.
         statement_timeout: Seconds any one statement of ``handle()`` may run
@@ -94,6 +99,7 @@ class ManagedBaseCommand(BaseCommand):
     supports_dry_run: bool = False
     phase: str = "post_migrate"
     tags: Collection[str] = frozenset()
+    replaces: Sequence[str] = ()
     dry_run: bool = False
     statement_timeout: float | None = None
     lock_timeout: float | None = None

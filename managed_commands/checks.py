@@ -52,8 +52,8 @@ def _unknown_key(key: Any) -> CheckMessage:
 
 
 def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E002-E009, E020-E023, E026-E028, W001 and W002: every managed command's
-    definition and ``requires``.
+    """E002-E009, E020-E023, E026-E031, W001 and W002: every managed command's
+    definition, ``requires`` and ``replaces``.
 
     Imports the installed apps' command modules (cached per process), runs none.
     """
@@ -74,9 +74,12 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     ]
     graph = requirement_graph(found.commands.values())
     managed = sorted([*found.commands, *found.invalid])
+    renamed = _renames(found.commands)
     for name, requirement in graph.missing():
         # A requirement whose own definition is invalid is reported as such, above.
-        if requirement not in found.invalid:
+        if requirement in renamed:
+            messages.append(_renamed_requirement(name, requirement, renamed[requirement]))
+        elif requirement not in found.invalid:
             messages.append(_missing_command(name, requirement, found.broken, managed))
     for cycle in graph.cycles():
         messages.append(
@@ -89,6 +92,7 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     messages += _phase_mismatches(found.commands)
+    messages += _replaced_names_in_use(found.commands)
     for name, command in sorted(found.commands.items()):
         for app_label, migration in command.migration_requires:
             reason = _missing_migration(app_label, migration)
@@ -152,6 +156,59 @@ def _phase_mismatches(commands: dict[str, Definition]) -> list[CheckMessage]:
         for requirement in command.command_requires
         if requirement in commands and commands[requirement].phase == POST_MIGRATE
     ]
+
+
+def _renames(commands: dict[str, Definition]) -> dict[str, list[str]]:
+    """Map each replaced name to the commands that list it in ``replaces``."""
+    found: dict[str, list[str]] = {}
+    for name, command in sorted(commands.items()):
+        for old in command.replaced_names:
+            found.setdefault(old, []).append(name)
+    return found
+
+
+def _replaced_names_in_use(commands: dict[str, Definition]) -> list[CheckMessage]:
+    """E030: a replaced name is still a command; E031: two commands replace one name.
+
+    Either way one history would count for two commands.
+    """
+    installed = get_commands()
+    messages: list[CheckMessage] = []
+    for old, names in sorted(_renames(commands).items()):
+        if old in installed:
+            messages += [
+                Error(
+                    f"'{name}' replaces '{old}', but '{old}' is still a command "
+                    f"(of '{installed[old]}'): its runs would count for both.",
+                    hint=f"Delete the old command '{old}' once it is renamed to '{name}', "
+                    f"or remove '{old}' from replaces.",
+                    obj=name,
+                    id="managed_commands.E030",
+                )
+                for name in names
+            ]
+        if len(names) > 1:
+            messages.append(
+                Error(
+                    f"{' and '.join(repr(n) for n in names)} all replace '{old}': its runs "
+                    f"would count for each of them.",
+                    hint=f"Keep '{old}' in the replaces of the one command it was renamed to.",
+                    obj=names[0],
+                    id="managed_commands.E031",
+                )
+            )
+    return messages
+
+
+def _renamed_requirement(name: str, requirement: str, renamed_to: list[str]) -> CheckMessage:
+    return Error(
+        f"'{name}' requires '{requirement}', which was renamed to '{renamed_to[0]}' "
+        f"(its replaces lists '{requirement}').",
+        hint=f"Require '{renamed_to[0]}' instead: its history includes the runs of "
+        f"'{requirement}'.",
+        obj=name,
+        id="managed_commands.E003",
+    )
 
 
 def _missing_command(

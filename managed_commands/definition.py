@@ -8,6 +8,7 @@ error at ``manage.py check`` time).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import sys
 from collections.abc import Iterable, Mapping
@@ -16,10 +17,12 @@ from functools import cache
 from typing import Any
 
 from django.apps import apps
+from django.core.management import get_commands
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
 from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
+from managed_commands.recorder import ExecutionRecorder
 from managed_commands.scopes import command_database
 
 #: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).
@@ -51,6 +54,8 @@ class Definition:
         time_limit: Seconds the whole run may take before it is stopped, or None.
         phase: ``"pre_migrate"`` or ``"post_migrate"``: when in a deploy it runs.
         tags: Its tags, for ``--tag`` selections.
+        replaces: Its ``replaces`` entries: the names it had before a rename
+            (``"old_name"`` or ``"other_app.old_name"``).
     """
 
     name: str
@@ -68,6 +73,17 @@ class Definition:
     time_limit: float | None = None
     phase: str = POST_MIGRATE
     tags: frozenset[str] = frozenset()
+    replaces: tuple[str, ...] = ()
+
+    @property
+    def replaced_names(self) -> tuple[str, ...]:
+        """The command names of its ``replaces``: history is keyed by name, not app."""
+        return replaced_names(self.replaces)
+
+    @property
+    def history_names(self) -> tuple[str, ...]:
+        """Every name its runs were recorded under: its own, then the replaced ones."""
+        return (self.name, *self.replaced_names)
 
     @property
     def timeouts(self) -> bool:
@@ -134,6 +150,20 @@ def split_requires(
     return tuple(commands), tuple(migrations)
 
 
+def replaced_names(entries: Iterable[str]) -> tuple[str, ...]:
+    """The command names of ``replaces`` entries (``"other_app.old_name"`` -> ``"old_name"``)."""
+    return tuple(entry.rpartition(".")[2] for entry in entries)
+
+
+def command_class_of(app_name: str, name: str) -> Any:
+    """The ``Command`` class of command ``name`` of app ``app_name`` (None when it has none).
+
+    Raises whatever importing its module raises.
+    """
+    module = importlib.import_module(f"{app_name}.management.commands.{name}")
+    return getattr(module, "Command", None)
+
+
 def source_file(module_name: str) -> str:
     """Path of the file of a loaded module ("" when unknown)."""
     return str(getattr(sys.modules.get(module_name), "__file__", "") or "")
@@ -188,6 +218,10 @@ _PHASE_HINT = (
     "or 'post_migrate' (the default: run after migrate)."
 )
 _TAGS_HINT = "tags is a set of non-empty strings, for example {'search', 'backfill'}."
+_REPLACES_HINT = (
+    "replaces lists the names the command had before a rename: 'old_name', or "
+    "'other_app.old_name' when it moved from another app, for example ['backfill_slug']."
+)
 _LEASE_HINT = (
     "lease_seconds is None (MANAGED_COMMANDS['LEASE_SECONDS']) or the seconds without a "
     "heartbeat after which a run of this command is presumed gone, for example 300."
@@ -223,8 +257,8 @@ def problems(command_class: type) -> list[Problem]:
         ``E021`` (resume with allow_concurrent: two overlapping runs would
         resume one cursor), ``E023`` (statement_timeout, lock_timeout or
         time_limit not None or a positive number), ``E026`` (phase not
-        "pre_migrate" or "post_migrate") or ``E027`` (tags not a set of
-        non-empty strings).
+        "pre_migrate" or "post_migrate"), ``E027`` (tags not a set of
+        non-empty strings) or ``E029`` (replaces not a list of old names).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -321,6 +355,42 @@ def problems(command_class: type) -> list[Problem]:
                 _TAGS_HINT,
             )
         )
+    found += _replaces_problems(where, name, cls.replaces)
+    return found
+
+
+def _is_replaced_entry(entry: Any) -> bool:
+    app, _, old_name = entry.rpartition(".") if isinstance(entry, str) else ("", "", "")
+    return bool(old_name) and "." not in app and (not app or app.isidentifier())
+
+
+def _replaces_problems(where: str, name: str, replaces: Any) -> list[Problem]:
+    """E029: ``replaces`` is not a list of 'old_name' / 'app.old_name' entries, or names itself."""
+    if isinstance(replaces, str) or not isinstance(replaces, list | tuple | set | frozenset):
+        return [
+            Problem(
+                "managed_commands.E029",
+                f"{where}.replaces must be a list of command names, not {replaces!r}.",
+                _REPLACES_HINT,
+            )
+        ]
+    found = [
+        Problem(
+            "managed_commands.E029",
+            f"{where}.replaces has {entry!r}, which is not 'old_name' or 'app_label.old_name'.",
+            _REPLACES_HINT,
+        )
+        for entry in replaces
+        if not _is_replaced_entry(entry)
+    ]
+    if not found and name in replaced_names(replaces):
+        found.append(
+            Problem(
+                "managed_commands.E029",
+                f"{where}.replaces names the command itself ({name!r}).",
+                "Its own history already counts: list only the names it had before.",
+            )
+        )
     return found
 
 
@@ -346,6 +416,7 @@ def read(command_class: type) -> Definition:
         time_limit=_seconds(cls.time_limit),
         phase=cls.phase,
         tags=frozenset(cls.tags),
+        replaces=tuple(cls.replaces),
     )
 
 
@@ -367,6 +438,42 @@ def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> l
         return []
     applied = MigrationRecorder(connections[using]).applied_migrations()
     return [f"{app}.{name}" for app, name in wanted if (app, name) not in applied]
+
+
+def names_replaced_by(name: str) -> tuple[str, ...]:
+    """The names the installed command ``name`` replaces, read from its class.
+
+    () when it is not installed, cannot be imported or its ``replaces`` is
+    invalid (the system checks report those). For the run path, which
+    validates only the running command's own definition.
+    """
+    app_name = get_commands().get(name)
+    try:
+        cls = command_class_of(app_name, name) if isinstance(app_name, str) else None
+        if cls is None or _replaces_problems("", name, getattr(cls, "replaces", ())):
+            return ()
+    except Exception:  # noqa: BLE001 - a broken module is the system checks' to report
+        return ()
+    return replaced_names(cls.replaces)
+
+
+def newest_successes(
+    recorder: ExecutionRecorder, names: Mapping[str, Iterable[str]], scope: str
+) -> dict[str, Any]:
+    """Map each command of ``names`` to the start of its newest success in ``scope``.
+
+    Args:
+        names: Each command's name -> every name its runs were recorded
+            under (its own and those it replaces), so a renamed command's
+            history counts as its own.
+    """
+    found = recorder.last_successes([old for history in names.values() for old in history], scope)
+    newest = {}
+    for name, history in names.items():
+        starts = [found[old] for old in history if old in found]
+        if starts:
+            newest[name] = max(starts)
+    return newest
 
 
 def ensure_met(definition: Definition, successes: Mapping[str, Any]) -> None:

@@ -4,12 +4,16 @@ graph, and the matrix of commands by tenants.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
+
 from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
-from managed_commands.formatting import local_time
+from managed_commands.formatting import local_time, plural
+from managed_commands.orphans import Orphan
 from managed_commands.progress import describe, figures
 from managed_commands.status import CommandState, CommandStatus, Condition
 
@@ -62,6 +66,54 @@ def _line(status: CommandStatus, width: int) -> str:
     if status.changed:
         details.append("source changed since its last successful run")
     return f" {MARKS[status.condition]} {status.command.name:<{width}}  {'; '.join(details)}"
+
+
+def changed(statuses: Iterable[CommandStatus]) -> list[CommandStatus]:
+    """The done run_once commands whose source changed since their last successful run."""
+    return [s for s in statuses if s.state == CommandState.DONE and s.changed]
+
+
+def stale(statuses: Iterable[CommandStatus], days: float) -> list[CommandStatus]:
+    """The run_once commands whose newest success started more than ``days`` days ago."""
+    before = timezone.now() - datetime.timedelta(days=days)
+    return [
+        s
+        for s in statuses
+        if s.state == CommandState.DONE
+        and s.last_success is not None
+        and s.last_success.executed_at < before
+    ]
+
+
+def orphans_header(count: int) -> str:
+    return (
+        f"{plural(count, 'command')} with recorded runs but no code "
+        f"(deleted, or renamed without replaces):"
+    )
+
+
+def orphan_lines(orphans: Sequence[Orphan]) -> list[str]:
+    """One line per orphan: its name, how many runs, and its last run."""
+    width = max(len(orphan.name) for orphan in orphans)
+    return [
+        f"  {orphan.name:<{width}}  {plural(orphan.runs, 'run')}, the last "
+        f"{orphan.last_run.status} {local_time(orphan.last_run.executed_at)}"
+        + (f" in scope '{orphan.last_run.scope}'" if orphan.last_run.scope else "")
+        for orphan in orphans
+    ]
+
+
+def orphan_json(orphan: Orphan) -> dict[str, Any]:
+    """The JSON object ``show_managed_commands --orphans --json`` prints for one orphan."""
+    run = orphan.last_run
+    return {
+        "name": orphan.name,
+        "app_label": run.app_label,
+        "runs": orphan.runs,
+        "last_status": run.status,
+        "last_run_at": run.executed_at.isoformat(),
+        "last_scope": run.scope,
+    }
 
 
 def _last_run(status: CommandStatus) -> str:

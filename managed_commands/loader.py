@@ -7,7 +7,6 @@ read and validated here, once: every other module reads ``discover()``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,11 +57,10 @@ def discover() -> Discovery:
         if not isinstance(app_name, str) or app_name.startswith("django."):
             continue
         try:
-            module = importlib.import_module(f"{app_name}.management.commands.{name}")
+            command_class = definition.command_class_of(app_name, name)
         except Exception as exc:  # noqa: BLE001 - reported by the system checks
             broken[name] = f"{type(exc).__name__}: {exc}"
             continue
-        command_class = getattr(module, "Command", None)
         if not (isinstance(command_class, type) and issubclass(command_class, ManagedBaseCommand)):
             continue
         problems = definition.problems(command_class)

@@ -19,6 +19,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from managed_commands.definition import newest_successes
 from managed_commands.exceptions import RequirementNotMet
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
@@ -100,7 +101,8 @@ def ensure_ran(name: str, app_label: str) -> None:
             f"dependencies, so that managed_commands is migrated first."
         )
     scope = current_scope()
-    if name not in recorder.last_successes([name], scope):
+    history = {name: discover().commands[name].history_names}
+    if name not in newest_successes(recorder, history, scope):
         in_scope = f" in scope '{scope}'" if scope else ""
         raise RequirementNotMet(
             f"{where}, which has not run successfully{in_scope} yet, so migrate stopped. Run it "

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, Field, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, Field, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -342,11 +342,28 @@ class ExecutionRecorder:
             .exclude(Q(success=True) & ~Exists(newer_success))
         )
 
-    def prune(self, before: datetime.datetime) -> int:
-        """Delete the ``prunable()`` runs, in batches; return how many were deleted."""
+    def recorded_names(self, leaving_out: Iterable[str]) -> dict[str, int]:
+        """Map each command name with runs (in any scope) but those of ``leaving_out``
+        to its number of runs, sorted by name."""
+        counted = (
+            self.executions.exclude(command_name__in=list(leaving_out))
+            .values_list("command_name")
+            .annotate(runs=Count("pk"))
+            .order_by("command_name")
+        )
+        return dict(counted)
+
+    def finished_runs_of(self, names: Iterable[str]) -> QuerySet[CommandExecution]:
+        """Every finished run of ``names``, in every scope."""
+        return self.executions.filter(command_name__in=list(names), lock_key__isnull=True).exclude(
+            status=Status.RUNNING
+        )
+
+    def delete(self, runs: QuerySet[CommandExecution]) -> int:
+        """Delete ``runs`` in batches; return how many were deleted."""
         deleted = 0
         # Select then delete by key: MySQL cannot delete from a table its subquery reads.
-        while batch := list(self.prunable(before).values_list("pk", flat=True)[:_DELETE_BATCH]):
+        while batch := list(runs.values_list("pk", flat=True)[:_DELETE_BATCH]):
             deleted += self.executions.filter(pk__in=batch).delete()[0]
         return deleted
 

@@ -95,9 +95,17 @@ class CommandStatus:
 
     @property
     def changed(self) -> bool:
-        """True when the source file differs from the one of the last successful run."""
-        recorded = self.last_success.source_hash if self.last_success else ""
-        return bool(recorded) and recorded != self.command.current_source_hash()
+        """True when the source file differs from the one of the last successful run.
+
+        A success under a name the command replaces says nothing: the rename
+        itself changed the file.
+        """
+        success = self.last_success
+        if success is None or success.command_name != self.command.name:
+            return False
+        return (
+            bool(success.source_hash) and success.source_hash != self.command.current_source_hash()
+        )
 
 
 def command_statuses(using: str | None = None, scope: str | None = None) -> list[CommandStatus]:
@@ -115,7 +123,8 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     recorder = ExecutionRecorder(using)
     scope = current_scope() if scope is None else scope
     commands = sorted(discover().commands.values(), key=lambda c: (c.app_label, c.name))
-    names = [command.name for command in commands]
+    # A renamed command's history is under the names it replaces too.
+    names = [name for command in commands for name in command.history_names]
     last_runs = recorder.latest_runs(names, scope)
     last_successes = recorder.latest_runs(names, scope, successful=True)
     # One query on django_migrations, and none when no command requires a migration.
@@ -124,9 +133,15 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     return [
         CommandStatus(
             command,
-            last_runs.get(command.name),
-            last_successes.get(command.name),
+            _newest(last_runs, command),
+            _newest(last_successes, command),
             frozenset(entry for entry in command.requires if entry in unapplied),
         )
         for command in commands
     ]
+
+
+def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandExecution | None:
+    """The newest of ``runs`` recorded under any of the command's names."""
+    found = [runs[name] for name in command.history_names if name in runs]
+    return max(found, key=lambda run: (run.executed_at, run.pk), default=None)

@@ -414,3 +414,70 @@ def test_a_pre_migrate_command_requiring_a_post_migrate_one_is_e028(monkeypatch)
         "command: it would still be pending when 'warm_cache' runs before migrate.",
         "Make 'reindex' pre_migrate too (phase = 'pre_migrate'), or 'warm_cache' post_migrate.",
     )
+
+
+RENAMES_APP = override_settings(
+    INSTALLED_APPS=[
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "managed_commands",
+        "tests.testapp",
+        "tests.renamesafter",
+    ]
+)
+
+
+@RENAMES_APP
+def test_a_rename_passes_once_the_old_command_is_gone():
+    assert checks.check_commands() == []
+
+
+@RENAMES_APP
+def test_requiring_a_replaced_name_names_the_new_one(monkeypatch):
+    from managed_commands.loader import discover
+
+    commands = discover().commands
+    monkeypatch.setitem(
+        commands, "after_populate", replace(commands["after_populate"], requires=("fill_slugs",))
+    )
+    [message] = checks.check_commands()
+    assert (message.id, message.obj, message.msg, message.hint) == (
+        "managed_commands.E003",
+        "after_populate",
+        "'after_populate' requires 'fill_slugs', which was renamed to 'populate_slugs' "
+        "(its replaces lists 'fill_slugs').",
+        "Require 'populate_slugs' instead: its history includes the runs of 'fill_slugs'.",
+    )
+
+
+@RENAMES_APP
+def test_two_commands_replacing_one_name_is_e031(monkeypatch):
+    from managed_commands.loader import discover
+
+    commands = discover().commands
+    monkeypatch.setitem(
+        commands, "after_populate", replace(commands["after_populate"], replaces=("fill_slugs",))
+    )
+    [message] = checks.check_commands()
+    assert (message.id, message.obj, message.msg) == (
+        "managed_commands.E031",
+        "after_populate",
+        "'after_populate' and 'populate_slugs' all replace 'fill_slugs': its runs would "
+        "count for each of them.",
+    )
+
+
+@RENAMES_APP
+def test_replacing_a_name_still_installed_is_e030(monkeypatch):
+    from managed_commands.loader import discover
+
+    commands = discover().commands
+    monkeypatch.setitem(
+        commands, "populate_slugs", replace(commands["populate_slugs"], replaces=("once",))
+    )
+    [message] = checks.check_commands()
+    assert (message.id, message.obj) == ("managed_commands.E030", "populate_slugs")
+    assert message.msg == (
+        "'populate_slugs' replaces 'once', but 'once' is still a command (of 'tests.testapp'): "
+        "its runs would count for both."
+    )

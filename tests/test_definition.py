@@ -150,3 +150,39 @@ def test_tags_that_are_not_non_empty_strings_are_e027(monkeypatch, tags):
         f"{WHERE}.tags must be a set of non-empty strings, not {tags!r}.",
     )
     assert problem.hint
+
+
+def test_replaces_is_carried_with_the_names_its_history_is_under(monkeypatch):
+    monkeypatch.setattr(noop_managed.Command, "replaces", ["old_noop", "otherapp.older_noop"])
+    read = definition.read(noop_managed.Command)
+    assert read.replaces == ("old_noop", "otherapp.older_noop")
+    assert read.replaced_names == ("old_noop", "older_noop")
+    assert read.history_names == ("noop_managed", "old_noop", "older_noop")
+
+
+@pytest.mark.parametrize(
+    ("replaces", "message"),
+    [
+        ("old_noop", "replaces must be a list of command names, not 'old_noop'."),
+        (None, "replaces must be a list of command names, not None."),
+        ([3], "replaces has 3, which is not 'old_name' or 'app_label.old_name'."),
+        (["a.b.c"], "replaces has 'a.b.c', which is not 'old_name' or 'app_label.old_name'."),
+        (["shop."], "replaces has 'shop.', which is not 'old_name' or 'app_label.old_name'."),
+        (["noop_managed"], "replaces names the command itself ('noop_managed')."),
+        (["otherapp.noop_managed"], "replaces names the command itself ('noop_managed')."),
+    ],
+)
+def test_replaces_that_is_not_a_list_of_old_names_is_e029(monkeypatch, replaces, message):
+    monkeypatch.setattr(noop_managed.Command, "replaces", replaces)
+    [problem] = definition.problems(noop_managed.Command)
+    assert (problem.id, problem.message) == ("managed_commands.E029", f"{WHERE}.{message}")
+    assert problem.hint
+
+
+def test_the_names_an_installed_command_replaces_are_read_from_its_class(monkeypatch):
+    assert definition.names_replaced_by("noop_managed") == ()
+    assert definition.names_replaced_by("no_such_command") == ()
+    monkeypatch.setattr(noop_managed.Command, "replaces", ["shop.old_noop"])
+    assert definition.names_replaced_by("noop_managed") == ("old_noop",)
+    monkeypatch.setattr(noop_managed.Command, "replaces", "old_noop")  # invalid: E029's
+    assert definition.names_replaced_by("noop_managed") == ()

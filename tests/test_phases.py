@@ -227,5 +227,5 @@ def test_the_graph_and_the_tenant_matrix_cannot_be_filtered(deployed, whole):
     result = deployed.run("show_managed_commands", whole, "--tag", "search", env=PHASES)
     assert (result.returncode, result.stderr) == (
         1,
-        f"CommandError: --phase and --tag select lines of the list; leave out {whole}.\n",
+        f"CommandError: --tag selects lines of the list; leave out {whole}.\n",
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from managed_commands.models import CommandExecution
 from managed_commands.status import command_statuses
+from managed_commands.testing.factories import CommandExecutionFactory
 from managed_commands.testing.utils import run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +69,39 @@ def test_sorted_by_app_then_name_with_a_scope_of_their_own():
     listed = command_statuses(scope="tenant-b")
     assert [s.command.name for s in listed] == sorted(s.command.name for s in listed)
     assert all(s.last_run is None for s in listed)
+
+
+RENAMED = override_settings(
+    INSTALLED_APPS=[
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "managed_commands",
+        "tests.testapp",
+        "tests.renamesafter",
+    ]
+)
+
+
+@RENAMED
+def test_a_renamed_command_is_done_by_the_run_of_its_old_name():
+    CommandExecutionFactory(command_name="fill_slugs", app_label="renamesbefore", run_once=True)
+    status = statuses()["populate_slugs"]
+    assert status.state == "done"
+    assert status.last_run.command_name == status.last_success.command_name == "fill_slugs"
+    # The rename itself changed the file: no "source changed" for the old name's run.
+    assert not status.changed
+    # What requires it can run, and it is skipped (nothing run, nothing recorded).
+    run_command("after_populate")
+    run_command("populate_slugs")
+    assert list(CommandExecution.objects.values_list("command_name", flat=True).order_by("pk")) == [
+        "fill_slugs",
+        "after_populate",
+    ]
+
+
+@RENAMED
+def test_the_newest_run_under_either_name_is_the_last_run():
+    CommandExecutionFactory(command_name="fill_slugs", run_once=True)
+    run_command("populate_slugs", rerun=True)
+    status = statuses()["populate_slugs"]
+    assert status.last_run.command_name == status.last_success.command_name == "populate_slugs"

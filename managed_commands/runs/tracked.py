@@ -24,7 +24,13 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from managed_commands import conf
-from managed_commands.definition import Definition, ensure_met, source_hash
+from managed_commands.definition import (
+    Definition,
+    ensure_met,
+    names_replaced_by,
+    newest_successes,
+    source_hash,
+)
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
@@ -180,11 +186,13 @@ class TrackedRun:
         spec = self.definition
         name = clip_name(spec.name)
         scope = current_scope()
-        # No read before the claim, but for ``requires``: whether a run_once
-        # command is done is for the claim's insert to tell (its once_key).
+        # No read before the claim, but for ``requires`` and a rename: whether
+        # a run_once command is done is for the claim's insert to tell (its once_key).
         once = spec.run_once and not self.rerun
-        required = spec.command_requires
-        ensure_met(spec, self.recorder.last_successes(required, scope) if required else {})
+        required = {each: (each, *names_replaced_by(each)) for each in spec.command_requires}
+        ensure_met(spec, newest_successes(self.recorder, required, scope) if required else {})
+        if once and spec.replaces and self._done_under_old_name(scope):
+            return False
         self.claim_of_run = RunClaim(
             self.recorder,
             name=name,
@@ -204,6 +212,23 @@ class TrackedRun:
         if self.execution is None:
             self._notice(_already_done(spec.name, self.claim_of_run.done_at))
             return False
+        return True
+
+    def _done_under_old_name(self, scope: str) -> bool:
+        """Skip with a notice when a name this command replaces has succeeded.
+
+        A read is enough here: the old name's code is gone, so no success of
+        it can commit meanwhile (the claim's key is the new name's).
+        """
+        found = self.recorder.latest_runs(self.definition.replaced_names, scope, successful=True)
+        if not found:
+            return False
+        run = max(found.values(), key=lambda row: row.executed_at)
+        self._notice(
+            f"Skipped '{self.definition.name}': this run_once command already ran "
+            f"successfully as '{run.command_name}' (which it replaces) on "
+            f"{local_time(run.executed_at)}. Pass --rerun to run it again."
+        )
         return True
 
     def run(self, call: Execute) -> str | None:

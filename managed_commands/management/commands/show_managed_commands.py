@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from argparse import ArgumentTypeError
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -10,9 +12,30 @@ from django.core.management.base import CommandError, CommandParser
 from managed_commands import listing
 from managed_commands.formatting import plural
 from managed_commands.management.output import ReportingCommand
+from managed_commands.orphans import orphans
+from managed_commands.recorder import history_recorder
 from managed_commands.selection import add_arguments, from_options
 from managed_commands.status import CommandState, command_statuses
 from managed_commands.tenants import statuses_by_tenant
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = math.nan
+    if not days >= 0:
+        raise ArgumentTypeError(f"DAYS is a number of days, 0 or more, not {value!r}.")
+    return days
+
+
+def _empty(pending: bool, changed: bool = False, stale: float | None = None) -> str:
+    """What the list says when no command is on it."""
+    if changed:
+        return "No done run_once command changed since its last successful run."
+    if stale is not None:
+        return f"No run_once command was done more than {stale:g} days ago."
+    return "No pending run_once commands." if pending else "No managed commands."
 
 
 class Command(ReportingCommand):
@@ -22,8 +45,28 @@ class Command(ReportingCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument(
             "--pending", action="store_true", help="Only the pending run_once commands."
+        )
+        which.add_argument(
+            "--changed",
+            action="store_true",
+            help="Only the done run_once commands whose source changed since their last "
+            "successful run.",
+        )
+        which.add_argument(
+            "--stale",
+            type=_days,
+            metavar="DAYS",
+            help="Only the run_once commands done more than DAYS days ago: candidates "
+            "for deletion.",
+        )
+        which.add_argument(
+            "--orphans",
+            action="store_true",
+            help="The command names with recorded runs but no code any more (deleted, or "
+            "renamed without replaces), with their last run, in every scope.",
         )
         parser.add_argument(
             "--check",
@@ -51,6 +94,9 @@ class Command(ReportingCommand):
         self,
         *,
         pending: bool,
+        changed: bool,
+        stale: float | None,
+        orphans: bool,
         check: bool,
         all_tenants: bool,
         as_json: bool,
@@ -58,26 +104,48 @@ class Command(ReportingCommand):
         **options: Any,
     ) -> None:
         selection = from_options(options)
-        if not selection.everything and (all_tenants or graph):
+        narrowing = [
+            option
+            for option, given in (
+                ("--phase", options.get("phase")),
+                ("--tag", options.get("tag")),
+                ("--changed", changed),
+                ("--stale", stale is not None),
+                ("--orphans", orphans),
+            )
+            if given
+        ]
+        if (all_tenants or graph) and narrowing:
             raise CommandError(
-                "--phase and --tag select lines of the list; leave out "
-                f"{'--all-tenants' if all_tenants else '--graph'}."
+                f"{' and '.join(narrowing)} select{'s' if len(narrowing) == 1 else ''} lines "
+                f"of the list; leave out {'--all-tenants' if all_tenants else '--graph'}."
             )
         if all_tenants:
             if graph:
                 raise CommandError("--graph shows one scope; leave out --all-tenants.")
             self._across_tenants(pending, check, as_json)
             return
+        if orphans:
+            self._orphans(as_json)
+            return
         everything = command_statuses()
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
         statuses = waiting if pending else selected
+        if changed:
+            statuses = listing.changed(selected)
+        elif stale is not None:
+            statuses = listing.stale(selected, stale)
         if graph:  # the whole graph: a pending command's requirements may be done
             self.stdout.write(listing.mermaid(everything))
         elif as_json:
             self.stdout.write(json.dumps([listing.as_json(s) for s in statuses], indent=2))
         elif self.verbosity:
-            self._print(listing.by_app(statuses), pending)
+            self._print(listing.by_app(statuses), _empty(pending, changed, stale))
+            if changed and statuses:
+                self.say("Rerun them with:")
+                for status in statuses:
+                    self.say(f"  python manage.py {status.command.name} --rerun")
         if check and waiting:
             names = ", ".join(s.command.name for s in waiting)
             self._fail_pending(
@@ -96,7 +164,7 @@ class Command(ReportingCommand):
             header, groups = listing.matrix(tenants, pending)
             if groups:
                 self.say(self.style.MIGRATE_HEADING(header))
-            self._print(groups, pending)
+            self._print(groups, _empty(pending))
         waiting = listing.pending_in(tenants)
         if check and waiting:
             where = "; ".join(f"{schema}: {', '.join(names)}" for schema, names in waiting.items())
@@ -106,9 +174,22 @@ class Command(ReportingCommand):
                 "all_tenants_command --no-public run_pending_commands",
             )
 
-    def _print(self, groups: list[tuple[str, list[str]]], pending: bool) -> None:
+    def _orphans(self, as_json: bool) -> None:
+        found = orphans(history_recorder())
+        if as_json:
+            self.stdout.write(json.dumps([listing.orphan_json(o) for o in found], indent=2))
+            return
+        if not found:
+            self.say("No orphans: every command with recorded runs is installed.")
+            return
+        self.say(self.style.MIGRATE_HEADING(listing.orphans_header(len(found))))
+        for line in listing.orphan_lines(found):
+            self.say(line)
+        self.say("Delete their runs with: python manage.py prune_command_history --orphans")
+
+    def _print(self, groups: list[tuple[str, list[str]]], empty: str) -> None:
         if not groups:
-            self.say("No pending run_once commands." if pending else "No managed commands.")
+            self.say(empty)
         for app_label, lines in groups:
             self.say(self.style.MIGRATE_LABEL(app_label))
             for line in lines:
