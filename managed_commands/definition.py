@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.management import get_commands
@@ -22,7 +22,9 @@ from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
 from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
-from managed_commands.recorder import ExecutionRecorder
+
+if TYPE_CHECKING:  # the recorder loads the model: base.py imports this module without it
+    from managed_commands.recorder import ExecutionRecorder
 from managed_commands.scopes import command_database
 
 #: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).

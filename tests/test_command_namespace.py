@@ -27,6 +27,7 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "supports_dry_run",
         "phase",
         "tags",
+        "replaces",
         "dry_run",
         "statement_timeout",
         "lock_timeout",
