@@ -251,6 +251,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Give a function taking the command and returning JSON-ready data, or its "
         "dotted path, e.g. 'mysite.audit.run_metadata', or None (the default).",
     ),
+    # Seconds a run enqueued for a task worker may wait to be started before a
+    # later enqueue or start takes its claim over (recorded as abandoned).
+    Setting(
+        "QUEUE_TIMEOUT",
+        3600,
+        _seconds,
+        "managed_commands.E032",
+        "Give the seconds an enqueued run may wait for a worker before it is presumed "
+        "lost; the default is 3600.",
+    ),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
@@ -312,6 +322,11 @@ def wait_timeout() -> float:
 def lease_seconds() -> float:
     """Return the seconds without a heartbeat after which another host's holder is gone."""
     return float(_value("LEASE_SECONDS"))
+
+
+def queue_timeout() -> float:
+    """Return the seconds an enqueued run may wait for a worker before it is presumed lost."""
+    return float(_value("QUEUE_TIMEOUT"))
 
 
 def reconnect_timeout() -> float:

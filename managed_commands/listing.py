@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 
 from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
-from managed_commands.formatting import local_time, plural
+from managed_commands.formatting import human_duration, local_time, plural
 from managed_commands.orphans import Orphan
 from managed_commands.progress import describe, figures
 from managed_commands.status import CommandState, CommandStatus, Condition
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 #: The mark in front of each command, by ``CommandStatus.condition``.
 MARKS = {
     Condition.RUNNING: "[R]",
+    Condition.QUEUED: "[Q]",
     Condition.DONE: "[X]",
     Condition.FAILED_LAST: "[F]",
     Condition.PENDING: "[ ]",
@@ -125,6 +126,10 @@ def _last_run(status: CommandStatus) -> str:
         if run.tick_count is None:  # no batch loop has reported yet
             return since
         return f"{since} · {describe(run.tick_count, run.tick_total, run.tick_rate)}"
+    if status.queued:
+        enqueued = run.enqueued_at or run.executed_at
+        waited = human_duration((timezone.now() - enqueued).total_seconds())
+        return f"queued for a task worker since {local_time(enqueued)} ({waited} ago)"
     took = f" ({run.duration:.2f} s)" if run.duration is not None else ""
     return f"{run.status} {local_time(run.executed_at)}{took}"
 
@@ -139,6 +144,7 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "unapplied_migrations": sorted(status.unapplied_migrations),
         "state": status.state,
         "running": status.running,
+        "queued": status.queued,
         "last_status": run.status if run else None,
         "last_run_at": run.executed_at.isoformat() if run else None,
         "last_duration": run.duration if run else None,
@@ -169,6 +175,7 @@ _STYLES = {
     Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
     Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
     Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
+    Condition.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
     Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
     _UNKNOWN: "fill:#ffffff,stroke:#c92a2a,stroke-dasharray:4",

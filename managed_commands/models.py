@@ -27,6 +27,8 @@ class CommandExecution(models.Model):
         FAKED = "faked", _("faked")
         #: An audited dry run that completed: its work was rolled back.
         DRY_RUN = "dry_run", _("dry run")
+        #: Enqueued for a task worker (``enqueue_command``), not started yet.
+        QUEUED = "queued", _("queued")
 
     command_name = models.CharField(
         _("command name"),
@@ -145,13 +147,31 @@ class CommandExecution(models.Model):
         encoder=DjangoJSONEncoder,
         help_text=_("What MANAGED_COMMANDS['METADATA'] returned when the run started."),
     )
+    # Every column of 0007 is nullable too, for the same reason.
+    enqueued_at = models.DateTimeField(
+        _("enqueued at"),
+        null=True,
+        blank=True,
+        help_text=_("When it was enqueued for a task worker (enqueue_command)."),
+    )
+    task_id = models.CharField(
+        _("task id"),
+        max_length=255,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("The id of the django.tasks task that runs it on a worker."),
+    )
 
     class Meta:
         verbose_name = _("command execution")
         verbose_name_plural = _("command executions")
         ordering = ["-executed_at", "-id"]
         get_latest_by = "executed_at"
-        permissions = [("stop_commandexecution", _("Can ask a running command to stop"))]
+        permissions = [
+            ("stop_commandexecution", _("Can ask a running command to stop")),
+            ("run_managed_commands", _("Can run managed commands on a task worker")),
+        ]
         # Each ends with the model's ordering (-executed_at, -id), so the seek
         # for a command's newest run (or newest success) reads one index entry
         # and never sorts that command's rows, however long its history.

@@ -19,6 +19,7 @@ from managed_commands import conf
 from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
+_UNFINISHED = (Status.RUNNING, Status.QUEUED)
 _UNION_BATCH = 100
 # Stand for the command name and the scope in the compiled SQL of the seeks.
 _NAME = "<managed_commands:name>"
@@ -164,6 +165,17 @@ class ExecutionRecorder:
         )
         rows = rows.filter(lock_key=lock_key) if lock_key else rows.filter(lock_key__isnull=True)
         return rows.order_by("-pk").first()
+
+    def start_queued(self, pk: int, **fields: Any) -> CommandExecution | None:
+        """Turn queued row ``pk`` into a running one with ``fields``; None when it is no
+        longer queued (taken by another delivery of its task, or abandoned).
+
+        A conditional update: of two workers given the same task, one starts it.
+        """
+        started = self.executions.filter(pk=pk, status=Status.QUEUED).update(
+            status=Status.RUNNING, **fields
+        )
+        return self.executions.get(pk=pk) if started else None
 
     def abandon(self, holder: CommandExecution, reason: str) -> bool:
         """Close a dead holder's row and free its keys, unless someone already did."""
@@ -338,7 +350,7 @@ class ExecutionRecorder:
             self.executions.filter(
                 executed_at__lt=before, lock_key__isnull=True, once_key__isnull=True
             )
-            .exclude(status=Status.RUNNING)
+            .exclude(status__in=_UNFINISHED)
             .exclude(Q(success=True) & ~Exists(newer_success))
         )
 
@@ -356,7 +368,7 @@ class ExecutionRecorder:
     def finished_runs_of(self, names: Iterable[str]) -> QuerySet[CommandExecution]:
         """Every finished run of ``names``, in every scope."""
         return self.executions.filter(command_name__in=list(names), lock_key__isnull=True).exclude(
-            status=Status.RUNNING
+            status__in=_UNFINISHED
         )
 
     def delete(self, runs: QuerySet[CommandExecution]) -> int:

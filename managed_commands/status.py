@@ -34,6 +34,8 @@ class Condition(models.TextChoices):
     """What the listings show for a command: its state, unless its newest run says more."""
 
     RUNNING = "running", _("running")
+    #: Enqueued for a task worker that has not started it yet.
+    QUEUED = "queued", _("queued")
     #: The newest run failed, and a run_once command has never succeeded.
     FAILED_LAST = "failed", _("failed")
     PENDING = CommandState.PENDING.value, CommandState.PENDING.label
@@ -71,17 +73,27 @@ class CommandStatus:
         return self.last_run is not None and self.last_run.status == CommandExecution.Status.RUNNING
 
     @property
+    def queued(self) -> bool:
+        """True while the newest run waits for a task worker (``enqueue_command``)."""
+        return self.last_run is not None and self.last_run.status == CommandExecution.Status.QUEUED
+
+    @property
     def failed_last(self) -> bool:
         """True when the newest run ended without success, whatever the state.
 
         A dry run, however it ended, changed nothing: it is no failure of the command.
         """
         run = self.last_run
-        return run is not None and not run.success and not self.running and not run.dry_run
+        return (
+            run is not None
+            and not run.success
+            and not (self.running or self.queued)
+            and not run.dry_run
+        )
 
     @property
     def condition(self) -> Condition:
-        """``RUNNING``, ``FAILED_LAST``, or the ``state``.
+        """``RUNNING``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
 
         ``FAILED_LAST`` means the newest run failed and, for a run_once
         command, that it has never succeeded: a done command stays ``DONE``
@@ -89,6 +101,8 @@ class CommandStatus:
         """
         if self.running:
             return Condition.RUNNING
+        if self.queued:
+            return Condition.QUEUED
         if self.failed_last and self.state != CommandState.DONE:
             return Condition.FAILED_LAST
         return Condition(self.state.value)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -79,6 +80,20 @@ INSTALLED_APPS = [
     "tests.batchmodels",
 ]
 INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]
+
+# Task workers: django.tasks (Django 6.0+) or the django-tasks backport. The
+# tests run tasks in process (ImmediateBackend) unless MC_TEST_TASKS=db, where
+# django-tasks-db's db_worker processes run them.
+_TASKS_API = next(
+    (name for name in ("django.tasks", "django_tasks") if importlib.util.find_spec(name)), None
+)
+if _TASKS_API:
+    if os.environ.get("MC_TEST_TASKS") == "db":
+        INSTALLED_APPS += ["django_tasks_db"]
+        _TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
+    else:
+        _TASKS_BACKEND = f"{_TASKS_API}.backends.immediate.ImmediateBackend"
+    TASKS = {"default": {"BACKEND": _TASKS_BACKEND, "QUEUES": []}}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -154,8 +154,14 @@ class OutputCapture:
         self._log_level = log_level
 
     @contextmanager
-    def tee(self, command: BaseCommand, options: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def tee(
+        self, command: BaseCommand, options: Mapping[str, Any], process_streams: bool = True
+    ) -> Iterator[dict[str, Any]]:
         """Tee ``command.stdout``/``stderr`` and ``sys.stdout``/``stderr`` for the block.
+
+        With ``process_streams`` False, ``sys.stdout`` and ``sys.stderr`` are
+        left alone (they are every thread's): only the command's own streams
+        are captured.
 
         Yields the ``stdout``/``stderr`` options to hand to ``BaseCommand.execute()``
         in place of the caller's: a stream the caller gave is wrapped by
@@ -169,8 +175,9 @@ class OutputCapture:
                 streams[name] = TeeStream(given, sink)
             else:
                 setattr(command, name, _tee_wrapper(getattr(command, name), sink))
-        sys.stdout = TeeStream(sys.stdout, self.stdout)
-        sys.stderr = TeeStream(sys.stderr, self.stderr)
+        if process_streams:
+            sys.stdout = TeeStream(sys.stdout, self.stdout)
+            sys.stderr = TeeStream(sys.stderr, self.stderr)
         handler = _SinkHandler(self.stderr, self._log_level) if self._log_level else None
         root = logging.getLogger()
         if handler:

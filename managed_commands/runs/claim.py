@@ -47,6 +47,9 @@ lock_key = command_key
 
 
 def describe_holder(holder: CommandExecution) -> str:
+    if holder.status == CommandExecution.Status.QUEUED:
+        enqueued = local_time(holder.enqueued_at or holder.executed_at)
+        return f"run #{holder.pk}, enqueued for a task worker on {enqueued}"
     return (
         f"run #{holder.pk}, process {holder.pid} on host {holder.hostname or '?'}, "
         f"running since {local_time(holder.executed_at)}"
@@ -145,6 +148,12 @@ class RunClaim:
             _held_here[self.key] = threading.get_ident()
         return execution
 
+    def adopt(self, row: CommandExecution) -> CommandExecution:
+        """Hold ``row``, a queued row a task worker started for this run (see runs.queued)."""
+        if self.key:
+            _held_here[self.key] = threading.get_ident()
+        return row
+
     def _own_row(
         self, fields: dict[str, Any], started: datetime.datetime
     ) -> CommandExecution | None:
@@ -195,6 +204,11 @@ class RunClaim:
 
     def _gave_up(self, holder: CommandExecution | None) -> str:
         held_by = describe_holder(holder) if holder else "the database stayed locked"
+        if not self.wait_timeout:
+            return (
+                f"Cannot start '{self.name}': another run holds its lock ({held_by}). "
+                f"Try again once it has finished."
+            )
         return (
             f"Cannot start '{self.name}': another run holds its lock ({held_by}). "
             f"Gave up after waiting {self.wait_timeout:g} s. Try again once it has finished, "

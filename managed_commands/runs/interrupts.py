@@ -29,9 +29,16 @@ _SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
 
 
 class InterruptGuard:
-    """Context manager installing the run's signal handlers (main thread only)."""
+    """Context manager installing the run's signal handlers (main thread only).
 
-    def __init__(self) -> None:
+    Args:
+        chain: Call the handler that was there first (a task worker's graceful
+            shutdown) before stopping the run, and never re-send the signal:
+            the process is the worker's, which decides how to end.
+    """
+
+    def __init__(self, chain: bool = False) -> None:
+        self._chain = chain
         self._previous: dict[int, Any] = {}
         self._deferring = 0
         self._pending: int | None = None
@@ -84,6 +91,9 @@ class InterruptGuard:
             return True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous.get(signum)
+        if self._chain and callable(previous) and self._stop_reason is None:
+            previous(signum, frame)  # may raise (a second Ctrl-C, sys.exit): the run ends then
         if self._deferring:
             self._pending = signum
             return
@@ -114,9 +124,10 @@ class InterruptGuard:
         """After a run ended by SIGTERM, let the process's own disposition act on it.
 
         With the default disposition the process dies by the signal, exactly as
-        it would have without tracking.
+        it would have without tracking. On a task worker (``chain``) the
+        exception goes up to the worker instead, whose handler already ran.
         """
-        if isinstance(exc, CommandTerminated):
+        if isinstance(exc, CommandTerminated) and not self._chain:
             self.restore()
             signal.raise_signal(exc.signum)
 

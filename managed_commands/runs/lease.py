@@ -23,17 +23,16 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from managed_commands import conf
+from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import beatfile
 from managed_commands.scopes import select_tenant, selected_tenant
-
-if TYPE_CHECKING:
-    from managed_commands.models import CommandExecution
 
 logger = logging.getLogger("managed_commands")
 
@@ -126,12 +125,25 @@ def process_is_running(pid: int, token: str) -> bool:
 def why_gone(
     holder: CommandExecution, lease_seconds: float, now: datetime.datetime | None = None
 ) -> str | None:
-    """Return why ``holder`` no longer holds its run, or None while it may still be alive."""
+    """Return why ``holder`` no longer holds its run, or None while it may still be alive.
+
+    A run enqueued for a task worker is gone once it waited longer than
+    ``QUEUE_TIMEOUT`` for one; a running one is judged by its process when
+    this host can check it, by its heartbeat lease otherwise.
+    """
+    now = now or timezone.now()
+    if holder.status == CommandExecution.Status.QUEUED:
+        waited = (now - (holder.enqueued_at or holder.executed_at)).total_seconds()
+        limit = conf.queue_timeout()
+        if waited <= limit:
+            return None
+        return (
+            f"enqueued {waited:.0f} s ago and never started by a worker (QUEUE_TIMEOUT {limit:g} s)"
+        )
     if holder.pid and _same_host(holder):
         if process_is_running(holder.pid, holder.process_token):
             return None
         return f"process {holder.pid} on {holder.hostname} is no longer running"
-    now = now or timezone.now()
     last_sign = holder.heartbeat_at or holder.executed_at
     if holder._state.db and holder.pk:
         in_file = beatfile.last_beat(holder._state.db, holder.pk)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.origin import metadata, nested_runs, origin
 from managed_commands.recorder import history_recorder
+from managed_commands.runs import queued
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder
@@ -115,7 +117,13 @@ class TrackedRun:
             if definition.supports_dry_run and options.get("dry_run")
             else None
         )
-        self.guard = InterruptGuard()
+        #: The row enqueued for this run, which a task worker started (see runs.queued).
+        self.adopted = queued.take_adopted(definition.name)
+        #: Whether this is ``enqueue()``: the row is claimed for a task worker.
+        self.enqueuing = False
+        # On a task worker, the worker's own SIGTERM handler keeps its place:
+        # the run's handler calls it, then stops the run.
+        self.guard = InterruptGuard(chain=self.adopted is not None)
         self.claim_of_run: RunClaim | None = None
         self.execution: CommandExecution | None = None
         self.capture = OutputCapture(conf.output_limit(), conf.capture_logs_level())
@@ -185,13 +193,14 @@ class TrackedRun:
     def _claim(self, reconnect_deadline: float) -> bool:
         spec = self.definition
         name = clip_name(spec.name)
-        scope = current_scope()
+        # A worker's run is recorded in the scope it was enqueued in.
+        scope = self.adopted.scope if self.adopted else current_scope()
         # No read before the claim, but for ``requires`` and a rename: whether
         # a run_once command is done is for the claim's insert to tell (its once_key).
         once = spec.run_once and not self.rerun
         required = {each: (each, *names_replaced_by(each)) for each in spec.command_requires}
         ensure_met(spec, newest_successes(self.recorder, required, scope) if required else {})
-        if once and spec.replaces and self._done_under_old_name(scope):
+        if once and spec.replaces and not self.adopted and self._done_under_old_name(scope):
             return False
         self.claim_of_run = RunClaim(
             self.recorder,
@@ -199,7 +208,8 @@ class TrackedRun:
             scope=scope,
             exclusive=spec.run_once or not spec.allow_concurrent,
             run_once=once,
-            wait_timeout=conf.wait_timeout(),
+            # An enqueue is refused at once rather than wait for a running holder.
+            wait_timeout=0 if self.enqueuing else conf.wait_timeout(),
             reconnect_deadline=reconnect_deadline,
             lease_seconds=(
                 conf.lease_seconds() if spec.lease_seconds is None else spec.lease_seconds
@@ -207,12 +217,30 @@ class TrackedRun:
             guard=self.guard,
             on_wait=self._announce_wait,
         )
-        self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
+        if self.adopted:
+            self.execution = self.claim_of_run.adopt(self.adopted)
+        else:
+            self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
         self.in_transaction = self.claim_of_run.in_callers_transaction
         if self.execution is None:
             self._notice(_already_done(spec.name, self.claim_of_run.done_at))
             return False
         return True
+
+    def enqueue(self) -> CommandExecution | None:
+        """Claim a queued row for a task worker to run; None when the run_once command is done.
+
+        The row holds the command's claim as a running one would (a second
+        enqueue, or a start, is refused until a worker ran it, or until it
+        waited ``QUEUE_TIMEOUT`` seconds for one). Raises ``LockHeld`` when
+        another run holds the claim.
+        """
+        self.enqueuing = True
+        self.check_project()
+        try:
+            return self.execution if self.claim() else None
+        finally:
+            self.release()  # the worker holds it from now on, not this process
 
     def _done_under_old_name(self, scope: str) -> bool:
         """Skip with a notice when a name this command replaces has succeeded.
@@ -249,7 +277,11 @@ class TrackedRun:
         self.started = time.perf_counter()
         _RUNS[self.command] = self
         try:
-            with self.capture.tee(self.command, self.given) as streams, nested_runs():
+            # sys.stdout belongs to every thread of a threaded worker: capture
+            # the command's own streams only there.
+            process_streams = threading.current_thread() is threading.main_thread()
+            tee = self.capture.tee(self.command, self.given, process_streams=process_streams)
+            with tee as streams, nested_runs():
                 _send(command_started, self.command, execution)
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
@@ -418,7 +450,21 @@ class TrackedRun:
 
     def _start_fields(self, name: str, scope: str) -> dict[str, Any]:
         spec = self.definition
+        if self.enqueuing:
+            # No process holds it yet: the worker that starts it writes its own.
+            now = timezone.now()
+            where: dict[str, Any] = {"status": Status.QUEUED, "enqueued_at": now}
+            where |= {"executed_at": now, "hostname": "", "pid": None}
+            where |= {"process_token": "", "host_id": ""}
+        else:
+            where = {
+                "hostname": hostname(),
+                "pid": os.getpid(),
+                "process_token": own_process_token(),
+                "host_id": host_identity(),
+            }
         return {
+            **where,
             "command_name": name,
             "app_label": spec.app_label,
             "scope": scope,
@@ -428,10 +474,6 @@ class TrackedRun:
                 self.args, self.given, (*spec.sensitive_options, *conf.sensitive_options())
             ),
             "source_hash": source_hash(type(self.command).__module__),
-            "hostname": hostname(),
-            "pid": os.getpid(),
-            "process_token": own_process_token(),
-            "host_id": host_identity(),
             "dry_run": self.dry_run is not None,
             "origin": origin(),
             # Stored as JSON whatever the hook returned: what JSON cannot hold becomes text.

@@ -13,7 +13,7 @@ from managed_commands.formatting import plural
 from managed_commands.listing import requirement_text
 from managed_commands.management.output import ReportingCommand
 from managed_commands.models import CommandExecution
-from managed_commands.selection import add_arguments, from_options
+from managed_commands.selection import Selection, add_arguments, from_options
 from managed_commands.status import CommandState
 
 
@@ -32,11 +32,23 @@ class Command(ReportingCommand):
             help="Record the named commands (all pending ones when no name is given) as done "
             "without running them, marked as faked.",
         )
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="Enqueue them for task workers (django.tasks) instead of running them here: "
+            "those whose requirements are met now, each of the others once what it requires "
+            "has succeeded on a worker.",
+        )
         add_arguments(parser, "the pending commands")
 
-    def handle(self, *, plan: bool, fake: list[str] | None, **options: Any) -> None:
-        executor = CommandExecutor()
+    def handle(self, *, plan: bool, fake: list[str] | None, enqueue: bool, **options: Any) -> None:
         selection = from_options(options)
+        if enqueue:
+            if plan or fake is not None:
+                raise CommandError("--enqueue runs nothing here: leave out --plan and --fake.")
+            self._enqueue(selection)
+            return
+        executor = CommandExecutor()
         # Say which phase and tags, and under all_tenants_command which tenant,
         # each summary is about.
         scope = f" in scope '{executor.scope}'" if executor.scope else ""
@@ -70,6 +82,27 @@ class Command(ReportingCommand):
                 verbosity=self.verbosity,
                 stdout=self.stdout,
                 stderr=self.stderr,
+            )
+
+    def _enqueue(self, selection: Selection) -> None:
+        # Imported here: defining the task reads the TASKS setting, needed only now.
+        from managed_commands.tasks import enqueue_pending
+
+        rows, waiting = enqueue_pending(selection)
+        where = selection.describe()
+        if not rows and not waiting:
+            self.say(f"No pending run_once commands{where}.")
+            return
+        listed = ", ".join(f"{row.command_name} (run #{row.pk})" for row in rows)
+        self.say(
+            f"Enqueued {plural(len(rows), 'pending command')}{where} for task workers"
+            + (f": {listed}" if rows else ".")
+        )
+        if waiting:
+            self.say(
+                f"{plural(len(waiting), 'command')} will be enqueued as what "
+                f"{'it requires succeeds' if len(waiting) == 1 else 'they require succeed'}"
+                f": {', '.join(waiting)}"
             )
 
     def _print_plan(self, executor: CommandExecutor, steps: list[Definition], verb: str) -> None:

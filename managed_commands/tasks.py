@@ -1,0 +1,303 @@
+"""Run managed commands on task workers, through Django's Tasks framework.
+
+``enqueue_command()`` claims a run for a worker (a ``queued`` row holding
+the command's claim, so run_once and exclusive commands stay exactly once),
+then enqueues one ``django.tasks`` task once the surrounding transaction
+commits. The task, ``run_enqueued_command``, starts that row with a
+conditional update (a duplicate delivery starts nothing) and runs the
+command through ``call_command()``: capture, ``requires``, the heartbeat
+lease and the recorded end are those of any run.
+
+``django.tasks`` ships with Django 6.0; on Django 5.2 the ``django-tasks``
+backport gives the same API (``pip install "managed-commands[tasks]"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command, get_commands, load_command_class
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from managed_commands import definition
+from managed_commands.base import ManagedBaseCommand
+from managed_commands.exceptions import LockHeld
+from managed_commands.executor import CommandExecutor
+from managed_commands.models import CommandExecution
+from managed_commands.origin import started_by
+from managed_commands.recorder import history_recorder
+from managed_commands.runs import queued
+from managed_commands.runs.lease import hostname
+from managed_commands.runs.tracked import TrackedRun
+from managed_commands.selection import EVERYTHING, Selection
+from managed_commands.status import CommandState
+
+__all__ = ["enqueue_command", "enqueue_pending", "run_enqueued_command"]
+
+logger = logging.getLogger("managed_commands")
+
+INSTALL_HINT = (
+    "Running managed commands on task workers needs django.tasks: Django 6.0 or later, or "
+    "on Django 5.2 the django-tasks backport (pip install 'managed-commands[tasks]'), and "
+    "a TASKS backend with a worker, for example django-tasks-db."
+)
+
+
+def _tasks_api() -> Any:
+    """``django.tasks`` (Django 6.0+) or the ``django_tasks`` backport; None without either."""
+    for name in ("django.tasks", "django_tasks"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def _task(**settings: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@task(**settings)`` of the tasks API there is; the plain function without one."""
+    api = _tasks_api()
+    if api is None:
+        return lambda function: function
+    return api.task(**settings)  # type: ignore[no-any-return]
+
+
+@_task(takes_context=True)
+def run_enqueued_command(
+    context: Any,
+    execution_id: int,
+    name: str,
+    args: list[Any],
+    options: dict[str, Any],
+    chain: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The task: start queued run ``execution_id`` on this worker and run the command.
+
+    Returns:
+        ``{"execution_id", "status", "started"}``: the run's id and status
+        as recorded, and False for ``started`` when the row was no longer
+        queued (a duplicate delivery, or a run recovered meanwhile), in which
+        case nothing ran.
+    """
+    recorder = history_recorder()
+    result = context.task_result
+    worker = result.worker_ids[-1] if result.worker_ids else f"{hostname()}:{result.id}"
+    found = recorder.executions.filter(pk=execution_id).first()
+    row = found and queued.start(recorder, found, worker_id=worker, task_id=str(result.id))
+    if not row:
+        status = found.status if found else None
+        return {"execution_id": execution_id, "status": status, "started": False}
+    with _in_scope(row.scope):
+        with queued.adopting(row):
+            try:
+                call_command(name, *args, **options)
+            except Exception:  # noqa: BLE001 - the run's row holds the failure
+                logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
+        row.refresh_from_db(using=recorder.using)
+        if row.success and chain is not None:
+            _release_runnable(_selection(chain))
+    return {"execution_id": row.pk, "status": row.status, "started": True}
+
+
+def enqueue_command(
+    name: str,
+    *args: Any,
+    triggered_by: Any = None,
+    queue_name: str | None = None,
+    backend: str | None = None,
+    **options: Any,
+) -> CommandExecution | None:
+    """Claim a run of managed command ``name`` for a task worker and enqueue its task.
+
+    The arguments are those of ``call_command()``, checked against the
+    command's own parser now, so a bad option fails here rather than on a
+    worker later; they must be JSON (they travel through the task backend).
+    The task is enqueued once the surrounding transaction (on the history's
+    database) commits.
+
+    Args:
+        triggered_by: The Django user who asked, recorded on the run.
+        queue_name: The task queue (default: the task's, ``"default"``).
+        backend: The ``TASKS`` alias (default: ``"default"``).
+
+    Returns:
+        The ``queued`` row, or None when a run_once command is already done
+        (nothing is enqueued).
+
+    Raises:
+        ImproperlyConfigured: neither ``django.tasks`` nor the backport is installed.
+        CommandError: ``name`` is no managed command, or its arguments are wrong.
+        LockHeld: another run holds the command's claim (queued or running).
+    """
+    with started_by("enqueue_command", triggered_by):
+        return _enqueue(name, args, options, queue_name, backend, chain=None)
+
+
+def enqueue_pending(
+    selection: Selection = EVERYTHING,
+    *,
+    triggered_by: Any = None,
+    queue_name: str | None = None,
+    backend: str | None = None,
+) -> tuple[list[CommandExecution], list[str]]:
+    """Enqueue the pending run_once commands whose requirements are met, in run order.
+
+    Each of their tasks, once its run succeeded, enqueues the commands of
+    ``selection`` that became runnable: a chain of ``requires`` runs in order
+    across workers, each command after what it requires.
+
+    Returns:
+        The queued rows, and the names of the pending commands left to be
+        enqueued by the tasks (their requirements are not met yet).
+    """
+    executor = CommandExecutor()
+    plan = executor.plan(selection=selection)
+    chain = _chain(selection)
+    rows = []
+    with started_by("run_pending_commands --enqueue", triggered_by):
+        for command in _runnable(executor, plan):
+            row = _enqueue_once(command.name, chain, queue_name, backend)
+            if row is not None:
+                rows.append(row)
+    enqueued = {row.command_name for row in rows}
+    return rows, [command.name for command in plan if command.name not in enqueued]
+
+
+def _enqueue(
+    name: str,
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+    queue_name: str | None,
+    backend: str | None,
+    chain: dict[str, Any] | None,
+) -> CommandExecution | None:
+    if _tasks_api() is None:
+        raise ImproperlyConfigured(INSTALL_HINT)
+    command = _managed_command(name)
+    parsed_args, parsed_options = _parsed(command, args, options)
+    # The streams a caller gives are for this process's notices, not the worker's.
+    sent = {key: value for key, value in options.items() if key not in ("stdout", "stderr")}
+    try:
+        payload = json.loads(json.dumps([list(args), sent]))
+    except (TypeError, ValueError) as exc:
+        raise CommandError(
+            f"Cannot enqueue '{name}': its arguments travel to the worker as JSON, and {exc}."
+        ) from None
+    run = TrackedRun(command, definition.read(type(command)), parsed_args, parsed_options)
+    row = run.enqueue()
+    if row is None:
+        return None
+    task = run_enqueued_command
+    if queue_name is not None or backend is not None:
+        task = task.using(
+            **({"queue_name": queue_name} if queue_name is not None else {}),
+            **({"backend": backend} if backend is not None else {}),
+        )
+    recorder = history_recorder()
+
+    def send() -> None:
+        result = task.enqueue(row.pk, name, *payload, chain=chain)
+        # Where the backend ran it already (ImmediateBackend), the worker set it too.
+        recorder.executions.filter(pk=row.pk, task_id__isnull=True).update(task_id=str(result.id))
+
+    transaction.on_commit(send, using=recorder.using)
+    return row
+
+
+def _enqueue_once(
+    name: str, chain: dict[str, Any], queue_name: str | None, backend: str | None
+) -> CommandExecution | None:
+    """Enqueue ``name`` for a chain, unless another run holds it (queued, or running)."""
+    try:
+        return _enqueue(name, (), {}, queue_name, backend, chain=chain)
+    except LockHeld:
+        return None  # another task of the chain enqueued it first
+
+
+def _runnable(executor: CommandExecutor, plan: list[definition.Definition]) -> list[Any]:
+    """The commands of ``plan`` whose required commands are done and migrations applied."""
+    statuses = executor.statuses
+    return [
+        command
+        for command in plan
+        if not statuses[command.name].unapplied_migrations
+        and all(
+            name in statuses and statuses[name].state == CommandState.DONE
+            for name in command.command_requires
+        )
+    ]
+
+
+def _release_runnable(selection: Selection) -> None:
+    """After a success on a worker: enqueue what became runnable (never fails the task)."""
+    try:
+        executor = CommandExecutor()
+        with started_by("run_pending_commands --enqueue"):
+            for command in _runnable(executor, executor.plan(selection=selection)):
+                _enqueue_once(command.name, _chain(selection), None, None)
+    except Exception:
+        logger.exception("Could not enqueue the managed commands that became runnable")
+
+
+def _chain(selection: Selection) -> dict[str, Any]:
+    return {"phase": selection.phase, "tags": sorted(selection.tags)}
+
+
+def _selection(chain: dict[str, Any]) -> Selection:
+    return Selection(chain.get("phase"), frozenset(chain.get("tags") or ()))
+
+
+def _managed_command(name: str) -> BaseCommand:
+    app_name = get_commands().get(name)
+    if app_name is None:
+        raise CommandError(f"Cannot enqueue '{name}': no installed app has a command by that name.")
+    command = load_command_class(app_name, name) if isinstance(app_name, str) else app_name
+    if not isinstance(command, ManagedBaseCommand):
+        raise CommandError(
+            f"Cannot enqueue '{name}': it is not a managed command (ManagedBaseCommand), "
+            f"so its run on a worker could not be recorded."
+        )
+    return command
+
+
+def _parsed(
+    command: BaseCommand, args: tuple[Any, ...], options: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``args`` and ``options`` as ``call_command()`` would hand them to ``execute()``.
+
+    Parsed by ``call_command()`` itself, with the command's ``execute`` replaced
+    for the call: the same errors, the same defaults, and nothing run.
+    """
+    seen: dict[str, Any] = {}
+
+    def capture(*parsed_args: Any, **parsed_options: Any) -> None:
+        seen.update(args=parsed_args, options=parsed_options)
+
+    command.execute = capture  # type: ignore[method-assign]
+    try:
+        call_command(command, *args, **options)
+    except TypeError as exc:  # call_command's word for an unknown option
+        name = definition.command_name(type(command))
+        raise CommandError(f"Cannot enqueue '{name}': {exc}") from None
+    finally:
+        del command.execute
+    return seen["args"], seen["options"]
+
+
+@contextmanager
+def _in_scope(scope: str) -> Iterator[None]:
+    """Under django-tenants, select the tenant schema the run was enqueued in."""
+    if not scope or not apps.is_installed("django_tenants"):
+        yield
+        return
+    from django_tenants.utils import schema_context  # optional: only with django-tenants
+
+    with schema_context(scope):
+        yield
