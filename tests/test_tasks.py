@@ -83,9 +83,8 @@ def test_a_queued_run_holds_the_claim_until_a_worker_runs_it():
     assert CommandExecution.objects.get(pk=row.pk).task_id == str(result.id)
     with pytest.raises(LockHeld, match=r"run #\d+, enqueued for a task worker on "):
         tasks.enqueue_command("noop_once")
-    with override_settings(MANAGED_COMMANDS={"WAIT_TIMEOUT": 0.1}):
-        with pytest.raises(LockHeld):
-            call_command("noop_once")
+    with override_settings(MANAGED_COMMANDS={"WAIT_TIMEOUT": 0.1}), pytest.raises(LockHeld):
+        call_command("noop_once")
     [status] = [s for s in command_statuses() if s.command.name == "noop_once"]
     assert status.condition == "queued" and not status.failed_last
     assert deliver(result) == {"execution_id": row.pk, "status": "succeeded", "started": True}
