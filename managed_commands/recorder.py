@@ -166,6 +166,10 @@ class ExecutionRecorder:
         rows = rows.filter(lock_key=lock_key) if lock_key else rows.filter(lock_key__isnull=True)
         return rows.order_by("-pk").first()
 
+    def claim_holders(self, scope: str) -> list[CommandExecution]:
+        """The rows of ``scope`` holding a command's claim: queued or running runs."""
+        return list(self.executions.filter(scope=scope, lock_key__isnull=False).order_by("pk"))
+
     def start_queued(self, pk: int, **fields: Any) -> CommandExecution | None:
         """Turn queued row ``pk`` into a running one with ``fields``; None when it is no
         longer queued (taken by another delivery of its task, or abandoned).

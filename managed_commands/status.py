@@ -16,9 +16,10 @@ from managed_commands.definition import Definition, unapplied_migrations
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs.lease import why_gone
 from managed_commands.scopes import current_scope
 
-__all__ = ["CommandState", "CommandStatus", "Condition", "command_statuses"]
+__all__ = ["CommandState", "CommandStatus", "Condition", "command_statuses", "recover_gone"]
 
 
 class CommandState(models.TextChoices):
@@ -153,6 +154,27 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
         )
         for command in commands
     ]
+
+
+def recover_gone(using: str | None = None, scope: str | None = None) -> list[CommandExecution]:
+    """Close the queued and running runs of ``scope`` whose holder is gone, as a start would.
+
+    A run enqueued longer than ``QUEUE_TIMEOUT`` ago that no worker started,
+    or one whose process died (or whose worker stopped beating past its
+    lease), is recorded ``abandoned`` and its claim freed. Returns the runs
+    closed, each with ``error_message`` saying why.
+    """
+    recorder = ExecutionRecorder(using or conf.history_database())
+    commands = discover().commands
+    closed = []
+    for holder in recorder.claim_holders(current_scope() if scope is None else scope):
+        command = commands.get(holder.command_name)
+        lease = command.lease_seconds if command and command.lease_seconds else None
+        reason = why_gone(holder, lease or conf.lease_seconds())
+        if reason and recorder.abandon(holder, reason):
+            holder.error_message = f"Abandoned: {reason}."
+            closed.append(holder)
+    return closed
 
 
 def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandExecution | None:

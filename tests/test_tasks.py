@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import io
+import re
 import sys
 import threading
 
@@ -24,6 +25,7 @@ from django.utils import timezone
 from managed_commands import tasks
 from managed_commands.exceptions import LockHeld
 from managed_commands.models import CommandExecution
+from managed_commands.runs.claim import lock_key
 from managed_commands.status import command_statuses
 from managed_commands.testing.factories import CommandExecutionFactory
 
@@ -216,3 +218,32 @@ def test_show_managed_commands_marks_a_queued_run_with_its_age():
     [line] = [line for line in out.getvalue().splitlines() if " once " in f"{line} "]
     assert line.startswith(" [Q] once ")
     assert "queued for a task worker since " in line and "(3 min 00 s ago)" in line
+
+
+def test_show_managed_commands_check_recovers_a_run_no_worker_started():
+    lost = CommandExecutionFactory(
+        command_name="once",
+        run_once=True,
+        status=Status.QUEUED,
+        success=False,
+        lock_key=lock_key("once", ""),
+        enqueued_at=timezone.now() - datetime.timedelta(hours=2),
+    )
+    waiting = CommandExecutionFactory(
+        command_name="noop_once",
+        run_once=True,
+        status=Status.QUEUED,
+        success=False,
+        lock_key=lock_key("noop_once", ""),
+        enqueued_at=timezone.now(),
+    )
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="pending"):
+        call_command("show_managed_commands", "--check", stdout=io.StringIO(), stderr=err)
+    assert re.match(
+        f"Recovered run #{lost.pk} of 'once': Abandoned: enqueued 720[0-9] s ago and never "
+        f"started by a worker \\(QUEUE_TIMEOUT 3600 s\\).\n$",
+        err.getvalue(),
+    )
+    assert CommandExecution.objects.get(pk=lost.pk).status == Status.ABANDONED
+    assert CommandExecution.objects.get(pk=waiting.pk).status == Status.QUEUED

@@ -15,7 +15,7 @@ from managed_commands.management.output import ReportingCommand
 from managed_commands.orphans import orphans
 from managed_commands.recorder import history_recorder
 from managed_commands.selection import add_arguments, from_options
-from managed_commands.status import CommandState, command_statuses
+from managed_commands.status import CommandState, command_statuses, recover_gone
 from managed_commands.tenants import statuses_by_tenant
 
 
@@ -128,6 +128,12 @@ class Command(ReportingCommand):
         if orphans:
             self._orphans(as_json)
             return
+        if check:
+            # A gate also recovers: a dead worker's run, a task never started.
+            for run in recover_gone():
+                self.stderr.write(
+                    f"Recovered run #{run.pk} of '{run.command_name}': {run.error_message}"
+                )
         everything = command_statuses()
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
