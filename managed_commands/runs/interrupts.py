@@ -124,12 +124,15 @@ class InterruptGuard:
         """After a run ended by SIGTERM, let the process's own disposition act on it.
 
         With the default disposition the process dies by the signal, exactly as
-        it would have without tracking. On a task worker (``chain``) the
-        exception goes up to the worker instead, whose handler already ran.
+        it would have without tracking. On a task worker (``chain``) whose
+        own handler ran, the exception goes up to the worker instead.
         """
-        if isinstance(exc, CommandTerminated) and not self._chain:
-            self.restore()
-            signal.raise_signal(exc.signum)
+        if not isinstance(exc, CommandTerminated):
+            return
+        if self._chain and callable(self._previous.get(exc.signum)):
+            return  # the worker's handler ran: the worker decides how to end
+        self.restore()
+        signal.raise_signal(exc.signum)
 
 
 class _Deferral:
