@@ -26,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from managed_commands import definition
 from managed_commands.base import ManagedBaseCommand
@@ -66,7 +67,8 @@ def _task(**settings: Any) -> Callable[[Callable[..., Any]], Any]:
     api = _tasks_api()
     if api is None:
         return lambda function: function
-    return api.task(**settings)  # type: ignore[no-any-return]
+    decorator: Callable[[Callable[..., Any]], Any] = api.task(**settings)
+    return decorator
 
 
 @_task(takes_context=True)
@@ -190,20 +192,30 @@ def _enqueue(
         raise CommandError(
             f"Cannot enqueue '{name}': its arguments travel to the worker as JSON, and {exc}."
         ) from None
+    where = {"queue_name": queue_name, "backend": backend}
+    # Before the claim: an unknown backend or queue is an error with nothing written.
+    task = run_enqueued_command.using(**{k: v for k, v in where.items() if v is not None})
+    task.get_backend().validate_task(task)
     run = TrackedRun(command, definition.read(type(command)), parsed_args, parsed_options)
     row = run.enqueue()
     if row is None:
         return None
-    task = run_enqueued_command
-    if queue_name is not None or backend is not None:
-        task = task.using(
-            **({"queue_name": queue_name} if queue_name is not None else {}),
-            **({"backend": backend} if backend is not None else {}),
-        )
     recorder = history_recorder()
 
     def send() -> None:
-        result = task.enqueue(row.pk, name, *payload, chain=chain)
+        try:
+            result = task.enqueue(row.pk, name, *payload, chain=chain)
+        except Exception as exc:
+            # No task will start it: free its claim now rather than after QUEUE_TIMEOUT.
+            recorder.finish(
+                row,
+                row.lock_key,
+                status=CommandExecution.Status.FAILED,
+                success=False,
+                finished_at=timezone.now(),
+                error_message=f"Could not enqueue its task: {type(exc).__name__}: {exc}",
+            )
+            raise
         # Where the backend ran it already (ImmediateBackend), the worker set it too.
         recorder.executions.filter(pk=row.pk, task_id__isnull=True).update(task_id=str(result.id))
 

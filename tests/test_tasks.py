@@ -247,3 +247,29 @@ def test_show_managed_commands_check_recovers_a_run_no_worker_started():
     )
     assert CommandExecution.objects.get(pk=lost.pk).status == Status.ABANDONED
     assert CommandExecution.objects.get(pk=waiting.pk).status == Status.QUEUED
+
+
+def test_an_unknown_backend_or_queue_is_refused_before_anything_is_written():
+    with pytest.raises(Exception, match="nowhere"):
+        tasks.enqueue_command("noop_once", backend="nowhere")
+    with (
+        override_settings(
+            TASKS={"default": {"BACKEND": f"{API}.backends.dummy.DummyBackend", "QUEUES": ["a"]}}
+        ),
+        pytest.raises(Exception, match="Queue 'b' is not valid"),
+    ):
+        tasks.enqueue_command("noop_once", queue_name="b")
+    assert rows() == []
+
+
+@DUMMY
+def test_a_task_that_cannot_be_enqueued_frees_the_claim(monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr(type(backend()), "enqueue", broken)
+    with pytest.raises(ConnectionError):
+        tasks.enqueue_command("noop_once")
+    [row] = rows()
+    assert (row.status, row.lock_key, row.once_key) == (Status.FAILED, None, None)
+    assert row.error_message == "Could not enqueue its task: ConnectionError: the broker is down"
