@@ -230,7 +230,7 @@ def test_an_unknown_key_close_to_a_known_one_suggests_it():
 def test_an_unknown_key_far_from_any_lists_the_known_ones():
     known = (
         "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, METADATA, MIGRATE_NOTICE, "
-        "OUTPUT_LIMIT, RECONNECT_TIMEOUT, REDACT, RELEASE, SCOPE, SENSITIVE_OPTIONS, "
+        "OUTPUT_LIMIT, QUEUE_TIMEOUT, RECONNECT_TIMEOUT, REDACT, RELEASE, SCOPE, SENSITIVE_OPTIONS, "
         "WAIT_TIMEOUT."
     )
     assert [(m.id, m.msg, m.hint) for m in checks.check_settings()] == [
@@ -284,6 +284,13 @@ def test_an_unknown_key_far_from_any_lists_the_known_ones():
             "MANAGED_COMMANDS['LEASE_SECONDS'] must be a number >= 0, not nan.",
             "Give the seconds without a heartbeat after which a run on another host is "
             "presumed gone; the default is 60.",
+        ),
+        (
+            {"QUEUE_TIMEOUT": -1},
+            "managed_commands.E032",
+            "MANAGED_COMMANDS['QUEUE_TIMEOUT'] must be a number >= 0, not -1.",
+            "Give the seconds an enqueued run may wait for a worker before it is presumed "
+            "lost; the default is 3600.",
         ),
         (
             {"DATABASE": ""},
