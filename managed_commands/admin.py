@@ -401,7 +401,7 @@ class CommandExecutionAdmin(ModelAdmin):
         if waiting:
             self.message_user(
                 request,
-                _("Enqueued as what they require succeeds on a worker: %(commands)s.")
+                _("Will be enqueued as what they require succeeds on a worker: %(commands)s.")
                 % {"commands": ", ".join(waiting)},
                 messages.INFO,
             )

@@ -203,13 +203,15 @@ def enqueue_pending(
     plan = executor.plan(selection=selection)
     chain = _chain(selection)
     rows = []
+    runnable = _runnable(executor, plan)
     with started_by(trigger, triggered_by):
-        for command in _runnable(executor, plan):
+        for command in runnable:
             row = _enqueue_once(command.name, chain, queue_name, backend)
             if row is not None:
                 rows.append(row)
-    enqueued = {row.command_name for row in rows}
-    return rows, [command.name for command in plan if command.name not in enqueued]
+    # A runnable command not enqueued here was taken by another run (or by this
+    # chain, on a fast worker): it does not wait for its requirements.
+    return rows, [command.name for command in plan if command not in runnable]
 
 
 def _enqueue(

@@ -594,7 +594,7 @@ def test_the_overview_runs_the_pending_commands_on_a_worker(
     assert shown_messages(response) == [
         f"Enqueued 2 runs for a task worker: needs_schema (run #{newest('needs_schema').pk}), "
         f"once (run #{newest('once').pk}).",
-        "Enqueued as what they require succeeds on a worker: needs_once.",
+        "Will be enqueued as what they require succeeds on a worker: needs_once.",
     ]
     # Once ``once`` succeeded, its task enqueued ``needs_once``.
     for name in ("needs_schema", "once", "needs_once"):
