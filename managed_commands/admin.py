@@ -1,9 +1,12 @@
 """Read-only admin for the run history, plus an overview of every managed command.
 
 Every value shown comes from a command's output or arguments, so it is always
-escaped (``format_html``, template autoescaping), never marked safe. Nothing
-here can start a command; a user with ``stop_commandexecution`` can ask running
-runs to stop, as ``stop_managed_command`` does.
+escaped (``format_html``, template autoescaping), never marked safe. A user
+with ``stop_commandexecution`` can ask running runs to stop, as
+``stop_managed_command`` does; a user with ``run_managed_commands`` can enqueue
+runs for a task worker: a run again with the parameters it had, or the pending
+commands. No form turns a command's options into fields: the parameters are
+those of an earlier run, or none.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import django
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.management.base import CommandError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from managed_commands import conf, tenants
 from managed_commands.exceptions import NotMultiTenant
@@ -157,6 +162,9 @@ def progress_text(execution: CommandExecution | None) -> str:
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
 
+#: The ``origin["trigger"]`` of the runs enqueued from the admin.
+ADMIN_TRIGGER = "admin"
+
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
     from django.utils.functional import _StrPromise
@@ -169,7 +177,8 @@ else:  # ModelAdmin is generic only in django-stubs
 @admin.register(CommandExecution)
 class CommandExecutionAdmin(ModelAdmin):
     """History of runs: filterable, searchable, read-only for everyone; a user with
-    ``stop_commandexecution`` may ask running runs to stop."""
+    ``stop_commandexecution`` may ask running runs to stop, one with
+    ``run_managed_commands`` may enqueue runs for a task worker."""
 
     list_display = [
         "command_name",
@@ -190,7 +199,7 @@ class CommandExecutionAdmin(ModelAdmin):
         ScopeFilter,
     ]
     search_fields = ["command_name", "error_message", "output"]
-    actions = ["request_stop"]
+    actions = ["request_stop", "run_again"]
     ordering = ["-executed_at", "-pk"]
     list_per_page = 50
     # The filtered count is needed for pagination; the unfiltered one is not.
@@ -263,6 +272,10 @@ class CommandExecutionAdmin(ModelAdmin):
         """May ``request.user`` ask running runs to stop (``stop_commandexecution``)?"""
         return request.user.has_perm(f"{self.opts.app_label}.stop_{self.opts.model_name}")
 
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        """May ``request.user`` run managed commands on a task worker (``run_managed_commands``)?"""
+        return request.user.has_perm(f"{self.opts.app_label}.run_managed_commands")
+
     def get_fieldsets(
         self, request: HttpRequest, obj: CommandExecution | None = None
     ) -> _FieldsetSpec:
@@ -310,6 +323,88 @@ class CommandExecutionAdmin(ModelAdmin):
             % {"count": len(asked)},
             messages.SUCCESS,
         )
+
+    @admin.action(
+        permissions=["run"], description=_("Run again on a worker, with the same parameters")
+    )
+    def run_again(self, request: HttpRequest, queryset: QuerySet[CommandExecution]) -> None:
+        """Enqueue each selected run's command again, with the parameters that run had.
+
+        A run_once command that is done is left alone; a run whose parameters
+        cannot be repeated (a redacted secret) is refused with its reason.
+        """
+        from managed_commands.tasks import enqueue_again  # defining the task reads TASKS
+
+        enqueued: list[CommandExecution] = []
+        done: list[str] = []
+        for execution in queryset.order_by("executed_at", "pk"):
+            try:
+                row = enqueue_again(execution, triggered_by=request.user, trigger=ADMIN_TRIGGER)
+            except ImproperlyConfigured as exc:  # no tasks API: the same for every run
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            except CommandError as exc:  # LockHeld, bad parameters, another scope
+                self.message_user(
+                    request,
+                    _("Run #%(id)s of %(command)s was not enqueued: %(error)s")
+                    % {"id": execution.pk, "command": execution.command_name, "error": exc},
+                    messages.ERROR,
+                )
+                continue
+            if row is None:
+                done.append(execution.command_name)
+            else:
+                enqueued.append(row)
+        self._report_enqueued(request, enqueued)
+        if done:
+            self.message_user(
+                request,
+                _("Not enqueued, as these run_once commands are done: %(commands)s.")
+                % {"commands": ", ".join(sorted(set(done)))},
+                messages.WARNING,
+            )
+
+    def _report_enqueued(self, request: HttpRequest, rows: list[CommandExecution]) -> None:
+        if not rows:
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Enqueued %(count)d run for a task worker: %(runs)s.",
+                "Enqueued %(count)d runs for a task worker: %(runs)s.",
+                len(rows),
+            )
+            % {"count": len(rows), "runs": _listed(rows)},
+            messages.SUCCESS,
+        )
+
+    def run_pending_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """POST: enqueue the pending commands whose requirements are met (``enqueue_pending``)."""
+        if not (self.has_view_permission(request) and self.has_run_permission(request)):
+            raise PermissionDenied
+        from managed_commands.tasks import enqueue_pending  # defining the task reads TASKS
+
+        try:
+            rows, waiting = enqueue_pending(triggered_by=request.user, trigger=ADMIN_TRIGGER)
+        except (ImproperlyConfigured, CommandError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self._report_pending(request, rows, waiting)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{self._url_name('overview')}"))
+
+    def _report_pending(
+        self, request: HttpRequest, rows: list[CommandExecution], waiting: list[str]
+    ) -> None:
+        if not rows and not waiting:
+            self.message_user(request, _("No pending command to enqueue."), messages.INFO)
+        self._report_enqueued(request, rows)
+        if waiting:
+            self.message_user(
+                request,
+                _("Will be enqueued as what they require succeeds on a worker: %(commands)s.")
+                % {"commands": ", ".join(waiting)},
+                messages.INFO,
+            )
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, execution: CommandExecution) -> SafeString:
@@ -412,7 +507,12 @@ class CommandExecutionAdmin(ModelAdmin):
             self.admin_site.admin_view(self.overview_view),
             name=self._url_name("overview"),
         )
-        return [overview, *super().get_urls()]
+        run_pending = path(
+            "overview/run-pending/",
+            self.admin_site.admin_view(require_POST(self.run_pending_view)),
+            name=self._url_name("run_pending"),
+        )
+        return [overview, run_pending, *super().get_urls()]
 
     def overview_view(self, request: HttpRequest) -> TemplateResponse:
         """Every discovered managed command, its state and its last run.
@@ -442,6 +542,11 @@ class CommandExecutionAdmin(ModelAdmin):
             "invalid": sorted(found.invalid.items()),
             "broken": sorted(found.broken.items()),
             "changelist_url": reverse(f"{self.admin_site.name}:{self._url_name('changelist')}"),
+            "run_pending_url": (
+                reverse(f"{self.admin_site.name}:{self._url_name('run_pending')}")
+                if self.has_run_permission(request)
+                else None
+            ),
             "media": self.media,
         }
         return TemplateResponse(
@@ -453,6 +558,11 @@ def _origin(execution: CommandExecution, key: str) -> str | None:
     """One value of the run's ``origin``; None (the admin's empty value) when absent."""
     value = (execution.origin or {}).get(key)
     return str(value) if value else None
+
+
+def _listed(rows: list[CommandExecution]) -> str:
+    """``fail (run #12), talk (run #13)``."""
+    return ", ".join(f"{row.command_name} (run #{row.pk})" for row in rows)
 
 
 def _has_progress(execution: CommandExecution) -> bool:

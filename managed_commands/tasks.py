@@ -35,13 +35,14 @@ from managed_commands.executor import CommandExecutor
 from managed_commands.models import CommandExecution
 from managed_commands.origin import started_by
 from managed_commands.recorder import history_recorder
-from managed_commands.runs import queued
+from managed_commands.runs import queued, replay
 from managed_commands.runs.lease import hostname
 from managed_commands.runs.tracked import TrackedRun
+from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.status import CommandState
 
-__all__ = ["enqueue_command", "enqueue_pending", "run_enqueued_command"]
+__all__ = ["enqueue_again", "enqueue_command", "enqueue_pending", "run_enqueued_command"]
 
 logger = logging.getLogger("managed_commands")
 
@@ -104,7 +105,7 @@ def run_enqueued_command(
                 logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
         row.refresh_from_db(using=recorder.using)
         if row.success and chain is not None:
-            _release_runnable(_selection(chain))
+            _release_runnable(_selection(chain), row.origin or {})
     return {"execution_id": row.pk, "status": row.status, "started": True}
 
 
@@ -142,10 +143,47 @@ def enqueue_command(
         return _enqueue(name, args, options, queue_name, backend, chain=None)
 
 
+def enqueue_again(
+    execution: CommandExecution,
+    *,
+    triggered_by: Any = None,
+    trigger: str = "enqueue_again",
+    queue_name: str | None = None,
+    backend: str | None = None,
+) -> CommandExecution | None:
+    """Enqueue the command of run ``execution`` again, with the arguments that run was given.
+
+    The arguments are read back from the run's ``parameters``. A run_once
+    command runs again only while it is not done (``--rerun`` is never added).
+
+    Args:
+        triggered_by: The Django user who asked, recorded on the run.
+        trigger: What asked, recorded as the run's ``origin["trigger"]`` (``"admin"``).
+
+    Returns:
+        The ``queued`` row, or None when its run_once command is done.
+
+    Raises:
+        CommandError: the run's parameters cannot be repeated (a secret among
+            them was redacted), or it ran in another scope; and as ``enqueue_command``.
+    """
+    name = execution.command_name
+    if execution.scope != current_scope():
+        raise CommandError(
+            f"Run #{execution.pk} of '{name}' ran in scope '{execution.scope}': "
+            f"run it again from there."
+        )
+    parser = _managed_command(name).create_parser("", name)
+    args, options = replay.call_arguments(name, parser, execution.parameters)
+    with started_by(trigger, triggered_by):
+        return _enqueue(name, tuple(args), options, queue_name, backend, chain=None)
+
+
 def enqueue_pending(
     selection: Selection = EVERYTHING,
     *,
     triggered_by: Any = None,
+    trigger: str = "run_pending_commands --enqueue",
     queue_name: str | None = None,
     backend: str | None = None,
 ) -> tuple[list[CommandExecution], list[str]]:
@@ -155,6 +193,10 @@ def enqueue_pending(
     ``selection`` that became runnable: a chain of ``requires`` runs in order
     across workers, each command after what it requires.
 
+    Args:
+        triggered_by: The Django user who asked, recorded on the runs.
+        trigger: What asked, recorded as the runs' ``origin["trigger"]`` (``"admin"``).
+
     Returns:
         The queued rows, and the names of the pending commands left to be
         enqueued by the tasks (their requirements are not met yet).
@@ -163,13 +205,15 @@ def enqueue_pending(
     plan = executor.plan(selection=selection)
     chain = _chain(selection)
     rows = []
-    with started_by("run_pending_commands --enqueue", triggered_by):
-        for command in _runnable(executor, plan):
+    runnable = _runnable(executor, plan)
+    with started_by(trigger, triggered_by):
+        for command in runnable:
             row = _enqueue_once(command.name, chain, queue_name, backend)
             if row is not None:
                 rows.append(row)
-    enqueued = {row.command_name for row in rows}
-    return rows, [command.name for command in plan if command.name not in enqueued]
+    # A runnable command not enqueued here was taken by another run (or by this
+    # chain, on a fast worker): it does not wait for its requirements.
+    return rows, [command.name for command in plan if command not in runnable]
 
 
 def _enqueue(
@@ -247,11 +291,16 @@ def _runnable(executor: CommandExecutor, plan: list[definition.Definition]) -> l
     ]
 
 
-def _release_runnable(selection: Selection) -> None:
-    """After a success on a worker: enqueue what became runnable (never fails the task)."""
+def _release_runnable(selection: Selection, origin: dict[str, Any]) -> None:
+    """After a success on a worker: enqueue what became runnable (never fails the task).
+
+    They were asked for with the run that succeeded: its ``origin`` gives
+    their trigger and Django user.
+    """
     try:
         executor = CommandExecutor()
-        with started_by("run_pending_commands --enqueue"):
+        trigger = origin.get("trigger") or "run_pending_commands --enqueue"
+        with started_by(trigger, origin.get("django_user") or None):
             for command in _runnable(executor, executor.plan(selection=selection)):
                 _enqueue_once(command.name, _chain(selection), None, None)
     except Exception:

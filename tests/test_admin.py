@@ -2,6 +2,7 @@ import datetime
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -443,3 +444,175 @@ def test_a_dry_run_shows_what_it_would_have_written(viewer):
     assert 'mc-status-dry_run">dry run<' in page
     plain = _run()
     assert "would have written" not in viewer.get(change_url(plain)).content.decode().lower()
+
+
+needs_tasks = pytest.mark.skipif(
+    not hasattr(settings, "TASKS"), reason="needs django.tasks (Django 6.0+) or django-tasks"
+)
+RUN_PENDING = reverse("admin:managed_commands_commandexecution_run_pending")
+
+
+@pytest.fixture
+def operator(client, django_user_model):
+    """A staff user who may see the history and run commands on a task worker."""
+    client.force_login(
+        make_user(
+            django_user_model, "operator", perms=["view_commandexecution", "run_managed_commands"]
+        )
+    )
+    return client
+
+
+def run_again(client, *executions):
+    return client.post(
+        CHANGELIST,
+        {"action": "run_again", "_selected_action": [run.pk for run in executions]},
+        follow=True,
+    )
+
+
+def shown_messages(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def failed_run(name, **fields):
+    values = {"status": "failed", "success": False, "finished_at": timezone.now(), **fields}
+    return CommandExecution.objects.create(command_name=name, **values)
+
+
+def newest(name):
+    return CommandExecution.objects.filter(command_name=name).latest("pk")
+
+
+def test_a_permitted_user_is_offered_both_ways_to_run_commands(operator, history):
+    assert 'value="run_again"' in operator.get(CHANGELIST).content.decode()
+    overview = operator.get(OVERVIEW).content.decode()
+    assert f'<form method="post" action="{RUN_PENDING}" class="mc-run-pending">' in overview
+    assert 'name="csrfmiddlewaretoken"' in overview
+
+
+def test_without_the_permission_neither_is_offered_nor_does_anything(
+    client, django_user_model, history, django_capture_on_commit_callbacks
+):
+    client.force_login(
+        make_user(
+            django_user_model, "watcher", perms=["view_commandexecution", "stop_commandexecution"]
+        )
+    )
+    assert "run_again" not in client.get(CHANGELIST).content.decode()
+    assert "mc-run-pending" not in client.get(OVERVIEW).content.decode()
+    before = CommandExecution.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_again(client, history.crashed).status_code == 200
+        assert client.post(RUN_PENDING).status_code == 403
+    assert CommandExecution.objects.count() == before
+
+
+def test_running_pending_commands_is_post_only(operator, history):
+    assert operator.get(RUN_PENDING).status_code == 405
+
+
+@needs_tasks
+def test_run_again_repeats_a_failed_run_with_its_parameters_for_the_user(
+    operator, history, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_again(operator, history.crashed)
+    again = newest("fail")
+    assert again.pk != history.crashed.pk
+    assert shown_messages(response) == [
+        f"Enqueued 1 run for a task worker: fail (run #{again.pk})."
+    ]
+    # ImmediateBackend ran it: it crashed again, as the run it repeats did.
+    assert again.status == CommandExecution.Status.FAILED
+    assert again.error_message == "ValueError: the data is bad"
+    assert again.parameters == history.crashed.parameters
+    assert again.origin["trigger"] == "admin"
+    assert again.origin["django_user"] == "operator"
+    assert again.task_id
+
+
+@needs_tasks
+def test_run_again_gives_typed_options_back_to_the_commands_parser(
+    operator, django_capture_on_commit_callbacks
+):
+    options = {"names": ["a", "b"], "password": None, "api_key": None, "dsn": None}
+    earlier = failed_run(
+        "with_options",
+        parameters={"args": [], "options": {**options, "day": "2026-01-31", "count": 2}},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run_again(operator, earlier)
+    again = newest("with_options")
+    assert again.status == CommandExecution.Status.SUCCEEDED
+    assert again.output == "names=['a', 'b'] count=2\n"
+    assert again.parameters == earlier.parameters
+
+
+@needs_tasks
+def test_run_again_refuses_redacted_and_foreign_parameters_and_skips_done_commands(
+    operator, history, django_capture_on_commit_callbacks
+):
+    secret = failed_run(
+        "with_options",
+        parameters={"args": [], "options": {"names": [], "password": "********", "count": 3}},
+    )
+    before = CommandExecution.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_again(operator, secret, history.hostile, history.succeeded)
+    assert shown_messages(response) == [
+        f"Run #{history.hostile.pk} of talk was not enqueued: The run of 'talk' cannot be "
+        "repeated: its parameters were not recorded by a managed run.",
+        f"Run #{secret.pk} of with_options was not enqueued: The run of 'with_options' cannot "
+        "be repeated: the value of password was redacted when it was recorded.",
+        "Not enqueued, as these run_once commands are done: noop_once.",
+    ]
+    assert CommandExecution.objects.count() == before
+
+
+@needs_tasks
+def test_run_again_of_a_run_once_command_holding_its_claim_is_an_error_message(
+    operator, django_capture_on_commit_callbacks
+):
+    failed = [failed_run("once", run_once=True) for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_again(operator, *failed)
+    first, second = shown_messages(response)
+    assert first.startswith(f"Run #{failed[1].pk} of once was not enqueued: ")
+    assert "enqueued for a task worker" in first
+    assert second == f"Enqueued 1 run for a task worker: once (run #{newest('once').pk})."
+    assert newest("once").status == CommandExecution.Status.SUCCEEDED
+
+
+@needs_tasks
+def test_the_overview_runs_the_pending_commands_on_a_worker(
+    operator, history, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(RUN_PENDING, follow=True)
+    assert response.redirect_chain == [(OVERVIEW, 302)]
+    assert shown_messages(response) == [
+        f"Enqueued 2 runs for a task worker: needs_schema (run #{newest('needs_schema').pk}), "
+        f"once (run #{newest('once').pk}).",
+        "Will be enqueued as what they require succeeds on a worker: needs_once.",
+    ]
+    # Once ``once`` succeeded, its task enqueued ``needs_once``.
+    for name in ("needs_schema", "once", "needs_once"):
+        assert newest(name).status == CommandExecution.Status.SUCCEEDED, name
+        assert newest(name).origin["django_user"] == "operator", name
+    assert {newest(name).origin["trigger"] for name in ("once", "needs_once")} == {"admin"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(RUN_PENDING, follow=True)
+    assert shown_messages(response) == ["No pending command to enqueue."]
+    assert "mc-run-pending" not in response.content.decode()
+
+
+def test_without_a_tasks_api_both_say_what_to_install(operator, history, monkeypatch):
+    from managed_commands import tasks
+
+    monkeypatch.setattr(tasks, "_tasks_api", lambda: None)
+    before = CommandExecution.objects.count()
+    for response in (run_again(operator, history.crashed), operator.post(RUN_PENDING, follow=True)):
+        [message] = shown_messages(response)
+        assert message.startswith("Running managed commands on task workers needs django.tasks")
+    assert CommandExecution.objects.count() == before

@@ -11,10 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from managed_commands.models import CommandExecution
+from managed_commands.origin import os_user
 from tests import backends
 from tests.admin_history import PAYLOAD, make_history
 
@@ -33,6 +36,7 @@ ARTIFACTS = Path(
     os.environ.get("MC_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
 )
 CHANGELIST = reverse("admin:managed_commands_commandexecution_changelist")
+OVERVIEW = reverse("admin:managed_commands_commandexecution_overview")
 
 
 def _missing():
@@ -187,3 +191,61 @@ def test_non_staff_user_is_refused(page, django_user_model, history):
     page.goto(CHANGELIST)
     expect(page).to_have_url(re.compile(r"/admin/login/\?next="))
     expect(page.locator("#result_list")).to_have_count(0)
+
+
+def staff_with(username, *perms):
+    user = get_user_model().objects.create_user(username, password="secret-pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="managed_commands", codename__in=perms)
+    )
+    return user
+
+
+def action_choices(page):
+    return page.locator("select[name=action] option")
+
+
+@pytest.mark.skipif(not hasattr(settings, "TASKS"), reason="needs django.tasks or django-tasks")
+def test_a_permitted_user_runs_a_failed_run_again_and_the_pending_commands(page, history):
+    staff_with("runner", "view_commandexecution", "run_managed_commands")
+    log_in(page, "runner", "secret-pw")
+    page.goto(CHANGELIST)
+    failed = page.locator("#result_list tr", has=page.get_by_role("link", name="fail", exact=True))
+    failed.locator("input.action-select").check()
+    page.select_option(
+        "select[name=action]", label="Run again on a worker, with the same parameters"
+    )
+    page.click("button[name=index]")
+    expect(page.locator(".messagelist .success")).to_have_text(
+        re.compile(r"^Enqueued 1 run for a task worker: fail \(run #\d+\)\.$")
+    )
+    # The test settings' ImmediateBackend ran it at once: it crashed again.
+    expect(results(page).first).to_have_text("fail")
+    expect(page.locator("#result_list td.field-started_by_label").first).to_have_text(
+        "admin by runner (" + os_user() + ")"
+    )
+    screenshot(page, "run-again")
+
+    page.goto(OVERVIEW)
+    page.get_by_role("button", name="Run pending commands on a worker").click()
+    # The rest of the chain runs as what it requires succeeds (here at once, in the
+    # live server's thread): which message lists which command depends on that timing.
+    expect(page.locator(".messagelist .success")).to_have_text(
+        re.compile(r"^Enqueued \d+ runs? for a task worker: needs_schema \(run #\d+\)")
+    )
+    expect(page.locator("tr.mc-state-pending")).to_have_count(0)
+    expect(page.locator("#mc-run-pending")).to_have_count(0)  # nothing left to run
+    screenshot(page, "run-pending")
+
+
+def test_a_user_without_the_permission_is_offered_neither(page, history):
+    staff_with("watcher", "view_commandexecution", "stop_commandexecution")
+    log_in(page, "watcher", "secret-pw")
+    page.goto(CHANGELIST)
+    expect(action_choices(page)).to_have_text(
+        ["---------", "Ask the selected running runs to stop"]
+    )
+    page.goto(OVERVIEW)
+    expect(page.locator("tr.mc-state-pending")).to_have_count(3)
+    expect(page.locator("#mc-run-pending")).to_have_count(0)
+    expect(page.get_by_role("button", name="Run pending commands on a worker")).to_have_count(0)
