@@ -206,6 +206,7 @@ def test_every_setting_has_its_own_check_id():
         ("REDACT", "managed_commands.E022"),
         ("RELEASE", "managed_commands.E024"),
         ("METADATA", "managed_commands.E025"),
+        ("QUEUE_TIMEOUT", "managed_commands.E032"),
     ]
 
 
