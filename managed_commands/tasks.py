@@ -102,7 +102,7 @@ def run_enqueued_command(
                 logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
         row.refresh_from_db(using=recorder.using)
         if row.success and chain is not None:
-            _release_runnable(_selection(chain))
+            _release_runnable(_selection(chain), name)
     return {"execution_id": row.pk, "status": row.status, "started": True}
 
 
@@ -235,13 +235,20 @@ def _runnable(executor: CommandExecutor, plan: list[definition.Definition]) -> l
     ]
 
 
-def _release_runnable(selection: Selection) -> None:
-    """After a success on a worker: enqueue what became runnable (never fails the task)."""
+def _release_runnable(selection: Selection, succeeded: str) -> None:
+    """After ``succeeded`` succeeded on a worker: enqueue what it made runnable.
+
+    Only the commands that require it: a pending command that was runnable
+    already (one that failed, or was interrupted) is not retried by every
+    later success of the chain. Never fails the task.
+    """
     try:
         executor = CommandExecutor()
+        released = {succeeded, *definition.names_replaced_by(succeeded)}
         with started_by("run_pending_commands --enqueue"):
             for command in _runnable(executor, executor.plan(selection=selection)):
-                _enqueue_once(command.name, _chain(selection), None, None)
+                if released & set(command.command_requires):
+                    _enqueue_once(command.name, _chain(selection), None, None)
     except Exception:
         logger.exception("Could not enqueue the managed commands that became runnable")
 
