@@ -3,8 +3,9 @@
 Every ``manage.py`` process of this module, the ``migrate`` included, runs with
 ``MC_TEST_TASKS=db`` (the ``django_tasks_db.DatabaseBackend``, whose table
 the workers poll), ``tests.chainapp`` installed (``chain_1`` .. ``chain_5``,
-each requiring the one before, and ``fails_always``) and a lease of 2 s. The commands that hold,
-``once --seconds N``, keep running until the release file exists.
+each requiring the one before, and ``fails_always``) and a lease of 2 s. The
+commands that hold, ``once --seconds N``, keep running until the release file
+exists (none does: a worker stops them).
 
 Every wait is bounded and polls rows or files; every process started is
 killed in a ``finally``.
@@ -22,6 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,7 +59,7 @@ def workers_project(tasks_project):
     return tasks_project
 
 
-def release_file(project: ProcessProject) -> Any:
+def release_file(project: ProcessProject) -> Path:
     return project.workdir / "release"
 
 
