@@ -105,7 +105,7 @@ def run_enqueued_command(
                 logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
         row.refresh_from_db(using=recorder.using)
         if row.success and chain is not None:
-            _release_runnable(_selection(chain), row.origin or {})
+            _release_runnable(_selection(chain), name, row.origin or {})
     return {"execution_id": row.pk, "status": row.status, "started": True}
 
 
@@ -291,18 +291,22 @@ def _runnable(executor: CommandExecutor, plan: list[definition.Definition]) -> l
     ]
 
 
-def _release_runnable(selection: Selection, origin: dict[str, Any]) -> None:
-    """After a success on a worker: enqueue what became runnable (never fails the task).
+def _release_runnable(selection: Selection, succeeded: str, origin: dict[str, Any]) -> None:
+    """After ``succeeded`` succeeded on a worker: enqueue what it made runnable.
 
-    They were asked for with the run that succeeded: its ``origin`` gives
-    their trigger and Django user.
+    Only the commands that require it: a pending command that was runnable
+    already (one that failed, or was interrupted) is not retried by every
+    later success of the chain. They were asked for with the run that
+    succeeded: its ``origin`` gives their trigger and Django user. Never
+    fails the task.
     """
     try:
         executor = CommandExecutor()
         trigger = origin.get("trigger") or "run_pending_commands --enqueue"
         with started_by(trigger, origin.get("django_user") or None):
             for command in _runnable(executor, executor.plan(selection=selection)):
-                _enqueue_once(command.name, _chain(selection), None, None)
+                if succeeded in command.command_requires:
+                    _enqueue_once(command.name, _chain(selection), None, None)
     except Exception:
         logger.exception("Could not enqueue the managed commands that became runnable")
 
