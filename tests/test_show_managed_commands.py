@@ -127,6 +127,7 @@ def test_json_reports_state_last_run_and_changes(project):
         "unapplied_migrations": [],
         "state": "done",
         "running": False,
+        "queued": False,
         "last_status": "succeeded",
         "changed": False,
         "progress": None,
@@ -207,7 +208,16 @@ def test_graph_is_mermaid_of_every_command_even_with_pending(project):
     styles = result.stdout.splitlines()[24:]
     assert [line.split()[:2] for line in styles] == [
         ["classDef", name]
-        for name in ("done", "pending", "failed", "running", "repeatable", "migration", "unknown")
+        for name in (
+            "done",
+            "pending",
+            "failed",
+            "running",
+            "queued",
+            "repeatable",
+            "migration",
+            "unknown",
+        )
     ]
 
 
