@@ -11,7 +11,7 @@ from managed_commands import listing
 from managed_commands.formatting import plural
 from managed_commands.management.output import ReportingCommand
 from managed_commands.selection import add_arguments, from_options
-from managed_commands.status import CommandState, command_statuses
+from managed_commands.status import CommandState, readable_statuses
 from managed_commands.tenants import statuses_by_tenant
 
 
@@ -68,7 +68,7 @@ class Command(ReportingCommand):
                 raise CommandError("--graph shows one scope; leave out --all-tenants.")
             self._across_tenants(pending, check, as_json)
             return
-        everything = command_statuses()
+        everything = readable_statuses()
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
         statuses = waiting if pending else selected
@@ -103,7 +103,7 @@ class Command(ReportingCommand):
             self._fail_pending(
                 len(set().union(*waiting.values())),
                 f"pending in {len(waiting)} of {len(tenants)} tenants ({where})",
-                "all_tenants_command --no-public run_pending_commands",
+                "run_pending_commands --all-tenants",
             )
 
     def _print(self, groups: list[tuple[str, list[str]]], pending: bool) -> None:
