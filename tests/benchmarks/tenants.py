@@ -116,20 +116,31 @@ def schema_name(number: int) -> str:
 
 # -- the child ------------------------------------------------------------------
 def _counted(*argv: str) -> tuple[float, int]:
-    """Seconds and queries of one ``call_command(*argv)``, on every connection."""
+    """Seconds and statements of one ``call_command(*argv)``, on every connection.
+
+    Counted by an execute wrapper: ``CaptureQueriesContext`` keeps the last
+    9,000 queries only, fewer than 1,000 tenants send.
+    """
     from contextlib import ExitStack
 
     from django.core.management import call_command
     from django.db import connections
-    from django.test.utils import CaptureQueriesContext
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - closed with the process
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
     with ExitStack() as stack:
-        captured = [stack.enter_context(CaptureQueriesContext(c)) for c in connections.all()]
+        for connection in connections.all():
+            stack.enter_context(connection.execute_wrapper(count))
         started = time.perf_counter()
         call_command(*argv, stdout=sink, stderr=sink)
         seconds = time.perf_counter() - started
-    return seconds, sum(len(c.captured_queries) for c in captured)
+    return seconds, statements
 
 
 def _measure_status() -> dict[str, object]:
