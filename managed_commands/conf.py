@@ -386,3 +386,22 @@ def tenant_database() -> str:
 def public_schema() -> str:
     """Return django-tenants' shared schema (``settings.PUBLIC_SCHEMA_NAME``)."""
     return str(getattr(settings, "PUBLIC_SCHEMA_NAME", "public"))
+
+
+def tenant_app_lists() -> frozenset[str]:
+    """Return which django-tenants app lists hold ``managed_commands``.
+
+    A subset of ``{"SHARED_APPS", "TENANT_APPS"}``: with SHARED_APPS the public
+    schema holds a history (the only one, or one of its own next to the
+    tenants'); with TENANT_APPS only, each tenant's schema does and public none.
+    """
+    return frozenset(
+        name
+        for name in ("SHARED_APPS", "TENANT_APPS")
+        if any(_is_this_app(entry) for entry in getattr(settings, name, ()))
+    )
+
+
+def _is_this_app(entry: str) -> bool:
+    # An entry may name the package or its AppConfig ("managed_commands.apps....").
+    return entry == "managed_commands" or entry.startswith("managed_commands.")

@@ -53,6 +53,11 @@ class UnknownRequirement(ManagedCommandError):
 class PendingCommandFailed(ManagedCommandError):
     """A command run by ``run_pending_commands`` failed, so the ones after it were not run."""
 
+    def __init__(self, message: str, command_name: str = "") -> None:
+        super().__init__(message)
+        #: The command that failed ("" when the failure names tenants instead).
+        self.command_name = command_name
+
 
 class LockHeld(ManagedCommandError):
     """Another run of the same command held the lock for longer than the wait allowed."""

@@ -114,7 +114,8 @@ class CommandExecutor:
                 left = ", ".join(c.name for c in plan[index:])
                 raise PendingCommandFailed(
                     f"'{command.name}' failed, so run_pending_commands stopped. "
-                    f"Still pending: {left}. Fix the failure, then run it again."
+                    f"Still pending: {left}. Fix the failure, then run it again.",
+                    command.name,
                 ) from exc
             report("skipped" if execution is None else "success", command, execution=execution)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import models
+from django.db import DatabaseError, models
 from django.utils.translation import gettext_lazy as _
 
 from managed_commands import conf
@@ -16,10 +16,18 @@ from managed_commands.definition import Definition, unapplied_migrations
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
+from managed_commands.runs import dberrors
 from managed_commands.runs.lease import why_gone
 from managed_commands.scopes import current_scope
 
-__all__ = ["CommandState", "CommandStatus", "Condition", "command_statuses", "recover_gone"]
+__all__ = [
+    "CommandState",
+    "CommandStatus",
+    "Condition",
+    "command_statuses",
+    "readable_statuses",
+    "recover_gone",
+]
 
 
 class CommandState(models.TextChoices):
@@ -181,3 +189,17 @@ def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandEx
     """The newest of ``runs`` recorded under any of the command's names."""
     found = [runs[name] for name in command.history_names if name in runs]
     return max(found, key=lambda run: (run.executed_at, run.pk), default=None)
+
+
+def readable_statuses(using: str | None = None, scope: str | None = None) -> list[CommandStatus]:
+    """``command_statuses()`` for a listing: an unreadable history raises ``TrackingUnavailable``.
+
+    Raises:
+        TrackingUnavailable: the history table does not exist here, or the
+            database cannot be reached; its message says what to do.
+    """
+    using = using or conf.history_database()
+    try:
+        return command_statuses(using, scope)
+    except DatabaseError as exc:
+        raise dberrors.unavailable(exc, using, reading=True) from exc

@@ -7,6 +7,7 @@ without it never load it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,16 @@ from django.apps import apps
 from managed_commands import conf
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.scopes import command_database, current_scope
-from managed_commands.status import CommandStatus, Condition, command_statuses
+from managed_commands.status import CommandStatus, Condition, readable_statuses
 
-__all__ = ["TenantStatus", "all_tenants", "statuses_by_tenant"]
+__all__ = [
+    "TenantStatus",
+    "all_tenants",
+    "deploy_targets",
+    "each_tenant",
+    "public_has_history",
+    "statuses_by_tenant",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,35 @@ def all_tenants(include_public: bool = False) -> list[Any]:
     return list(found)
 
 
+def public_has_history() -> bool:
+    """Tell whether the public schema holds a history of its own (in SHARED_APPS)."""
+    return "SHARED_APPS" in conf.tenant_app_lists()
+
+
+def deploy_targets() -> list[Any]:
+    """The tenants ``run_pending_commands --all-tenants`` deploys, in that order.
+
+    Every tenant by schema name, after the public one when it holds a history
+    of its own (its runs are recorded under the scope "").
+
+    Raises:
+        NotMultiTenant: django-tenants is not installed.
+    """
+    public = conf.public_schema()
+    # sorted() is stable: public first, the others still by schema name.
+    return sorted(all_tenants(public_has_history()), key=lambda t: t.schema_name != public)
+
+
+def each_tenant(tenants: Iterable[Any]) -> Iterator[Any]:
+    """Yield each of ``tenants`` while it is selected (django-tenants' ``tenant_context``)."""
+    _require_django_tenants()
+    from django_tenants.utils import tenant_context  # optional: only with django-tenants
+
+    for tenant in tenants:
+        with tenant_context(tenant, database=command_database()):
+            yield tenant
+
+
 def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
     """``command_statuses()`` of every tenant, read from inside each tenant.
 
@@ -78,12 +115,9 @@ def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
 
     Raises:
         NotMultiTenant: django-tenants is not installed.
+        TrackingUnavailable: a tenant's history cannot be read (no table...).
     """
-    _require_django_tenants()
-    from django_tenants.utils import tenant_context  # optional: only with django-tenants
-
-    found = []
-    for tenant in all_tenants(include_public):
-        with tenant_context(tenant):
-            found.append(TenantStatus(tenant.schema_name, current_scope(), command_statuses()))
-    return found
+    return [
+        TenantStatus(tenant.schema_name, current_scope(), readable_statuses())
+        for tenant in each_tenant(all_tenants(include_public))
+    ]

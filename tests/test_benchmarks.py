@@ -44,6 +44,12 @@ def test_runner_prints_every_table_with_plain_django_alongside():
             "2000",
             "--batch-runs",
             "1",
+            "--tenants",
+            "3",
+            "--tenant-history",
+            "2",
+            "--tenant-runs",
+            "1",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -58,6 +64,8 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     for title in (*titles, "Deploy step", "Batch loop"):
         assert f"### {title}, {backend}" in out
     assert "| plain `BaseCommand` | " in out
+    # django-tenants needs PostgreSQL: the part says nothing on SQLite.
+    assert ("### Across tenants, postgresql (3 tenants)" in out) == (backend == "postgresql")
     assert "| `ManagedBaseCommand` | " in out
     assert "| floor: raw INSERT + UPDATE of one history row, 2 autocommits | " in out
     assert "| plain `BaseCommand` (`noop_plain`) | " in out

@@ -179,7 +179,7 @@ def test_each_task_of_a_chain_enqueues_what_became_runnable():
 
 
 def test_enqueue_is_refused_with_plan_or_fake():
-    with pytest.raises(CommandError, match="leave out --plan and --fake"):
+    with pytest.raises(CommandError, match="leave out --plan, --fake and --all-tenants"):
         call_command("run_pending_commands", "--enqueue", "--plan")
 
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.processes import TABLE
 from tests.tenants.project import INSTALLATIONS, TENANTS, TenantProject, unavailable
 
 pytestmark = pytest.mark.processes
@@ -43,7 +44,7 @@ def tenants(migrated_tenants):
 def ran(tenants):
     """The schemas in which tenant_once's body ran, in order."""
     lines = [line.split() for line in tenants.effect_lines()]
-    return [schema for name, schema, _ in lines if name == "tenant_once"]
+    return [words[1] for words in lines if words[0] == "tenant_once"]
 
 
 def statuses(tenants, schema):
@@ -188,11 +189,17 @@ def test_tenant_installation_keeps_a_table_per_tenant(tenants):
     assert public.returncode == 4
     assert public.stderr == (
         "TrackingUnavailable: The command was not run: its run cannot be recorded because "
-        "the table 'managed_commands_commandexecution' does not exist in schema 'public' of "
-        "database 'default'. Add 'managed_commands' to SHARED_APPS (one history for all "
-        "tenants) or TENANT_APPS (one per tenant) and run 'python manage.py migrate_schemas'.\n"
+        f"the table 'managed_commands_commandexecution' does not exist in schema 'public' of "
+        f"database 'default'. {TENANT_APPS_ADVICE}\n"
     )
     assert ran(tenants) == list(TENANTS)
+
+
+TENANT_APPS_ADVICE = (
+    "'managed_commands' is in TENANT_APPS only, so the history lives in each tenant's schema: "
+    "deploy every tenant with 'python manage.py run_pending_commands --all-tenants', or run a "
+    "command in each with 'python manage.py all_tenants_command --no-public <command>'."
+)
 
 
 STATUS_SCRIPT = """
@@ -350,7 +357,7 @@ def test_the_matrix_shows_failed_in_the_tenant_that_failed_and_done_elsewhere(te
     assert check.stderr == (
         "CommandError: 6 run_once commands are pending in 1 of 3 tenants (initech: "
         "after_tenant_once, tenant_once, needs_once, needs_schema, noop_once, once). "
-        "Run them with 'python manage.py all_tenants_command --no-public run_pending_commands'.\n"
+        "Run them with 'python manage.py run_pending_commands --all-tenants'.\n"
     )
 
 
@@ -392,3 +399,227 @@ def test_all_tenants_cannot_draw_the_graph(tenants):
     result = tenants.run("show_managed_commands", "--all-tenants", "--graph")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "CommandError: --graph shows one scope; leave out --all-tenants.\n"
+
+
+# -- the operating commands where the history table is absent ------------------
+
+READING = (
+    "TrackingUnavailable: The history cannot be read because the table "
+    "'managed_commands_commandexecution' does not exist in schema '{schema}' of database "
+    "'default'. "
+)
+RUNNING = (
+    "TrackingUnavailable: The command was not run: its run cannot be recorded because the "
+    "table 'managed_commands_commandexecution' does not exist in schema '{schema}' of "
+    "database 'default'. "
+)
+
+
+@pytest.mark.parametrize("installation", ["tenant"], indirect=True, scope="session")
+def test_operating_commands_in_the_public_schema_point_to_the_tenants(tenants):
+    for argv, refusal in (
+        (["show_managed_commands"], READING),
+        (["show_managed_commands", "--pending", "--check"], READING),
+        (["run_pending_commands"], RUNNING),
+        (["run_pending_commands", "--plan"], RUNNING),
+    ):
+        result = tenants.run(*argv)
+        expected = refusal.format(schema="public") + TENANT_APPS_ADVICE + "\n"
+        assert (result.returncode, result.stdout, result.stderr) == (4, "", expected), argv
+    # all_tenants_command visits public too: it stops there with the same advice.
+    wrapped = tenants.run("all_tenants_command", "run_pending_commands")
+    assert wrapped.returncode == 4
+    assert wrapped.stdout.endswith("Applying command to: public\n")
+    assert wrapped.stderr == RUNNING.format(schema="public") + TENANT_APPS_ADVICE + "\n"
+
+
+@pytest.mark.parametrize("installation", ["shared"], indirect=True, scope="session")
+def test_operating_commands_without_the_shared_table_say_to_migrate_the_shared_schema(tenants):
+    tenants.sql(f"ALTER TABLE public.{TABLE} RENAME TO mc_hidden_history")
+    try:
+        shown = tenants.run("show_managed_commands")
+        across = tenants.run("show_managed_commands", "--all-tenants")
+        deployed = tenants.run("run_pending_commands", "--all-tenants")
+    finally:
+        tenants.sql(f"ALTER TABLE public.mc_hidden_history RENAME TO {TABLE}")
+    advice = "Run 'python manage.py migrate_schemas --shared' first.\n"
+    assert (shown.returncode, shown.stderr) == (4, READING.format(schema="public") + advice)
+    assert (across.returncode, across.stderr) == (4, READING.format(schema="acme") + advice)
+    # Across tenants, each tenant fails in turn: the first one stops the deploy.
+    assert deployed.returncode == 1
+    assert deployed.stderr.startswith(
+        "Tenant 'public': TrackingUnavailable: The command was not run: its run cannot be "
+        "recorded because the table 'managed_commands_commandexecution' does not exist in "
+        f"schema 'public' of database 'default'. {advice}"
+    )
+    assert "Traceback" not in shown.stderr + across.stderr + deployed.stderr
+
+
+# -- run_pending_commands --all-tenants ------------------------------------------
+
+
+def targets(tenants):
+    """The schemas --all-tenants deploys: public too where it holds a history of its own."""
+    return TENANTS if tenants.installation == "tenant" else ("public", *TENANTS)
+
+
+def deployed(schema):
+    """What --all-tenants prints for a tenant where the whole chain is pending."""
+    steps = "".join(
+        f"  Running {name}...\n{PRINTS.get(name, '').format(schema=schema)}  {name}: OK (<s>)\n"
+        for name in PLAN
+    )
+    return f"Running 6 pending commands in tenant '{schema}': {', '.join(PLAN)}\n{steps}"
+
+
+def summary(outcomes):
+    width = max(len(schema) for schema in outcomes)
+    lines = "".join(f"  {schema:<{width}}  {outcome}\n" for schema, outcome in outcomes.items())
+    return f"Summary across {len(outcomes)} tenants:\n{lines}"
+
+
+def test_run_pending_commands_all_tenants_deploys_every_tenant_with_one_summary(tenants):
+    schemas = targets(tenants)
+    first = tenants.run("run_pending_commands", "--all-tenants")
+    assert (first.returncode, first.stderr) == (0, "")
+    assert masked(first.stdout) == "".join(deployed(schema) for schema in schemas) + summary(
+        dict.fromkeys(schemas, "ran 6")
+    )
+    assert ran(tenants) == list(schemas)
+    for schema in schemas:
+        assert statuses(tenants, schema) == ["succeeded"]
+
+    again = tenants.run("run_pending_commands", "--all-tenants")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == summary(dict.fromkeys(schemas, "nothing pending"))
+    assert ran(tenants) == list(schemas)
+
+
+def test_all_tenants_stops_at_a_failing_tenant_unless_told_to_keep_going(tenants):
+    schemas = targets(tenants)
+    before = schemas[: schemas.index("globex")]
+    failing = {"MC_TEST_FAIL_SCHEMA": "globex"}
+    still_pending = (
+        "Tenant 'globex': PendingCommandFailed: 'tenant_once' failed, so run_pending_commands "
+        f"stopped. Still pending: {', '.join(PLAN)}. Fix the failure, then run it again.\n"
+    )
+
+    stopped = tenants.run("run_pending_commands", "--all-tenants", env=failing)
+    assert stopped.returncode == 1
+    assert masked(stopped.stdout) == (
+        "".join(deployed(schema) for schema in before)
+        + f"Running 6 pending commands in tenant 'globex': {', '.join(PLAN)}\n"
+        "  Running tenant_once...\n"
+        + summary(
+            {**dict.fromkeys(before, "ran 6"), "globex": "FAILED at tenant_once"}
+            | {"initech": "not reached"}
+        )
+    )
+    assert stopped.stderr.endswith(
+        "RuntimeError: tenant_once failed on purpose in globex\n"
+        + still_pending
+        + f"PendingCommandFailed: run_pending_commands failed in 1 of {len(schemas)} tenants: "
+        "globex. It stopped there, 1 tenant not reached; --keep-going carries on past a "
+        "failing tenant. Fix the failure, then run it again.\n"
+    )
+    assert statuses(tenants, "initech") == []
+
+    kept = tenants.run("run_pending_commands", "--all-tenants", "--keep-going", env=failing)
+    assert kept.returncode == 1
+    assert masked(kept.stdout).endswith(
+        deployed("initech")
+        + summary(
+            {**dict.fromkeys(before, "nothing pending"), "globex": "FAILED at tenant_once"}
+            | {"initech": "ran 6"}
+        )
+    )
+    assert kept.stderr.endswith(
+        still_pending + f"PendingCommandFailed: run_pending_commands failed in 1 of "
+        f"{len(schemas)} tenants: globex. Fix the failure, then run it again.\n"
+    )
+    assert statuses(tenants, "globex") == ["failed", "failed"]
+    assert statuses(tenants, "initech") == ["succeeded"]
+
+
+def test_all_tenants_plans_selects_and_refuses_what_makes_no_sense(tenants):
+    assert tenants.run("tenant_command", "run_pending_commands", "--schema=acme").returncode == 0
+    schemas = targets(tenants)
+    planned = tenants.run("run_pending_commands", "--all-tenants", "--plan")
+    assert (planned.returncode, planned.stderr) == (0, "")
+    others = [schema for schema in schemas if schema != "acme"]
+    assert planned.stdout.count("Would run 6 pending commands in tenant ") == len(others)
+    assert planned.stdout.endswith(
+        summary(
+            {schema: "nothing pending" if schema == "acme" else "would run 6" for schema in schemas}
+        )
+    )
+    tagged = tenants.run("run_pending_commands", "--all-tenants", "--tag", "nothing-has-it")
+    assert (tagged.returncode, tagged.stdout) == (
+        0,
+        summary(dict.fromkeys(schemas, "nothing pending")),
+    )
+    assert ran(tenants) == ["acme"]
+
+    alone = tenants.run("run_pending_commands", "--keep-going")
+    assert (alone.returncode, alone.stderr) == (
+        1,
+        "CommandError: --keep-going carries on past a failing tenant; add --all-tenants.\n",
+    )
+    nested = tenants.run("tenant_command", "run_pending_commands", "--all-tenants", "--schema=acme")
+    assert (nested.returncode, nested.stdout) == (1, "")
+    assert nested.stderr == (
+        "CommandError: --all-tenants deploys every tenant, but tenant 'acme' is selected: run "
+        "'python manage.py run_pending_commands --all-tenants' on its own, not under "
+        "all_tenants_command or tenant_command.\n"
+    )
+
+
+# -- the notice after migrate_schemas ----------------------------------------------
+
+
+def notices(result):
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if "run_once" in line or "Deploy" in line]
+
+
+def test_migrate_schemas_says_once_what_is_pending_across_the_tenants(tenants):
+    assert tenants.run("tenant_command", "run_pending_commands", "--schema=acme").returncode == 0
+    waiting = [schema for schema in targets(tenants) if schema != "acme"]
+    assert notices(tenants.run("migrate_schemas")) == [
+        f"[standard:public] Pending run_once commands in {len(waiting)} of {len(waiting) + 1} "
+        f"tenants ({', '.join(waiting)}): {', '.join(PLAN)}",
+        "[standard:public]   Deploy them all with: python manage.py run_pending_commands "
+        "--all-tenants",
+    ]
+    assert tenants.run("run_pending_commands", "--all-tenants").returncode == 0
+    assert notices(tenants.run("migrate_schemas")) == []
+
+
+# -- the cost of a tenant does not grow with its history --------------------------
+
+QUERIES_SCRIPT = """
+import os
+from contextlib import ExitStack
+from django.core.management import call_command
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+with ExitStack() as stack:
+    captured = [stack.enter_context(CaptureQueriesContext(c)) for c in connections.all()]
+    call_command("run_pending_commands", "--all-tenants", stdout=open(os.devnull, "w"))
+print(sum(len(c.captured_queries) for c in captured))
+"""
+
+
+def test_all_tenants_reads_each_tenant_in_queries_independent_of_its_history(tenants):
+    assert tenants.run("run_pending_commands", "--all-tenants").returncode == 0
+
+    def queries():
+        result = tenants.run("shell", "-v0", "-c", QUERIES_SCRIPT)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
+
+    short = queries()
+    for schema in targets(tenants):
+        tenants.pad_history(schema, copies=200)
+    assert len(tenants.rows("tenant_once", schema="initech")) == 201
+    assert queries() == short

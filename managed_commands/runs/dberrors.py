@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from django.db import DatabaseError, connections
 
+from managed_commands import conf
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
@@ -40,31 +41,66 @@ def is_busy(exc: DatabaseError) -> bool:
     return any(message in str(cause).lower() for message in _BUSY_MESSAGES)
 
 
-def unavailable(exc: DatabaseError, using: str) -> TrackingUnavailable:
-    """Explain why a run cannot be recorded, and so was not started."""
+def is_missing_table(exc: DatabaseError) -> bool:
+    """Tell whether ``exc`` says the history table does not exist (where it was looked for)."""
+    text = str(_cause(exc)).lower()
+    table = CommandExecution._meta.db_table
+    return table in text and any(message in text for message in _MISSING_TABLE_MESSAGES)
+
+
+def unavailable(exc: DatabaseError, using: str, *, reading: bool = False) -> TrackingUnavailable:
+    """Explain why a run cannot be recorded, and so was not started.
+
+    Args:
+        reading: Only the history was to be read (a listing), not a run recorded.
+    """
     table = CommandExecution._meta.db_table
     text = str(_cause(exc)).strip()
-    if table in text and any(m in text.lower() for m in _MISSING_TABLE_MESSAGES):
+    what = (
+        "The history cannot be read"
+        if reading
+        else "The command was not run: its run cannot be recorded"
+    )
+    if is_missing_table(exc):
         schema = getattr(connections[using], "schema_name", None)
         if schema:
-            # django-tenants: the table exists only in the schemas of the apps
-            # list (SHARED_APPS or TENANT_APPS) that holds managed_commands.
             return TrackingUnavailable(
-                f"The command was not run: its run cannot be recorded because the table "
-                f"'{table}' does not exist in schema '{schema}' of database '{using}'. "
-                f"Add 'managed_commands' to SHARED_APPS (one history for all tenants) or "
-                f"TENANT_APPS (one per tenant) and run 'python manage.py migrate_schemas'."
+                f"{what} because the table '{table}' does not exist in schema '{schema}' "
+                f"of database '{using}'. {_tenants_advice(schema)}"
             )
         return TrackingUnavailable(
-            f"The command was not run: its run cannot be recorded because the table "
-            f"'{table}' does not exist in database '{using}'. "
+            f"{what} because the table '{table}' does not exist in database '{using}'. "
             f"Run 'python manage.py migrate managed_commands' first."
         )
     return TrackingUnavailable(
-        f"The command was not run: its run cannot be recorded in database '{using}' "
+        f"{what} in database '{using}' "
         f"({type(_cause(exc)).__name__}: {text}). Check that the database is reachable "
         f"and DATABASES['{using}'] is right, then try again."
     )
+
+
+def _tenants_advice(schema: str) -> str:
+    """django-tenants: what to do when ``schema`` has no history table.
+
+    The table exists only in the schemas of the app list (SHARED_APPS or
+    TENANT_APPS) that holds managed_commands, so the advice depends on which.
+    """
+    lists = conf.tenant_app_lists()
+    if "SHARED_APPS" in lists:
+        return "Run 'python manage.py migrate_schemas --shared' first."
+    if not lists:
+        return (
+            "Add 'managed_commands' to SHARED_APPS (one history for all tenants) or "
+            "TENANT_APPS (one per tenant) and run 'python manage.py migrate_schemas'."
+        )
+    if schema == conf.public_schema():
+        return (
+            "'managed_commands' is in TENANT_APPS only, so the history lives in each tenant's "
+            "schema: deploy every tenant with 'python manage.py run_pending_commands "
+            "--all-tenants', or run a command in each with 'python manage.py "
+            "all_tenants_command --no-public <command>'."
+        )
+    return f"Run 'python manage.py migrate_schemas --schema={schema}' first."
 
 
 def after_reconnect(

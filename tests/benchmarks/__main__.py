@@ -23,6 +23,7 @@ from tests.benchmarks import (
     output_capture,
     per_run,
     status_at_scale,
+    tenants,
     whole_process,
 )
 from tests.benchmarks.harness import project
@@ -35,6 +36,7 @@ PARTS = {
     "status": status_at_scale.run,
     "deploy": deploy.run,
     "batches": batches.run,
+    "tenants": tenants.run,
 }
 
 
@@ -61,6 +63,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--batch-rows", type=int, default=1_000_000, help="batches: rows updated by each run"
     )
     parser.add_argument("--batch-runs", type=int, default=3, help="batches: runs per command")
+    parser.add_argument("--tenants", type=int, default=1000, help="tenants: tenant schemas")
+    parser.add_argument(
+        "--tenant-commands", type=int, default=50, help="tenants: managed commands (at least 3)"
+    )
+    parser.add_argument(
+        "--tenant-history", type=int, default=20, help="tenants: older copies of each run added"
+    )
+    parser.add_argument("--tenant-runs", type=int, default=3, help="tenants: runs per process")
     options = parser.parse_args(argv)
     options.history_rows = [int(size) for size in options.history_rows.split(",") if size]
     options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]

@@ -53,6 +53,28 @@ class TenantProject(ProcessProject):
         rows = super().rows(command_name, table=self.table(schema))
         return [row for row in rows if row["scope"] == scope]
 
+    def pad_history(self, schema: str, copies: int) -> None:
+        """Add ``copies`` older copies of each run of tenant ``schema`` (none of them newest)."""
+        table = self.table(schema)
+        columns = [
+            name
+            for (name,) in self.sql(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s AND column_name <> 'id'",
+                (table.split(".")[0].strip('"'), TABLE),
+            )
+        ]
+        # The keys are unique: a copy holds none. Each copy is a day older than the last.
+        copied = {"lock_key": "NULL", "once_key": "NULL"}
+        copied["executed_at"] = "executed_at - copy * interval '1 day'"
+        values = ", ".join(copied.get(name, name) for name in columns)
+        scope = "" if schema == "public" else schema
+        self.sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM {table} "
+            "CROSS JOIN generate_series(1, %s) AS copy WHERE scope = %s",
+            (copies, scope),
+        )
+
     def reset(self) -> None:
         for table in {self.table(schema) for schema in TENANTS}:
             self.sql(f"DELETE FROM {table}")

@@ -15,6 +15,8 @@ from managed_commands.management.output import ReportingCommand
 from managed_commands.models import CommandExecution
 from managed_commands.selection import Selection, add_arguments, from_options
 from managed_commands.status import CommandState
+from managed_commands.tenants import deploy_targets, each_tenant
+from managed_commands.tenants_deploy import TenantsDeploy
 
 
 class Command(ReportingCommand):
@@ -22,6 +24,8 @@ class Command(ReportingCommand):
         "Run every pending run_once command, each after the commands it requires; "
         "stop at the first failure."
     )
+    #: With --all-tenants, the schema of the tenant being deployed.
+    tenant = ""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--plan", action="store_true", help="Print the order; run nothing.")
@@ -39,50 +43,110 @@ class Command(ReportingCommand):
             "those whose requirements are met now, each of the others once what it requires "
             "has succeeded on a worker.",
         )
+        parser.add_argument(
+            "--all-tenants",
+            action="store_true",
+            help="With django-tenants: deploy every tenant in turn (public too when it holds "
+            "a history of its own), then print one summary; stop at the first failing tenant.",
+        )
+        parser.add_argument(
+            "--keep-going",
+            action="store_true",
+            help="With --all-tenants: carry on past a failing tenant, then exit 1 naming them.",
+        )
         add_arguments(parser, "the pending commands")
 
-    def handle(self, *, plan: bool, fake: list[str] | None, enqueue: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *,
+        plan: bool,
+        fake: list[str] | None,
+        all_tenants: bool,
+        keep_going: bool,
+        enqueue: bool,
+        **options: Any,
+    ) -> None:
         selection = from_options(options)
         if enqueue:
-            if plan or fake is not None:
-                raise CommandError("--enqueue runs nothing here: leave out --plan and --fake.")
+            if plan or fake is not None or all_tenants:
+                raise CommandError(
+                    "--enqueue runs nothing here: leave out --plan, --fake and --all-tenants."
+                )
             self._enqueue(selection)
             return
-        executor = CommandExecutor()
-        # Say which phase and tags, and under all_tenants_command which tenant,
-        # each summary is about.
-        scope = f" in scope '{executor.scope}'" if executor.scope else ""
-        self.where = selection.describe() + scope
+        if not all_tenants:
+            if keep_going:
+                raise CommandError(
+                    "--keep-going carries on past a failing tenant; add --all-tenants."
+                )
+            self._deploy(CommandExecutor(), selection, plan, fake)
+            return
+        deploy = TenantsDeploy(keep_going)
+        for tenant in each_tenant(deploy.start(deploy_targets())):
+            with deploy.step(tenant.schema_name, self.stderr):
+                self.tenant = tenant.schema_name
+                deploy.done(self._deploy(CommandExecutor(), selection, plan, fake))
+        if deploy.outcomes:
+            self.say(self.style.MIGRATE_HEADING(deploy.heading()))
+            for line in deploy.lines():
+                self.say(line)
+        else:
+            self.say("No tenants.")
+        deploy.raise_for_failures()
+
+    def _deploy(
+        self,
+        executor: CommandExecutor,
+        selection: Selection,
+        plan: bool,
+        fake: list[str] | None,
+    ) -> str:
+        """Plan, fake or run the pending commands of the selected scope; return the outcome."""
+        # Say which phase and tags, and which tenant (or scope), each line is about.
+        self.where = selection.describe() + self._place(executor)
         steps = executor.plan(fake or None, selection)
         planned = {command.name for command in steps}
         for name in fake or ():
             if name not in planned:
                 done = executor.statuses[name].state == CommandState.DONE
                 why = "it is already done" if done else f"it is not{selection.describe()}"
-                self.say(f"Skipped '{name}': {why}.")
+                tenant = f" in tenant '{self.tenant}'" if self.tenant else ""
+                self.say(f"Skipped '{name}'{tenant}: {why}.")
         if not steps:
-            self.say(f"No pending run_once commands{self.where}.")
-        elif plan:
-            self._print_plan(executor, steps, "fake" if fake is not None else "run")
-        elif fake is not None:
+            if not self.tenant:  # across tenants, the summary says it
+                self.say(f"No pending run_once commands{self.where}.")
+            return "nothing pending"
+        if plan:
+            verb = "fake" if fake is not None else "run"
+            self._print_plan(executor, steps, verb)
+            return f"would {verb} {len(steps)}"
+        if fake is not None:
             executor.fake(steps, self._progress)
             self.say(
                 f"Faked {plural(len(steps), 'command')}{self.where}: recorded as done, not run."
             )
-        else:
-            self.say(
-                self.style.MIGRATE_HEADING(
-                    f"Running {plural(len(steps), 'pending command')}{self.where}: "
-                    + ", ".join(command.name for command in steps)
-                )
+            return f"faked {len(steps)}"
+        self.say(
+            self.style.MIGRATE_HEADING(
+                f"Running {plural(len(steps), 'pending command')}{self.where}: "
+                + ", ".join(command.name for command in steps)
             )
-            executor.run(
-                steps,
-                self._progress,
-                verbosity=self.verbosity,
-                stdout=self.stdout,
-                stderr=self.stderr,
-            )
+        )
+        executor.run(
+            steps,
+            self._progress,
+            verbosity=self.verbosity,
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
+        return f"ran {len(steps)}"
+
+    def _place(self, executor: CommandExecutor) -> str:
+        # Under all_tenants_command the scope names the tenant; across tenants
+        # the tenant is named, the public one (scope "") included.
+        if self.tenant:
+            return f" in tenant '{self.tenant}'"
+        return f" in scope '{executor.scope}'" if executor.scope else ""
 
     def _enqueue(self, selection: Selection) -> None:
         # Imported here: defining the task reads the TASKS setting, needed only now.

@@ -15,7 +15,7 @@ from managed_commands.management.output import ReportingCommand
 from managed_commands.orphans import orphans
 from managed_commands.recorder import history_recorder
 from managed_commands.selection import add_arguments, from_options
-from managed_commands.status import CommandState, command_statuses, recover_gone
+from managed_commands.status import CommandState, readable_statuses, recover_gone
 from managed_commands.tenants import statuses_by_tenant
 
 
@@ -129,13 +129,15 @@ class Command(ReportingCommand):
         if orphans:
             self._orphans(as_json)
             return
-        if check:
-            # A gate also recovers: a dead worker's run, a task never started.
-            for run in recover_gone():
-                self.stderr.write(
-                    f"Recovered run #{run.pk} of '{run.command_name}': {run.error_message}"
-                )
-        everything = command_statuses()
+        everything = readable_statuses()
+        # A gate also recovers: a dead worker's run, a task never started.
+        recovered = recover_gone() if check else []
+        for run in recovered:
+            self.stderr.write(
+                f"Recovered run #{run.pk} of '{run.command_name}': {run.error_message}"
+            )
+        if recovered:
+            everything = readable_statuses()
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
         statuses = waiting if pending else selected
@@ -178,7 +180,7 @@ class Command(ReportingCommand):
             self._fail_pending(
                 len(set().union(*waiting.values())),
                 f"pending in {len(waiting)} of {len(tenants)} tenants ({where})",
-                "all_tenants_command --no-public run_pending_commands",
+                "run_pending_commands --all-tenants",
             )
 
     def _orphans(self, as_json: bool) -> None:
