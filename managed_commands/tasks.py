@@ -14,7 +14,6 @@ backport gives the same API (``pip install "managed-commands[tasks]"``).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ from managed_commands.runs.tracked import TrackedRun
 from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.status import CommandState
+from managed_commands.taskapi import tasks_api
 
 __all__ = ["enqueue_again", "enqueue_command", "enqueue_pending", "run_enqueued_command"]
 
@@ -53,19 +53,9 @@ INSTALL_HINT = (
 )
 
 
-def _tasks_api() -> Any:
-    """``django.tasks`` (Django 6.0+) or the ``django_tasks`` backport; None without either."""
-    for name in ("django.tasks", "django_tasks"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
-
-
 def _task(**settings: Any) -> Callable[[Callable[..., Any]], Any]:
     """``@task(**settings)`` of the tasks API there is; the plain function without one."""
-    api = _tasks_api()
+    api = tasks_api()
     if api is None:
         return lambda function: function
     decorator: Callable[[Callable[..., Any]], Any] = api.task(**settings)
@@ -224,7 +214,7 @@ def _enqueue(
     backend: str | None,
     chain: dict[str, Any] | None,
 ) -> CommandExecution | None:
-    if _tasks_api() is None:
+    if tasks_api() is None:
         raise ImproperlyConfigured(INSTALL_HINT)
     command = _managed_command(name)
     parsed_args, parsed_options = _parsed(command, args, options)

@@ -610,7 +610,7 @@ def test_the_overview_runs_the_pending_commands_on_a_worker(
 def test_without_a_tasks_api_both_say_what_to_install(operator, history, monkeypatch):
     from managed_commands import tasks
 
-    monkeypatch.setattr(tasks, "_tasks_api", lambda: None)
+    monkeypatch.setattr(tasks, "tasks_api", lambda: None)
     before = CommandExecution.objects.count()
     for response in (run_again(operator, history.crashed), operator.post(RUN_PENDING, follow=True)):
         [message] = shown_messages(response)

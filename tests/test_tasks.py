@@ -119,7 +119,7 @@ def test_bad_arguments_are_refused_at_enqueue_and_nothing_is_recorded():
 
 
 def test_without_a_tasks_api_enqueue_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(tasks, "_tasks_api", lambda: None)
+    monkeypatch.setattr(tasks, "tasks_api", lambda: None)
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'managed-commands\[tasks\]'"):
         tasks.enqueue_command("noop_once")
     assert rows() == []

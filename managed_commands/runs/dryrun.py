@@ -13,7 +13,6 @@ skip (``self.dry_run``).
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,6 +23,7 @@ from django.core import mail
 from django.db import connections, transaction
 
 from managed_commands.exceptions import DryRunRefused
+from managed_commands.taskapi import tasks_api
 
 __all__ = ["DryRun"]
 
@@ -196,7 +196,7 @@ class DryRun:
 
     @contextmanager
     def _tasks_held_back(self) -> Iterator[None]:
-        tasks = _tasks_module()
+        tasks = tasks_api()
         if tasks is None:
             yield
             return
@@ -262,16 +262,6 @@ def _value_rows(sql: str) -> int:
         elif depth == 0 and char.isalpha() and groups:
             break  # RETURNING, ON CONFLICT: the values are over
     return groups
-
-
-def _tasks_module() -> Any:
-    """``django.tasks`` (Django 6.0+) or the ``django_tasks`` backport; None without either."""
-    for name in ("django.tasks", "django_tasks"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
 
 
 def _listed(names: Iterable[str]) -> str:
