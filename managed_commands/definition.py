@@ -12,13 +12,14 @@ import importlib
 import math
 import sys
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.management import get_commands
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
 from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
@@ -438,8 +439,39 @@ def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> l
     wanted = list(migrations)
     if not wanted:
         return []
-    applied = MigrationRecorder(connections[using]).applied_migrations()
+    applied = _applied_migrations(using, {app for app, _ in wanted})
     return [f"{app}.{name}" for app, name in wanted if (app, name) not in applied]
+
+
+def _applied_migrations(using: str, app_labels: set[str]) -> set[tuple[str, str]]:
+    """The ``(app, name)`` rows of ``django_migrations`` for ``app_labels``: one read.
+
+    Not ``MigrationRecorder.applied_migrations()``, which first asks the
+    catalogue whether the table exists (five statements per schema under
+    django-tenants) and then reads every app's rows; and in SQL, since
+    compiling a queryset would cost more than the read. The catalogue is
+    asked only when the read fails: before the first ``migrate`` nothing is
+    applied.
+    """
+    connection = connections[using]
+    recorder = MigrationRecorder(connection)
+    quote = connection.ops.quote_name
+    sql = "SELECT {app}, {name} FROM {table} WHERE {app} IN ({labels})".format(
+        app=quote("app"),
+        name=quote("name"),
+        table=quote(recorder.Migration._meta.db_table),
+        labels=", ".join(["%s"] * len(app_labels)),
+    )
+    try:
+        # A failed read must not abort the caller's transaction.
+        guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
+        with guard, connection.cursor() as cursor:
+            cursor.execute(sql, sorted(app_labels))
+            return {(app, name) for app, name in cursor.fetchall()}
+    except DatabaseError:
+        if recorder.has_table():
+            raise
+        return set()
 
 
 def names_replaced_by(name: str) -> tuple[str, ...]:

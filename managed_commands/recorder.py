@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, Exists, Field, OuterRef, Q, QuerySet, Value
+from django.db.models import DEFERRED, Count, Exists, Field, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -30,6 +30,8 @@ _DELETE_BATCH = 1000
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
 # the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
+#: The columns of a run that ``newest_runs()`` leaves to load on access.
+SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
 
 
 @lru_cache(maxsize=1024)
@@ -65,41 +67,60 @@ class ExecutionRecorder:
         index seek per name (the newest success is the first entry), in SQL
         built once per backend rather than compiled by the ORM on every call.
         """
+        rows = self._seek_rows(names, scope, ("command_name", "executed_at"), successful=True)
+        return dict(rows)
+
+    def newest_runs(
+        self, names: Iterable[str], scope: str
+    ) -> tuple[dict[str, CommandExecution], dict[str, CommandExecution]]:
+        """Map each of ``names`` that ran to its newest run, and to its newest successful run.
+
+        One index seek per name (on PostgreSQL all in one statement) reads the
+        newest run, so the cost grows with the number of names, never with
+        history. Only for the names whose newest run did not succeed (a
+        failure, a run in progress) is the newest success sought apart.
+        The rows hold every column but the long ones (``SUMMARY_DEFERRED``),
+        which load on access: a listing never prints them, and they may hold
+        megabytes.
+        """
+        newest = {}
+        for values in self._seek_rows(names, scope, _SUMMARY, successful=False):
+            for position in _DEFERRED_POSITIONS:  # from_db() takes every field, in order
+                values.insert(position, DEFERRED)
+            run = CommandExecution.from_db(self.using, _ATTNAMES, values)
+            newest[run.command_name] = run
+        succeeded = {name: run for name, run in newest.items() if run.success}
+        others = [name for name in newest if name not in succeeded]
+        keys = dict(self._seek_rows(others, scope, ("command_name", "id"), successful=True))
+        if keys:
+            found = self.executions.defer(*SUMMARY_DEFERRED).in_bulk(keys.values())
+            succeeded.update({name: found[key] for name, key in keys.items() if key in found})
+        return newest, succeeded
+
+    def _seek_rows(
+        self, names: Iterable[str], scope: str, columns: tuple[str, ...], *, successful: bool
+    ) -> list[list[Any]]:
+        """``columns`` of the newest (successful) run of each of ``names`` that has one."""
         names = list(dict.fromkeys(names))
         if not names:
-            return {}
+            return []
         connection = connections[self.using]
-        statements = _reads(self.using, connection).seeks(
-            names, scope, connection, successful=True, full=False
-        )
-        found: dict[str, Any] = {}
-        for sql, params in statements:
+        reads = _reads(self.using, connection)
+        converters = reads.converters(columns, connection)
+        found = []
+        for sql, params in reads.seeks(
+            names, scope, connection, successful=successful, columns=columns
+        ):
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
-            for name, started in rows:
-                name = _converted("command_name", name, connection)
-                found[name] = _converted("executed_at", started, connection)
+            for row in rows:
+                values = list(row)
+                for index, column, convert in converters:
+                    for converter in convert:
+                        values[index] = converter(values[index], column, connection)
+                found.append(values)
         return found
-
-    def latest_runs(
-        self, names: Iterable[str], scope: str, *, successful: bool = False
-    ) -> dict[str, CommandExecution]:
-        """Map each of ``names`` that ran to its newest run (or newest successful run).
-
-        One index seek per name, so the cost grows with the number of names,
-        never with history: on PostgreSQL in one statement (a LATERAL join over
-        the names, unless there is only one), elsewhere in UNION ALL batches.
-        """
-        names = list(dict.fromkeys(names))
-        if not names:
-            return {}
-        connection = connections[self.using]
-        statements = _reads(self.using, connection).seeks(
-            names, scope, connection, successful=successful, full=True
-        )
-        found = [run for sql, values in statements for run in self.executions.raw(sql, values)]
-        return {run.command_name: run for run in found}
 
     def has_succeeded(self, name: str, scope: str) -> bool:
         """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend).
@@ -408,7 +429,8 @@ class _Reads:
     def __init__(self, using: str) -> None:
         self._using = using
         self._compiled: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
-        self._unions: dict[tuple[bool, bool, int], str] = {}
+        self._unions: dict[tuple[bool, tuple[str, ...], int], str] = {}
+        self._converters: dict[tuple[str, ...], list[tuple[int, Any, Any]]] = {}
 
     def _compile(
         self,
@@ -424,9 +446,13 @@ class _Reads:
         return compiled
 
     def _seek(
-        self, name: object, successful: bool, full: bool, connection: BaseDatabaseWrapper
+        self,
+        name: object,
+        successful: bool,
+        columns: tuple[str, ...],
+        connection: BaseDatabaseWrapper,
     ) -> tuple[str, tuple[Any, ...]]:
-        """The newest (successful) run of the command ``name``: its row, or name and start."""
+        """``columns`` of the newest (successful) run of the command ``name``."""
 
         def build() -> QuerySet[Any, Any]:
             runs: QuerySet[Any, Any] = CommandExecution.objects.using(self._using).filter(
@@ -434,14 +460,28 @@ class _Reads:
             )
             if successful:
                 runs = runs.filter(_SUCCEEDED)
-            runs = runs.order_by("-executed_at", "-pk")
-            if not full:
-                runs = runs.values_list("command_name", "executed_at")
-            return runs[:1]
+            return runs.order_by("-executed_at", "-pk").values_list(*columns)[:1]
 
         return self._compile(
-            ("seek", successful, full, isinstance(name, RawSQL)), build, connection
+            ("seek", successful, columns, isinstance(name, RawSQL)), build, connection
         )
+
+    def converters(
+        self, columns: tuple[str, ...], connection: BaseDatabaseWrapper
+    ) -> list[tuple[int, Any, tuple[Callable[..., Any], ...]]]:
+        """How to convert each of ``columns`` read raw, as the ORM converts it."""
+        found = self._converters.get(columns)
+        if found is None:
+            found = self._converters[columns] = []
+            for index, name in enumerate(columns):
+                column = _COLUMNS[name].get_col(_TABLE)
+                convert = (
+                    *connection.ops.get_db_converters(column),
+                    *column.get_db_converters(connection),
+                )
+                if convert:
+                    found.append((index, column, convert))
+        return found
 
     def seeks(
         self,
@@ -450,24 +490,24 @@ class _Reads:
         connection: BaseDatabaseWrapper,
         *,
         successful: bool,
-        full: bool,
+        columns: tuple[str, ...],
     ) -> list[tuple[str, list[Any]]]:
         """The statements reading the newest (successful) run of each of ``names``."""
         scope = _lookup_value("scope", scope, connection)
         if connection.vendor == "postgresql" and len(names) > 1:
             # Planned once, where a UNION of 100 seeks costs tens of ms to plan
             # (a lone seek plans faster than the join, so it goes the other way).
-            sql, params = self._seek(RawSQL("wanted.name", ()), successful, full, connection)
+            sql, params = self._seek(RawSQL("wanted.name", ()), successful, columns, connection)
             lateral = (
                 "SELECT newest.* FROM unnest(%s::text[]) AS wanted(name) "
                 f"CROSS JOIN LATERAL ({sql}) AS newest"
             )
             return [(lateral, [names, *_substitute(params, {_SCOPE: scope})])]
-        sql, params = self._seek(_NAME, successful, full, connection)
+        sql, params = self._seek(_NAME, successful, columns, connection)
         statements = []
         for start in range(0, len(names), _UNION_BATCH):
             batch = names[start : start + _UNION_BATCH]
-            key = (successful, full, len(batch))
+            key = (successful, columns, len(batch))
             union = self._unions.get(key)
             if union is None:
                 # A derived table may hold ORDER BY and LIMIT on every backend.
@@ -521,17 +561,6 @@ def _reads(using: str, connection: BaseDatabaseWrapper) -> _Reads:
     return reads
 
 
-def _converted(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """A value read from the column of field ``name``, converted as the ORM converts it."""
-    column = _FIELDS[name].get_col(_TABLE)
-    for converter in (
-        *connection.ops.get_db_converters(column),
-        *column.get_db_converters(connection),
-    ):
-        value = converter(value, column, connection)
-    return value
-
-
 def _lookup_value(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
     """``value`` as the ORM passes it to the database for ``field = value``."""
     field = _FIELDS[name]
@@ -554,6 +583,12 @@ def _substitute(params: tuple[Any, ...], values: Mapping[str, Any]) -> list[Any]
 
 _META = CommandExecution._meta
 _FIELDS: dict[str, Field[Any, Any]] = {f.name: f for f in _META.concrete_fields}
+_COLUMNS: dict[str, Field[Any, Any]] = {f.attname: f for f in _META.concrete_fields}
+# What ``newest_runs()`` reads of a run: the summary columns, by attname and in
+# field order, as ``from_db()`` takes them.
+_SUMMARY = tuple(f.attname for f in _META.concrete_fields if f.name not in SUMMARY_DEFERRED)
+_ATTNAMES = [f.attname for f in _META.concrete_fields]
+_DEFERRED_POSITIONS = [i for i, f in enumerate(_META.concrete_fields) if f.name in SUMMARY_DEFERRED]
 _INSERTED: tuple[Field[Any, Any], ...] = tuple(f for f in _FIELDS.values() if not f.primary_key)
 _INDEX = {f.name: index for index, f in enumerate(_INSERTED)}
 _TABLE = str(_META.db_table)

@@ -148,8 +148,7 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     commands = sorted(discover().commands.values(), key=lambda c: (c.app_label, c.name))
     # A renamed command's history is under the names it replaces too.
     names = [name for command in commands for name in command.history_names]
-    last_runs = recorder.latest_runs(names, scope)
-    last_successes = recorder.latest_runs(names, scope, successful=True)
+    last_runs, last_successes = recorder.newest_runs(names, scope)
     # One query on django_migrations, and none when no command requires a migration.
     wanted = sorted({pair for command in commands for pair in command.migration_requires})
     unapplied = set(unapplied_migrations(using, wanted))
@@ -187,6 +186,8 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
 
 def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandExecution | None:
     """The newest of ``runs`` recorded under any of the command's names."""
+    if not command.replaced_names:
+        return runs.get(command.name)
     found = [runs[name] for name in command.history_names if name in runs]
     return max(found, key=lambda run: (run.executed_at, run.pk), default=None)
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
+from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -136,8 +137,9 @@ def test_newest_run_wins_a_tie_on_start_time(recorder):
     older = CommandExecution.objects.create(command_name="a", executed_at=at, success=True)
     newer = CommandExecution.objects.create(command_name="a", executed_at=at)
     CommandExecution.objects.create(command_name="a", executed_at=at - datetime.timedelta(1))
-    assert recorder.latest_runs(["a", "b"], "")["a"].pk == newer.pk
-    assert recorder.latest_runs(["a"], "", successful=True)["a"].pk == older.pk
+    newest, succeeded = recorder.newest_runs(["a", "b"], "")
+    assert newest["a"].pk == newer.pk and succeeded["a"].pk == older.pk
+    assert "b" not in newest and "b" not in succeeded
     assert recorder.last_successes(["a", "b"], "") == {"a": at}
     assert recorder.has_succeeded("a", "") and not recorder.has_succeeded("a", "acme")
 
@@ -165,18 +167,34 @@ def test_reads_agree_with_the_orm_over_a_mixed_history(recorder, monkeypatch):
         assert recorder.last_successes(iter(names[:1] * 3), scope) == {
             k: v for k, v in expected.items() if k == names[0]
         }
-        for successful in (False, True):
+        found = recorder.newest_runs(names, scope)
+        for successful, runs_found in zip((False, True), found, strict=True):
             newest = {}
             for name in names:
                 mine = runs.filter(command_name=name, **({"success": True} if successful else {}))
                 if first := mine.order_by("-executed_at", "-pk").first():
-                    newest[name] = first.pk
-            found = recorder.latest_runs(names, scope, successful=successful)
-            assert {name: run.pk for name, run in found.items()} == newest
+                    newest[name] = first
+            assert {name: run.pk for name, run in runs_found.items()} == {
+                name: run.pk for name, run in newest.items()
+            }
+            for name, run in runs_found.items():  # the same values as the ORM reads
+                assert model_to_dict(run) == model_to_dict(newest[name])
         for name in names:
             assert recorder.has_succeeded(name, scope) == (name in expected)
     started = recorder.last_successes(["c1"], "")["c1"]
     assert timezone.is_aware(started) and isinstance(started, datetime.datetime)
+
+
+def test_newest_runs_leave_the_long_columns_to_load_on_access(recorder):
+    run = CommandExecution.objects.create(
+        command_name="a", output="x" * 100_000, traceback="Traceback...", parameters={"n": 1}
+    )
+    [found], _ = (list(runs.values()) for runs in recorder.newest_runs(["a"], ""))
+    assert found.get_deferred_fields() == set(recorder_module.SUMMARY_DEFERRED)
+    assert found.status == run.status and found.executed_at == run.executed_at
+    with CaptureQueriesContext(connection) as loads:
+        assert found.output == "x" * 100_000 and found.parameters == {"n": 1}
+    assert len(loads) == 2  # one read per deferred column touched
 
 
 def test_pruning_keeps_the_newest_success_of_a_tie(recorder):
@@ -200,8 +218,7 @@ def test_the_migrations_match_the_model():
 def _seek_statements(recorder):
     names = ["a", "b", "c"]
     with CaptureQueriesContext(connection) as captured:
-        recorder.latest_runs(names, "")
-        recorder.latest_runs(names, "", successful=True)
+        recorder.newest_runs(names, "")
         recorder.has_succeeded("a", "")
         recorder.last_successes(names, "")
     return [query["sql"] for query in captured.captured_queries]

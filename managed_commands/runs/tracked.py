@@ -248,14 +248,14 @@ class TrackedRun:
         A read is enough here: the old name's code is gone, so no success of
         it can commit meanwhile (the claim's key is the new name's).
         """
-        found = self.recorder.latest_runs(self.definition.replaced_names, scope, successful=True)
+        found = self.recorder.last_successes(self.definition.replaced_names, scope)
         if not found:
             return False
-        run = max(found.values(), key=lambda row: row.executed_at)
+        name, started = max(found.items(), key=lambda item: item[1])
         self._notice(
             f"Skipped '{self.definition.name}': this run_once command already ran "
-            f"successfully as '{run.command_name}' (which it replaces) on "
-            f"{local_time(run.executed_at)}. Pass --rerun to run it again."
+            f"successfully as '{name}' (which it replaces) on "
+            f"{local_time(started)}. Pass --rerun to run it again."
         )
         return True
 
