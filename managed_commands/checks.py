@@ -16,7 +16,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from managed_commands import conf
 from managed_commands.definition import POST_MIGRATE, PRE_MIGRATE, Definition
-from managed_commands.loader import discover, requirement_graph
+from managed_commands.loader import discover
 from managed_commands.scopes import command_database
 
 
@@ -72,7 +72,7 @@ def check_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         for name, problems in sorted(found.invalid.items())
         for problem in problems
     ]
-    graph = requirement_graph(found.commands.values())
+    graph = found.graph
     managed = sorted([*found.commands, *found.invalid])
     renamed = _renames(found.commands)
     for name, requirement in graph.missing():

@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from managed_commands import conf
 from managed_commands.definition import Definition
 from managed_commands.exceptions import PendingCommandFailed
-from managed_commands.loader import discover, requirement_graph
+from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
@@ -55,7 +55,8 @@ class CommandExecutor:
     """
 
     def __init__(self, using: str | None = None) -> None:
-        discover().ensure_valid()
+        discovery = discover()
+        discovery.ensure_valid()
         self.using = using or conf.history_database()
         self.scope = current_scope()
         try:
@@ -65,7 +66,8 @@ class CommandExecutor:
             # say what to run rather than show a traceback.
             raise dberrors.unavailable(exc, self.using) from exc
         self.statuses = {s.command.name: s for s in statuses}
-        self.graph = requirement_graph(s.command for s in self.statuses.values())
+        # The statuses cover every discovered command: the graph is theirs.
+        self.graph = discovery.graph
 
     def plan(
         self, targets: Iterable[str] | None = None, selection: Selection = EVERYTHING

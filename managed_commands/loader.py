@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.apps import apps
@@ -35,6 +35,11 @@ class Discovery:
     commands: dict[str, Definition]
     invalid: dict[str, tuple[Problem, ...]]
     broken: dict[str, str]
+
+    @cached_property
+    def graph(self) -> RequirementGraph:
+        """The ``requires`` graph between the valid commands, built once per discovery."""
+        return requirement_graph(self.commands.values())
 
     def ensure_valid(self) -> None:
         """Raise ``InvalidDefinition`` listing every problem of every invalid command."""

@@ -65,34 +65,14 @@ BEGIN
 END $$ LANGUAGE plpgsql
 """
 
-_PAD = """
-DO $$
-DECLARE
-    found record;
-BEGIN
-    FOR found IN SELECT schema_name FROM public.tenants_client
-                 WHERE schema_name <> 'public' LOOP
-        EXECUTE format(
-            'INSERT INTO %I.managed_commands_commandexecution ({columns}) '
-            'SELECT {values} FROM %I.managed_commands_commandexecution '
-            'CROSS JOIN generate_series(1, {copies}) AS copy',
-            found.schema_name, found.schema_name);
-    END LOOP;
-END $$
-"""
-
-_FORGET = """
-DO $$
-DECLARE
-    found record;
-BEGIN
-    FOR found IN SELECT schema_name FROM public.tenants_client
-                 WHERE schema_name <> 'public' {only} LOOP
-        EXECUTE format('DELETE FROM %I.managed_commands_commandexecution '
-                       'WHERE command_name = %L', found.schema_name, '{name}');
-    END LOOP;
-END $$
-"""
+# Run in each tenant's schema in turn, one transaction each: a DO block over
+# 1,000 schemas takes more locks than PostgreSQL's lock table holds by default.
+_PAD = (
+    'INSERT INTO "{schema}".managed_commands_commandexecution ({columns}) '
+    'SELECT {values} FROM "{schema}".managed_commands_commandexecution '
+    "CROSS JOIN generate_series(1, {copies}) AS copy"
+)
+_FORGET = 'DELETE FROM "{schema}".managed_commands_commandexecution WHERE command_name = %s'
 
 
 # Some run_once commands require a repeatable one, which has to succeed first: every
@@ -175,8 +155,8 @@ def _measure_deploy() -> dict[str, object]:
             call_command(PENDING, stdout=sink, stderr=sink)
             runs.append(time.perf_counter() - started)
     with connection.cursor() as cursor:  # pending again where it just ran
-        only = ", ".join(f"'{t.schema_name}'" for t in tenants[:TRACKED_RUNS])
-        cursor.execute(_FORGET.format(only=f"AND schema_name IN ({only})", name=PENDING))
+        for tenant in tenants[:TRACKED_RUNS]:
+            cursor.execute(_FORGET.format(schema=tenant.schema_name), [PENDING])
     seconds, queries = _counted("run_pending_commands", "--all-tenants")
     return {
         "tenants": len(tenants),
@@ -213,9 +193,19 @@ def run(projects: dict, options) -> list[Table]:
 
 
 def _execute(bench: ProcessProject, query: str) -> None:
-    """Run ``query`` as is (no parameters, so its ``%I`` stay as they are)."""
+    """Run ``query`` on the benchmark database, in autocommit mode."""
     with backends.connect("postgresql", bench.name) as conn:
         conn.execute(query)
+
+
+def _in_every_tenant(bench: ProcessProject, statement: str, *params: object) -> None:
+    """Run ``statement`` in the schema of each tenant but public, one at a time."""
+    with backends.connect("postgresql", bench.name) as conn:
+        schemas = conn.execute(
+            "SELECT schema_name FROM public.tenants_client WHERE schema_name <> 'public'"
+        ).fetchall()
+        for (schema,) in schemas:
+            conn.execute(statement.format(schema=schema), params or None)
 
 
 def _shell(bench: ProcessProject, *argv: str) -> None:
@@ -260,10 +250,13 @@ def pad(bench: ProcessProject, copies: int) -> int:
         )
     ]
     older = {"lock_key": "NULL", "once_key": "NULL"}
-    older["executed_at"] = "executed_at - copy * interval ''1 day''"
+    older["executed_at"] = "executed_at - copy * interval '1 day'"
     values = ", ".join(older.get(name, name) for name in columns)
     if copies:
-        _execute(bench, _PAD.format(columns=", ".join(columns), values=values, copies=copies))
+        pad_one = _PAD.format(
+            schema="{schema}", columns=", ".join(columns), values=values, copies=copies
+        )
+        _in_every_tenant(bench, pad_one)
         _execute(bench, "ANALYZE")
     [(rows,)] = bench.sql(f'SELECT count(*) FROM "{TEMPLATE}".{TABLE}')
     return int(rows)
@@ -301,10 +294,10 @@ def table(bench: ProcessProject, options) -> Table:
             rows.append(
                 [f"{history:,}", label, f"{measured:.2f}", query_count, _within(label, measured)]
             )
-    _execute(bench, _FORGET.format(only="", name=PENDING))
+    _in_every_tenant(bench, _FORGET, PENDING)
     deploy = run_module(bench, __name__, "--mode", "deploy")
     per_tenant = deploy["deploy"] / deploy["tenants"]
-    _execute(bench, _FORGET.format(only="", name=PENDING))
+    _in_every_tenant(bench, _FORGET, PENDING)
     whole = run_process(bench, "run_pending_commands", "--all-tenants").seconds
     constant = all(len(found) == 1 for found in queries.values())
     notes = [
