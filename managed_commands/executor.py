@@ -45,7 +45,7 @@ class CommandExecutor:
             or the routers.
 
     Attributes:
-        statuses: ``command_statuses()`` of the scope by command name, as read
+        statuses: ``command_statuses(brief=True)`` of the scope by command name, as read
             when the executor was made.
         graph: The ``requires`` graph of those commands.
 
@@ -60,7 +60,8 @@ class CommandExecutor:
         self.using = using or conf.history_database()
         self.scope = current_scope()
         try:
-            statuses = command_statuses(self.using, self.scope)
+            # Brief: run across 1,000s of tenants, it needs only what is pending.
+            statuses = command_statuses(self.using, self.scope, brief=True)
         except DatabaseError as exc:
             # Before the first migrate (a pre_migrate step on a new database):
             # say what to run rather than show a traceback.

@@ -30,7 +30,7 @@ _DELETE_BATCH = 1000
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
 # the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
-#: The columns of a run that ``newest_runs()`` leaves to load on access.
+#: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
 
 
@@ -71,7 +71,7 @@ class ExecutionRecorder:
         return dict(rows)
 
     def newest_runs(
-        self, names: Iterable[str], scope: str
+        self, names: Iterable[str], scope: str, columns: tuple[str, ...] | None = None
     ) -> tuple[dict[str, CommandExecution], dict[str, CommandExecution]]:
         """Map each of ``names`` that ran to its newest run, and to its newest successful run.
 
@@ -79,13 +79,18 @@ class ExecutionRecorder:
         newest run, so the cost grows with the number of names, never with
         history. Only for the names whose newest run did not succeed (a
         failure, a run in progress) is the newest success sought apart.
-        The rows hold every column but the long ones (``SUMMARY_DEFERRED``),
-        which load on access: a listing never prints them, and they may hold
-        megabytes.
+
+        Args:
+            columns: The columns the rows hold (``BRIEF_COLUMNS``, say); the
+                others load on access. None: every column but the long ones
+                (``SUMMARY_DEFERRED``), which a listing never prints and which
+                may hold megabytes.
         """
+        columns = _read_columns(columns or _SUMMARY)
+        deferred = _deferred_positions(columns)
         newest = {}
-        for values in self._seek_rows(names, scope, _SUMMARY, successful=False):
-            for position in _DEFERRED_POSITIONS:  # from_db() takes every field, in order
+        for values in self._seek_rows(names, scope, columns, successful=False):
+            for position in deferred:  # from_db() takes every field, in order
                 values.insert(position, DEFERRED)
             run = CommandExecution.from_db(self.using, _ATTNAMES, values)
             newest[run.command_name] = run
@@ -93,7 +98,7 @@ class ExecutionRecorder:
         others = [name for name in newest if name not in succeeded]
         keys = dict(self._seek_rows(others, scope, ("command_name", "id"), successful=True))
         if keys:
-            found = self.executions.defer(*SUMMARY_DEFERRED).in_bulk(keys.values())
+            found = self.executions.only(*columns).in_bulk(keys.values())
             succeeded.update({name: found[key] for name, key in keys.items() if key in found})
         return newest, succeeded
 
@@ -588,7 +593,23 @@ _COLUMNS: dict[str, Field[Any, Any]] = {f.attname: f for f in _META.concrete_fie
 # field order, as ``from_db()`` takes them.
 _SUMMARY = tuple(f.attname for f in _META.concrete_fields if f.name not in SUMMARY_DEFERRED)
 _ATTNAMES = [f.attname for f in _META.concrete_fields]
-_DEFERRED_POSITIONS = [i for i, f in enumerate(_META.concrete_fields) if f.name in SUMMARY_DEFERRED]
+#: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
+BRIEF_COLUMNS = ("id", "command_name", "status", "success", "dry_run", "executed_at", "source_hash")
+
+
+@lru_cache(maxsize=8)
+def _read_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """``columns`` in field order, with the three that ``newest_runs()`` reads itself."""
+    wanted = {*columns, "id", "command_name", "success"}
+    return tuple(name for name in _ATTNAMES if name in wanted)
+
+
+@lru_cache(maxsize=8)
+def _deferred_positions(columns: tuple[str, ...]) -> list[int]:
+    """Where ``DEFERRED`` goes among ``columns`` (in field order) to fill every field."""
+    return [index for index, name in enumerate(_ATTNAMES) if name not in columns]
+
+
 _INSERTED: tuple[Field[Any, Any], ...] = tuple(f for f in _FIELDS.values() if not f.primary_key)
 _INDEX = {f.name: index for index, f in enumerate(_INSERTED)}
 _TABLE = str(_META.db_table)

@@ -15,7 +15,7 @@ from managed_commands import conf
 from managed_commands.definition import Definition, unapplied_migrations
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
 from managed_commands.runs import dberrors
 from managed_commands.runs.lease import why_gone
 from managed_commands.scopes import current_scope
@@ -131,7 +131,9 @@ class CommandStatus:
         )
 
 
-def command_statuses(using: str | None = None, scope: str | None = None) -> list[CommandStatus]:
+def command_statuses(
+    using: str | None = None, scope: str | None = None, *, brief: bool = False
+) -> list[CommandStatus]:
     """Every discovered managed command with its history, sorted by app label then name.
 
     Commands whose definition has problems are left out (the system checks
@@ -141,6 +143,11 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
         using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
             or the routers.
         scope: The scope whose history is read; None uses the current scope.
+        brief: Read only what ``state``, ``condition`` and ``changed`` need
+            of the runs (the deploy step, the view across tenants); their
+            other fields load on access, one query each, and
+            ``unapplied_migrations`` is read for the pending commands only.
+            Else every field but the long ones (output, traceback...).
     """
     using = using or conf.history_database()
     recorder = ExecutionRecorder(using)
@@ -148,18 +155,22 @@ def command_statuses(using: str | None = None, scope: str | None = None) -> list
     commands = sorted(discover().commands.values(), key=lambda c: (c.app_label, c.name))
     # A renamed command's history is under the names it replaces too.
     names = [name for command in commands for name in command.history_names]
-    last_runs, last_successes = recorder.newest_runs(names, scope)
-    # One query on django_migrations, and none when no command requires a migration.
-    wanted = sorted({pair for command in commands for pair in command.migration_requires})
+    columns = BRIEF_COLUMNS if brief else None
+    last_runs, last_successes = recorder.newest_runs(names, scope, columns)
+    runs = [
+        (command, _newest(last_runs, command), _newest(last_successes, command))
+        for command in commands
+    ]
+    # One query on django_migrations, and none when no command requires a
+    # migration (brief: no pending command).
+    asking = [c for c, _, success in runs if not brief or (c.run_once and success is None)]
+    wanted = sorted({pair for command in asking for pair in command.migration_requires})
     unapplied = set(unapplied_migrations(using, wanted))
     return [
         CommandStatus(
-            command,
-            _newest(last_runs, command),
-            _newest(last_successes, command),
-            frozenset(entry for entry in command.requires if entry in unapplied),
+            command, run, success, frozenset(e for e in command.requires if e in unapplied)
         )
-        for command in commands
+        for command, run, success in runs
     ]
 
 
@@ -192,7 +203,9 @@ def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandEx
     return max(found, key=lambda run: (run.executed_at, run.pk), default=None)
 
 
-def readable_statuses(using: str | None = None, scope: str | None = None) -> list[CommandStatus]:
+def readable_statuses(
+    using: str | None = None, scope: str | None = None, *, brief: bool = False
+) -> list[CommandStatus]:
     """``command_statuses()`` for a listing: an unreadable history raises ``TrackingUnavailable``.
 
     Raises:
@@ -201,6 +214,6 @@ def readable_statuses(using: str | None = None, scope: str | None = None) -> lis
     """
     using = using or conf.history_database()
     try:
-        return command_statuses(using, scope)
+        return command_statuses(using, scope, brief=brief)
     except DatabaseError as exc:
         raise dberrors.unavailable(exc, using, reading=True) from exc

@@ -35,7 +35,7 @@ class TenantStatus:
     Attributes:
         schema: The tenant's schema name.
         scope: The scope its runs are recorded under ("" for the public schema).
-        statuses: ``command_statuses()`` as seen from inside the tenant.
+        statuses: ``command_statuses(brief=True)`` as seen from inside the tenant.
     """
 
     schema: str
@@ -118,6 +118,6 @@ def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
         TrackingUnavailable: a tenant's history cannot be read (no table...).
     """
     return [
-        TenantStatus(tenant.schema_name, current_scope(), readable_statuses())
+        TenantStatus(tenant.schema_name, current_scope(), readable_statuses(brief=True))
         for tenant in each_tenant(all_tenants(include_public))
     ]
