@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from managed_commands.models import CommandExecution
+from managed_commands.recorder import BRIEF_COLUMNS
 from managed_commands.status import command_statuses
 from managed_commands.testing.factories import CommandExecutionFactory
 from managed_commands.testing.utils import run_command
@@ -62,6 +64,42 @@ def test_unapplied_migrations_are_listed_per_command(unapplied_initial):
 
 def test_applied_migrations_are_not_listed():
     assert statuses()["needs_schema"].unapplied_migrations == frozenset()
+
+
+def test_before_the_first_migrate_no_migration_is_applied(monkeypatch):
+    # No django_migrations table: the read fails, the catalogue says why.
+    monkeypatch.setattr(MigrationRecorder.Migration._meta, "db_table", "mc_no_such_table")
+    assert statuses()["needs_schema"].unapplied_migrations == {"managed_commands.0001_initial"}
+
+
+def test_a_brief_status_agrees_and_reads_less(unapplied_initial):
+    run_command("noop_once")
+    with pytest.raises(RuntimeError):
+        run_command("once", fail=True)
+    run_command("once")
+    with pytest.raises(RuntimeError):
+        run_command("once", rerun=True, fail=True)
+    run_command("slow", seconds=0)
+    CommandExecution.objects.filter(command_name="noop_once").update(source_hash="0" * 64)
+    full = statuses()
+    brief = {s.command.name: s for s in command_statuses(brief=True)}
+    assert brief.keys() == full.keys()
+    for name, status in brief.items():
+        mine = (status.state, status.condition, status.changed, status.failed_last)
+        theirs = full[name]
+        assert mine == (theirs.state, theirs.condition, theirs.changed, theirs.failed_last)
+        for run, other in (
+            (status.last_run, theirs.last_run),
+            (status.last_success, theirs.last_success),
+        ):
+            assert (run and run.pk) == (other and other.pk), name
+            if run is not None:  # only the brief columns read; the rest loads on access
+                loaded = {f.attname for f in CommandExecution._meta.concrete_fields}
+                assert loaded - run.get_deferred_fields() == set(BRIEF_COLUMNS)
+    assert full["once"].last_success.pk != full["once"].last_run.pk  # a failed rerun
+    assert brief["noop_once"].changed
+    # Unapplied migrations: read for the pending commands only.
+    assert brief["needs_schema"].unapplied_migrations == {"managed_commands.0001_initial"}
 
 
 def test_sorted_by_app_then_name_with_a_scope_of_their_own():
