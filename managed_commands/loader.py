@@ -38,7 +38,11 @@ class Discovery:
 
     @cached_property
     def graph(self) -> RequirementGraph:
-        """The ``requires`` graph between the valid commands, built once per discovery."""
+        """The ``requires`` graph between the valid commands, built once per discovery.
+
+        Shared by every executor of the process (one per tenant in a deploy
+        across tenants): read it, never change it.
+        """
         return requirement_graph(self.commands.values())
 
     def ensure_valid(self) -> None:

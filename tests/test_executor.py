@@ -135,7 +135,11 @@ def test_a_bad_definition_refuses_to_plan():
 
 
 def test_a_cycle_refuses_to_plan_anything():
+    from managed_commands.loader import discover, requirement_graph
+
     executor = CommandExecutor()
+    # A graph of its own: the executor's is the discovery's, shared by every executor.
+    executor.graph = requirement_graph(discover().commands.values())
     executor.graph.add_dependency("noop_once", "needs_once")
     with pytest.raises(CircularRequirement) as raised:
         executor.plan(["once"])
