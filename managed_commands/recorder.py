@@ -87,20 +87,24 @@ class ExecutionRecorder:
                 may hold megabytes.
         """
         columns = _read_columns(columns or _SUMMARY)
+        newest = self._runs(names, scope, columns, successful=False)
+        succeeded = {name: run for name, run in newest.items() if run.success}
+        others = [name for name in newest if name not in succeeded]
+        succeeded.update(self._runs(others, scope, columns, successful=True))
+        return newest, succeeded
+
+    def _runs(
+        self, names: Iterable[str], scope: str, columns: tuple[str, ...], *, successful: bool
+    ) -> dict[str, CommandExecution]:
+        """Map each of ``names`` to its newest (successful) run, holding ``columns``."""
         deferred = _deferred_positions(columns)
-        newest = {}
-        for values in self._seek_rows(names, scope, columns, successful=False):
+        found = {}
+        for values in self._seek_rows(names, scope, columns, successful=successful):
             for position in deferred:  # from_db() takes every field, in order
                 values.insert(position, DEFERRED)
             run = CommandExecution.from_db(self.using, _ATTNAMES, values)
-            newest[run.command_name] = run
-        succeeded = {name: run for name, run in newest.items() if run.success}
-        others = [name for name in newest if name not in succeeded]
-        keys = dict(self._seek_rows(others, scope, ("command_name", "id"), successful=True))
-        if keys:
-            found = self.executions.only(*columns).in_bulk(keys.values())
-            succeeded.update({name: found[key] for name, key in keys.items() if key in found})
-        return newest, succeeded
+            found[run.command_name] = run
+        return found
 
     def _seek_rows(
         self, names: Iterable[str], scope: str, columns: tuple[str, ...], *, successful: bool
