@@ -61,7 +61,17 @@ def started_by(trigger: str, user: Any = None) -> Iterator[None]:
 
 def nested_runs() -> AbstractContextManager[None]:
     """Inside a run: the runs it starts were started by its code, for the same user."""
-    return started_by("call_command")
+    return _NestedRuns()
+
+
+class _NestedRuns(AbstractContextManager[None]):
+    """``started_by("call_command")`` as a plain class: it is entered on every run."""
+
+    def __enter__(self) -> None:
+        self._token = _STARTER.set(_Starter("call_command", _starter().django_user))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _STARTER.reset(self._token)
 
 
 def origin() -> dict[str, str]:

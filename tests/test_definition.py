@@ -31,6 +31,20 @@ def test_a_valid_command_has_no_problems_and_reads_with_its_module():
     assert read.current_source_hash() == definition.source_hash(read.module)
 
 
+def test_a_definition_is_read_again_once_its_class_changes(monkeypatch):
+    first = definition.read(noop_managed.Command)
+    assert definition.read(noop_managed.Command) is first  # kept while nothing changed
+    monkeypatch.setattr(noop_managed.Command, "requires", ["load_catalog"])
+    assert definition.read(noop_managed.Command).requires == ("load_catalog",)
+    noop_managed.Command.requires.append("shop.0002_price")  # changed in place
+    assert definition.read(noop_managed.Command).requires == ("load_catalog", "shop.0002_price")
+    monkeypatch.setattr(noop_managed.Command, "run_once", True)
+    assert definition.read(noop_managed.Command).run_once is True
+    monkeypatch.setattr(noop_managed.Command, "run_once", 1)  # equal to True, yet not a flag
+    with pytest.raises(InvalidDefinition, match="run_once must be True or False"):
+        definition.read(noop_managed.Command)
+
+
 def test_each_problem_has_its_own_id(monkeypatch):
     monkeypatch.setattr(noop_managed.Command, "run_once", "yes")
     monkeypatch.setattr(noop_managed.Command, "allow_concurrent", 1)

@@ -163,8 +163,6 @@ class _Beat(NamedTuple):
     lock_key: str
     interval: float
     on_lost: Callable[[], None]
-    # Where the run beats instead of its row, on SQLite (see beatfile).
-    file: Path | None
 
 
 class _Heartbeat:
@@ -189,11 +187,8 @@ class _Heartbeat:
         The beat writes on ``using`` as seen from this thread's connection
         (the tenant selected on it).
         """
-        # The start of the row is the first sign of life: the file is written
-        # at the first beat only, so a short run touches no file at all.
-        file = beatfile.path_for(using, pk)
         interval = max(lease_seconds / 4, 0.05)
-        beat = _Beat(using, selected_tenant(using), lock_key, interval, on_lost, file)
+        beat = _Beat(using, selected_tenant(using), lock_key, interval, on_lost)
         with self._lock:
             live = self._live
             shortest = min(other.interval for other in live.values()) if live else None
@@ -261,9 +256,13 @@ class _Heartbeat:
             # this thread's own connection has not selected.
             select_tenant(beat.using, beat.tenant)
             recorder = ExecutionRecorder(beat.using)
-            if beat.file:
+            # On SQLite the run beats in a file instead of its row (see beatfile).
+            # The start of the row is the first sign of life: the file is
+            # written at the first beat only, so a short run touches no file.
+            file = beatfile.path_for(beat.using, pk)
+            if file:
                 # Only read the database: a write here could fail the command's own.
-                self._touch(pk, beat.file)
+                self._touch(pk, file)
                 held = recorder.holds(pk, beat.lock_key)
             else:
                 held = recorder.renew(pk, beat.lock_key)

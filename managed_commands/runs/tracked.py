@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
@@ -69,6 +69,8 @@ Status = CommandExecution.Status
 Execute = Callable[..., str | None]
 #: The run of each command instance while its handle() runs.
 _RUNS: WeakKeyDictionary[BaseCommand, TrackedRun] = WeakKeyDictionary()
+#: Around the ``handle()`` of a command without timeouts, time limit or dry run.
+_NOTHING_AROUND: AbstractContextManager[None] = nullcontext()
 
 
 def run_of(command: BaseCommand) -> TrackedRun:
@@ -286,12 +288,7 @@ class TrackedRun:
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
                 options.pop("restart", None)
-                spec = self.definition
-                with (
-                    database_timeouts(spec),
-                    time_limit(spec, self.guard, self.command),
-                    self._rolled_back_if_dry(),
-                ):
+                with self._around_handle():
                     result = call(*self.args, **options)
         except BaseException as exc:
             self.finish(exc)
@@ -304,6 +301,26 @@ class TrackedRun:
         if self.dry_run is not None and self.verbosity:
             self._stream("stdout").write(self.dry_run.describe())
         return result
+
+    def _around_handle(self) -> AbstractContextManager[None]:
+        """What wraps ``handle()``: the command's timeouts and time limit, a dry run's rollback.
+
+        Most commands have none of them: those skip building the three blocks.
+        """
+        spec = self.definition
+        if not spec.timeouts and spec.time_limit is None and self.dry_run is None:
+            return _NOTHING_AROUND
+        return self._limited()
+
+    @contextmanager
+    def _limited(self) -> Iterator[None]:
+        spec = self.definition
+        with (
+            database_timeouts(spec),
+            time_limit(spec, self.guard, self.command),
+            self._rolled_back_if_dry(),
+        ):
+            yield
 
     @contextmanager
     def _rolled_back_if_dry(self) -> Iterator[None]:
