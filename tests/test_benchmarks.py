@@ -69,6 +69,8 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert ("### Across tenants, postgresql (3 tenants)" in out) == (backend == "postgresql")
     assert "| `ManagedBaseCommand` | " in out
     assert "| floor: raw INSERT + UPDATE of one history row, 2 autocommits | " in out
+    assert "| plain `BaseCommand` between the floor's two writes (no tracking code) | " in out
+    assert "what the tracking code itself adds on top: " in out
     assert "| plain `BaseCommand` (`noop_plain`) | " in out
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target for managed: time added " in out

@@ -37,6 +37,11 @@ VARIANTS = (
     Variant("plain", "plain `BaseCommand`", "noop_plain"),
     Variant("floor", "floor: raw INSERT + UPDATE of one history row, 2 autocommits"),
     Variant("history_writes", "its two history writes alone (`ExecutionRecorder`)"),
+    Variant(
+        "between_writes",
+        "plain `BaseCommand` between the floor's two writes (no tracking code)",
+        "noop_plain",
+    ),
     Variant("managed", "`ManagedBaseCommand`", "noop_managed"),
     Variant("once_pending", "`ManagedBaseCommand`, run_once, pending", "noop_once", reset="ours"),
     Variant("once_done", "`ManagedBaseCommand`, run_once, already done (skips)", "noop_once"),
@@ -110,15 +115,28 @@ def _raw_history_writes(connection, start_fields: dict):
     )
     serial = iter(range(1, 10**9))
 
-    def floor_writes() -> None:
+    def start(cursor) -> tuple[int, str]:
         params = list(insert_params)
         params[lock_index] = key = f"floor-{next(serial)}"
-        with connection.cursor() as cursor:
-            cursor.execute(insert, params)
-            pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-            cursor.execute(update, [*update_params, pk, key])
+        cursor.execute(insert, params)
+        return (cursor.fetchone()[0] if returning else cursor.lastrowid), key
 
-    return floor_writes
+    def end(cursor, pk: int, key: str) -> None:
+        cursor.execute(update, [*update_params, pk, key])
+
+    def floor_writes() -> None:
+        with connection.cursor() as cursor:
+            end(cursor, *start(cursor))
+
+    def around(call) -> None:
+        """The floor's two writes with ``call`` between them, as a tracked run has handle()."""
+        with connection.cursor() as cursor:
+            pk, key = start(cursor)
+        call()
+        with connection.cursor() as cursor:
+            end(cursor, pk, key)
+
+    return floor_writes, around
 
 
 def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
@@ -147,7 +165,7 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
         "lock_key": lock_key("bench_history_writes", ""),
     }
 
-    floor_writes = _raw_history_writes(connection, start_fields)
+    floor_writes, around = _raw_history_writes(connection, start_fields)
 
     def history_writes() -> None:
         """The claim and the finish of a run, without the command around them."""
@@ -180,6 +198,8 @@ def _measure(runs: int, block: int, warmup: int) -> dict[str, object]:
             return history_writes
         if not variant.command:
             return floor_writes
+        if variant.key == "between_writes":
+            return lambda: around(lambda: call_command(variant.command, stdout=sink, stderr=sink))
         return lambda: call_command(variant.command, stdout=sink, stderr=sink)
 
     chosen = [v for v in VARIANTS if not v.needs or find_spec(v.needs)]
@@ -335,6 +355,14 @@ def _verdicts(variants: dict, plain: float, floor: float) -> list[str]:
             f"Target for {key}: time added {times:.2f} x floor (<= {FLOOR_TARGET}) and "
             f"{found['queries']:g} queries (<= {QUERY_TARGET}): {'met' if met else 'MISSED'}."
         )
+    between = variants["between_writes"]["seconds"]
+    own = variants["managed"]["seconds"] - between
+    verdicts.append(
+        f"With no tracking code at all, a plain command between the floor's two writes "
+        f"already adds {(between - plain) / floor:.2f} x floor (Python resumed after a "
+        f"durable commit runs with cold caches); what the tracking code itself adds on top: "
+        f"{own * 1e6:,.0f} µs, {own / floor:.2f} x floor."
+    )
     per_write = (variants["managed"]["seconds"] - plain) / variants["managed"]["writes"]
     for key in ("dmc", "log"):
         if key in variants and variants[key]["writes"]:
