@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, OutputWrapper
@@ -151,43 +150,64 @@ class OutputCapture:
     def __init__(self, limit: int, log_level: int | None = None) -> None:
         self.stdout = BoundedText(limit)
         self.stderr = BoundedText(limit)
-        self._log_level = log_level
+        self.log_level = log_level
 
-    @contextmanager
     def tee(
         self, command: BaseCommand, options: Mapping[str, Any], process_streams: bool = True
-    ) -> Iterator[dict[str, Any]]:
+    ) -> _Tee:
         """Tee ``command.stdout``/``stderr`` and ``sys.stdout``/``stderr`` for the block.
 
         With ``process_streams`` False, ``sys.stdout`` and ``sys.stderr`` are
         left alone (they are every thread's): only the command's own streams
         are captured.
 
-        Yields the ``stdout``/``stderr`` options to hand to ``BaseCommand.execute()``
-        in place of the caller's: a stream the caller gave is wrapped by
-        ``execute()`` itself, so its tee is passed on rather than set here.
+        The block gets the ``stdout``/``stderr`` options to hand to
+        ``BaseCommand.execute()`` in place of the caller's: a stream the caller
+        gave is wrapped by ``execute()`` itself, so its tee is passed on rather
+        than set here.
         """
-        saved = (command.stdout, command.stderr, sys.stdout, sys.stderr)
+        return _Tee(self, command, options, process_streams)
+
+
+class _Tee:
+    """``OutputCapture.tee()``: a plain class, as it is entered on every run."""
+
+    def __init__(
+        self,
+        capture: OutputCapture,
+        command: BaseCommand,
+        options: Mapping[str, Any],
+        process_streams: bool,
+    ) -> None:
+        self._capture = capture
+        self._command = command
+        self._options = options
+        self._process_streams = process_streams
+        self._handler: _SinkHandler | None = None
+
+    def __enter__(self) -> dict[str, Any]:
+        capture, command = self._capture, self._command
+        self._saved = (command.stdout, command.stderr, sys.stdout, sys.stderr)
         streams: dict[str, Any] = {}
-        for name, sink in (("stdout", self.stdout), ("stderr", self.stderr)):
-            given = options.get(name)
+        for name, sink in (("stdout", capture.stdout), ("stderr", capture.stderr)):
+            given = self._options.get(name)
             if given:
                 streams[name] = TeeStream(given, sink)
             else:
                 setattr(command, name, _tee_wrapper(getattr(command, name), sink))
-        if process_streams:
-            sys.stdout = TeeStream(sys.stdout, self.stdout)
-            sys.stderr = TeeStream(sys.stderr, self.stderr)
-        handler = _SinkHandler(self.stderr, self._log_level) if self._log_level else None
-        root = logging.getLogger()
-        if handler:
-            root.addHandler(handler)
-        try:
-            yield streams
-        finally:
-            if handler:
-                root.removeHandler(handler)
-            command.stdout, command.stderr, sys.stdout, sys.stderr = saved
+        if self._process_streams:
+            sys.stdout = TeeStream(sys.stdout, capture.stdout)
+            sys.stderr = TeeStream(sys.stderr, capture.stderr)
+        if capture.log_level:
+            self._handler = _SinkHandler(capture.stderr, capture.log_level)
+            logging.getLogger().addHandler(self._handler)
+        return streams
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handler:
+            logging.getLogger().removeHandler(self._handler)
+        command = self._command
+        command.stdout, command.stderr, sys.stdout, sys.stderr = self._saved
 
 
 def _tee_wrapper(wrapper: OutputWrapper, sink: BoundedText) -> OutputWrapper:

@@ -200,8 +200,9 @@ class TrackedRun:
         # No read before the claim, but for ``requires`` and a rename: whether
         # a run_once command is done is for the claim's insert to tell (its once_key).
         once = spec.run_once and not self.rerun
-        required = {each: (each, *names_replaced_by(each)) for each in spec.command_requires}
-        ensure_met(spec, newest_successes(self.recorder, required, scope) if required else {})
+        if spec.requires:
+            required = {each: (each, *names_replaced_by(each)) for each in spec.command_requires}
+            ensure_met(spec, newest_successes(self.recorder, required, scope) if required else {})
         if once and spec.replaces and not self.adopted and self._done_under_old_name(scope):
             return False
         self.claim_of_run = RunClaim(
