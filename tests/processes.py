@@ -16,6 +16,8 @@ from typing import Any
 from tests import backends
 
 MANAGE = Path(__file__).resolve().parent / "manage.py"
+#: The environment of a process that runs the batch app's commands (its models hold data).
+BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
 TABLE = "managed_commands_commandexecution"
 COLUMNS = (
     "id",
@@ -121,6 +123,12 @@ class ProcessProject:
             elif self.backend == "mariadb":
                 with backends.connect("mariadb") as conn:
                     conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def empty_batch_data(self) -> None:
+        """Empty the batch app's tables, which outlive each test's history (labels
+        first: they point at items)."""
+        for table in ("batchmodels_label", "batchmodels_item"):
+            self.sql(f"DELETE FROM {table}", database=self.name)
 
     def sql(
         self, query: str, params: tuple[Any, ...] = (), database: str | None = None

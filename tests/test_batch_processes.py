@@ -10,15 +10,13 @@ import sys
 
 import pytest
 
-from tests.processes import MANAGE, ProcessProject
-
-BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
+from tests.processes import BATCHES, MANAGE, ProcessProject
 
 
 @pytest.fixture
 def items(project: ProcessProject):
     """Return a function seeding ``count`` unprocessed items in the project's database."""
-    project.sql("DELETE FROM batchmodels_item", database=project.name)
+    project.empty_batch_data()
 
     def seed(count: int) -> None:
         result = project.run("seed_items", "--count", str(count), env=BATCHES)

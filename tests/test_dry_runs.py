@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.processes import ProcessProject
+from tests.processes import BATCHES, ProcessProject
 
 pytestmark = pytest.mark.processes
 
-BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
 WOULD_WRITE = {
     "batchmodels_item": {"INSERT": 3, "UPDATE": 3, "DELETE": 1},
     "batchmodels_label": {"INSERT": 1},
@@ -21,8 +20,7 @@ WOULD_WRITE = {
 @pytest.fixture
 def data(project: ProcessProject) -> ProcessProject:
     """The project with its data tables emptied (they outlive each test's history)."""
-    for table in ("batchmodels_label", "batchmodels_item"):
-        project.sql(f"DELETE FROM {table}", database=project.name)
+    project.empty_batch_data()
     return project
 
 
@@ -91,8 +89,7 @@ def test_a_dry_run_of_a_done_command_is_skipped_unless_rerun(data):
     skipped = data.run("dry_fix", "--dry-run", env=BATCHES)
     assert skipped.returncode == 0
     assert "Skipped 'dry_fix': this run_once command already ran successfully" in skipped.stdout
-    for table in ("batchmodels_label", "batchmodels_item"):
-        data.sql(f"DELETE FROM {table}", database=data.name)
+    data.empty_batch_data()
     again = data.run("dry_fix", "--dry-run", "--rerun", env=BATCHES)
     assert again.returncode == 0, again.stderr
     assert counts(data) == (0, 0)

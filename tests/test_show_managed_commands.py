@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tests.processes import BATCHES
+
 pytestmark = pytest.mark.processes
 
 FRESH = """\
@@ -52,9 +54,6 @@ def test_marks_done_failed_and_running_with_last_run(project):
     assert lines[3] == " [F] fail          failed <when> (<s>)"
     assert lines[10] == " [X] noop_once     succeeded <when> (<s>)"
     assert lines[12] == " [R] slow          running since <when>"
-
-
-BATCHES = {"MC_TEST_EXTRA_APPS": "tests.batchapp"}
 
 
 def test_a_running_batch_loop_shows_its_progress(project):
