@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -51,8 +51,7 @@ def started_by(trigger: str, user: Any = None) -> Iterator[None]:
         user: The Django user who asked for them (its username is stored); None
             keeps the user of an enclosing block, if any.
     """
-    django_user = _starter().django_user if user is None else _username(user)
-    token = _STARTER.set(_Starter(trigger, django_user))
+    token = _start(trigger, user)
     try:
         yield
     finally:
@@ -68,7 +67,7 @@ class _NestedRuns(AbstractContextManager[None]):
     """``started_by("call_command")`` as a plain class: it is entered on every run."""
 
     def __enter__(self) -> None:
-        self._token = _STARTER.set(_Starter("call_command", _starter().django_user))
+        self._token = _start("call_command", None)
 
     def __exit__(self, *exc_info: object) -> None:
         _STARTER.reset(self._token)
@@ -124,6 +123,12 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
+def _start(trigger: str, user: Any) -> Token[_Starter | None]:
+    """Record ``trigger`` and ``user`` (None: the enclosing block's) for the runs started next."""
+    django_user = _starter().django_user if user is None else _username(user)
+    return _STARTER.set(_Starter(trigger, django_user))
 
 
 def _starter() -> _Starter:
