@@ -22,6 +22,15 @@ def requested() -> str | None:
     return os.environ.get("MC_TEST_DB") or None
 
 
+#: ``MC_TEST_PROCESSES``: every process test (the default), or only those marked
+#: ``django`` (their outcome depends on the Django version).
+PROCESS_TESTS = ("all", "django")
+
+
+def process_tests() -> str:
+    return os.environ.get("MC_TEST_PROCESSES") or "all"
+
+
 def process_backends() -> tuple[str, ...]:
     """Backends the real-process tests run on."""
     chosen = requested()

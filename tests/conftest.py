@@ -9,6 +9,23 @@ from tests.processes import ProcessProject
 
 
 def pytest_collection_modifyitems(config, items):
+    # Every test that starts manage.py processes asks for a backend: mark it, so
+    # that `-m "not processes"` selects the in-process suite.
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.processes)
+
+    # MC_TEST_PROCESSES=django keeps, of the process tests, only those whose
+    # outcome depends on the Django version: CI runs the others once per backend.
+    if backends.process_tests() == "django":
+        dropped = [
+            item
+            for item in items
+            if item.get_closest_marker("processes") and not item.get_closest_marker("django")
+        ]
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
     # A test marked backends(...) that none of this run's backends can run is
     # not collected, rather than reported as skipped.
     def runnable(item) -> bool:
@@ -26,6 +43,10 @@ def pytest_configure(config):
     chosen = backends.requested()
     if chosen and chosen not in backends.ALL:
         raise pytest.UsageError(f"MC_TEST_DB must be one of {', '.join(backends.ALL)}.")
+    if backends.process_tests() not in backends.PROCESS_TESTS:
+        raise pytest.UsageError(
+            f"MC_TEST_PROCESSES must be one of {', '.join(backends.PROCESS_TESTS)}."
+        )
     reason = backends.unavailable(chosen) if chosen else None
     if reason:
         raise pytest.UsageError(f"MC_TEST_DB={chosen} was asked for but {reason}")

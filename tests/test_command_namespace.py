@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand
 from managed_commands.base import ManagedBaseCommand
 from tests.processes import MANAGE
 
-pytestmark = pytest.mark.processes
+# Its outcome depends on the Django version: it runs in every CI entry.
+pytestmark = [pytest.mark.processes, pytest.mark.django]
 
 
 def test_the_base_class_leaves_every_private_name_to_subclasses():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.processes
+# Its outcome depends on the Django version: it runs in every CI entry.
+pytestmark = [pytest.mark.processes, pytest.mark.django]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.processes
+# Its outcome depends on the Django version: it runs in every CI entry.
+pytestmark = [pytest.mark.processes, pytest.mark.django]
 
 
 def run(cwd, *argv, check=True):

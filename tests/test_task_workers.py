@@ -30,7 +30,8 @@ import pytest
 
 from tests.processes import TABLE, ProcessProject
 
-pytestmark = pytest.mark.processes
+# Its outcome depends on the Django version: it runs in every CI entry.
+pytestmark = [pytest.mark.processes, pytest.mark.django]
 # The workers: django-tasks-db (the "tasks" extra, with the backport on Django 5.2).
 pytest.importorskip("django_tasks_db")
 

@@ -16,7 +16,8 @@ import pytest
 from tests.processes import TABLE
 from tests.tenants.project import INSTALLATIONS, TENANTS, TenantProject, unavailable
 
-pytestmark = pytest.mark.processes
+# Its outcome depends on the Django version: it runs in every CI entry.
+pytestmark = [pytest.mark.processes, pytest.mark.django]
 
 
 @pytest.fixture(scope="session", params=INSTALLATIONS)
