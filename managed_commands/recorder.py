@@ -30,6 +30,11 @@ _DELETE_BATCH = 1000
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
 # the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
+# The runs that decide where the next start of a batch loop begins: a success
+# (it starts over) or a run that saved a cursor (it continues from it, when
+# that run did not finish). Every run that reaches a loop saves one, a run that
+# resumes carries the cursor it resumed from, so the newest of them holds it.
+_DECIDES_RESUME = Q(cursor__isnull=False) | _SUCCEEDED
 #: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
 
@@ -326,6 +331,25 @@ class ExecutionRecorder:
             )
             .order_by("pk")
             .values_list("pk", flat=True)
+            .first()
+        )
+
+    def resume_point(self, execution: CommandExecution) -> CommandExecution | None:
+        """The newest run before ``execution`` of its command that saved a cursor or succeeded.
+
+        One statement, however many runs ended since without reaching a loop
+        (a setup step that crashed, a kill -9 before the first batch): they saved
+        no cursor and are passed over.
+        """
+        return (
+            self.executions.filter(
+                _DECIDES_RESUME,
+                command_name=execution.command_name,
+                scope=execution.scope,
+                pk__lt=execution.pk,
+            )
+            .order_by("-executed_at", "-pk")
+            .only("pk", "status", "success", "cursor")
             .first()
         )
 

@@ -167,18 +167,33 @@ def test_a_repeatable_command_resumes_only_when_it_says_so():
     assert processed() == {1: 30}
 
 
-def test_a_run_that_failed_before_its_loop_does_not_lose_the_cursor():
+def fail_before_the_loop(command: ManagedBaseCommand) -> None:
+    raise RuntimeError("a setup step that crashes before the loop")
+
+
+def resume_after_failed_starts(failed_starts: int) -> int:
+    """Interrupt a loop, fail ``failed_starts`` starts before their loop, then resume:
+    return how many statements the resuming run sent to the history table."""
     seed(30)
     first = run_interrupted(Loop(each_batch(10)), after_batches=1)
-
-    def fail_first(command):
-        raise RuntimeError("before the loop")
-
-    with pytest.raises(RuntimeError):
-        run_command(Loop(fail_first))
-    row = run_command(Loop(each_batch(10))).execution
+    for _ in range(failed_starts):
+        with pytest.raises(RuntimeError):
+            run_command(Loop(fail_before_the_loop))
+    with CaptureQueriesContext(connection) as queries:
+        row = run_command(Loop(each_batch(10))).execution
     assert row.resumed_from_id == first.pk
     assert processed() == {1: 30}
+    table = CommandExecution._meta.db_table
+    return sum(table in query["sql"] for query in queries)
+
+
+def test_a_saved_cursor_is_found_however_many_starts_failed_since():
+    after_one = resume_after_failed_starts(1)
+    CommandExecution.objects.all().delete()
+    Item.objects.all().delete()
+    # More failed starts than any look-back over the newest runs would read,
+    # found with as many statements as after one.
+    assert resume_after_failed_starts(25) == after_one
 
 
 def test_finished_steps_are_skipped_on_resume():

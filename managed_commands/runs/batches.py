@@ -36,8 +36,6 @@ logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 #: Statuses of a run whose saved cursor the next run continues from.
 RESUMABLE = (Status.INTERRUPTED, Status.FAILED, Status.ABANDONED)
-#: How many earlier runs are read to find the one to resume.
-_LOOKBACK = 20
 #: Seconds between two rewrites of the progress line on a terminal.
 _LINE_EVERY = 0.5
 #: Set by the testing kit: interrupt the run after this many batches.
@@ -95,26 +93,17 @@ class RunBatches:
     def _resume_from_earlier(self) -> dict[str, dict[str, Any]]:
         """The cursor of the latest unfinished run that saved one (unless a success followed)."""
         execution = self.execution
-        earlier = (
-            self.recorder.executions.filter(
-                command_name=execution.command_name, scope=execution.scope, pk__lt=execution.pk
-            )
-            .order_by("-pk")
-            .only("pk", "status", "success", "cursor")[:_LOOKBACK]
-        )
-        for run in earlier:
-            if run.success:
-                return {}
-            if run.cursor:
-                if run.status not in RESUMABLE:
-                    return {}
-                steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
-                if self.dry_run is None:
-                    self._write({"cursor": steps, "resumed_from_id": run.pk})
-                execution.resumed_from_id = run.pk
-                logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
-                return steps
-        return {}
+        run = self.recorder.resume_point(execution)
+        if run is None or run.success or not run.cursor or run.status not in RESUMABLE:
+            return {}
+        steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
+        # Written at once: this run now holds the position, should it end before its
+        # first batch, and a later prune keeps it.
+        if self.dry_run is None:
+            self._write({"cursor": steps, "resumed_from_id": run.pk})
+        execution.resumed_from_id = run.pk
+        logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
+        return steps
 
     # -- one loop ----------------------------------------------------------------
     def batches(
