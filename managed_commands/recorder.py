@@ -387,29 +387,38 @@ class ExecutionRecorder:
 
     def prunable(self, before: datetime.datetime) -> QuerySet[CommandExecution]:
         """Finished runs started before ``before``, except each command's newest
-        success and the row holding its ``once_key``.
+        success, the row holding its ``once_key`` and the row its next start resumes.
 
         Keeping the newest successful run of every command (per scope) means
         pruning never leaves an entry of ``requires`` unmet; keeping the row
         holding the ``once_key`` (which may be an older success than a forced
-        rerun) means it never makes a done run_once command pending again.
+        rerun) means it never makes a done run_once command pending again;
+        keeping the newest run that saved a cursor, unless a success followed
+        it (what ``resume_point()`` finds), means a batch loop left unfinished
+        never starts over.
         """
-        newer_success = self.executions.filter(
-            _SUCCEEDED,
-            command_name=OuterRef("command_name"),
-            scope=OuterRef("scope"),
-            # Implied by the next filter; bounds the range read in the index.
-            executed_at__gte=OuterRef("executed_at"),
-        ).filter(
-            Q(executed_at__gt=OuterRef("executed_at"))
-            | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
-        )
+
+        def newer(condition: Q) -> Exists:
+            return Exists(
+                self.executions.filter(
+                    condition,
+                    command_name=OuterRef("command_name"),
+                    scope=OuterRef("scope"),
+                    # Implied by the next filter; bounds the range read in the index.
+                    executed_at__gte=OuterRef("executed_at"),
+                ).filter(
+                    Q(executed_at__gt=OuterRef("executed_at"))
+                    | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
+                )
+            )
+
         return (
             self.executions.filter(
                 executed_at__lt=before, lock_key__isnull=True, once_key__isnull=True
             )
             .exclude(status__in=_UNFINISHED)
-            .exclude(Q(success=True) & ~Exists(newer_success))
+            .exclude(Q(success=True) & ~newer(_SUCCEEDED))
+            .exclude(Q(cursor__isnull=False) & ~newer(_DECIDES_RESUME))
         )
 
     def recorded_names(self, leaving_out: Iterable[str]) -> dict[str, int]:

@@ -5,6 +5,7 @@ The loops commit per batch, so these tests use transactional test databases.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
@@ -194,6 +196,19 @@ def test_a_saved_cursor_is_found_however_many_starts_failed_since():
     # More failed starts than any look-back over the newest runs would read,
     # found with as many statements as after one.
     assert resume_after_failed_starts(25) == after_one
+
+
+def test_pruning_never_deletes_the_cursor_the_next_start_resumes_from():
+    seed(30)
+    saved = run_interrupted(Loop(each_batch(10)), after_batches=1)
+    with pytest.raises(RuntimeError):
+        run_command(Loop(fail_before_the_loop))
+    CommandExecution.objects.update(executed_at=timezone.now() - datetime.timedelta(days=60))
+    pruned = run_command("prune_command_history", days=30)
+    row = run_command(Loop(each_batch(10))).execution
+    assert processed() == {1: 30}
+    assert row.resumed_from_id == saved.pk
+    assert pruned.stdout.startswith("Deleted 1 run older than 30 days")  # the failed start
 
 
 def test_finished_steps_are_skipped_on_resume():
