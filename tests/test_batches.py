@@ -18,6 +18,7 @@ from django.utils import timezone
 from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
+from managed_commands.progress import figures
 from managed_commands.testing.utils import run_command, run_interrupted
 from tests.batchmodels.models import Item
 
@@ -268,6 +269,31 @@ def test_the_history_is_written_once_per_batch_never_per_item():
     assert len(writes) == 4 + 1 + 1
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
     assert len(counts) == 1
+
+
+@pytest.mark.parametrize("rows_leave", [True, False], ids=["rows-leave-the-filter", "plain"])
+def test_progress_after_a_resume_counts_the_whole_loop(rows_leave):
+    seed(50)
+
+    def body(command):
+        # As the README's filter(slug=""): a processed row no longer matches.
+        rows = Item.objects.filter(processed=0) if rows_leave else Item.objects.all()
+        for batch in command.iterate_batches(rows, batch_size=10):
+            count_up(batch)
+
+    first = run_interrupted(Loop(body), after_batches=2)
+    assert (first.tick_count, first.tick_total) == (20, 50)
+    resumed = run_interrupted(Loop(body), after_batches=1)
+    assert resumed.resumed_from_id == first.pk
+    # The 20 rows done before and the 30 left make the total; 20 are still left,
+    # at the rate of this run's own rows.
+    progress = figures(resumed.tick_count, resumed.tick_total, resumed.tick_rate)
+    assert progress is not None and (progress["count"], progress["total"]) == (30, 50)
+    assert progress["percent"] == 60
+    assert progress["eta_seconds"] == round(20 / resumed.tick_rate)
+    last = run_command(Loop(body)).execution
+    assert (last.tick_count, last.tick_total) == (50, 50)
+    assert processed() == {1: 50}
 
 
 def test_the_throttle_waits_between_batches_and_the_time_is_recorded():

@@ -147,9 +147,12 @@ class RunBatches:
             if self.dry_run is None:
                 self._write({"at_least_once": True})
             self.execution.at_least_once = True
-        progress = _Progress(
-            state["count"], queryset.count() if total is None else total, self._line_wanted()
-        )
+        if total is None:
+            # The rows done by earlier runs and those after the saved position: one
+            # basis with the count, also for a queryset whose rows leave it once
+            # processed (filter(slug="")), which count() alone counts as remaining only.
+            total = state["count"] + queryset.filter(keyset.after(state["after"])).count()
+        progress = _Progress(state["count"], total, self._line_wanted())
         pages = queryset.order_by(*keyset.ordering)
 
         def page_after(position: list[Any] | None) -> list[Any]:
@@ -280,6 +283,7 @@ class _Progress:
         self._shown = 0.0
 
     def rate(self, count: int) -> float | None:
+        """Rows per second of this run alone: what the rows left will take."""
         elapsed = time.monotonic() - self._started
         return (count - self._first) / elapsed if elapsed > 0 else None
 
