@@ -182,6 +182,8 @@ class ManagedBaseCommand(BaseCommand):
         back. Between batches the loop waits ``backoff`` seconds while
         ``throttle()`` returns true, and stops when ``stop_managed_command``
         asked it to. ``step`` names each loop of a ``handle()`` with several.
+        ``total`` is the loop's number of rows in all, those done by runs it
+        resumes included (by default counted at the start of the loop).
         """
         # Imported here: the run module loads the model, which needs the app registry.
         from managed_commands.runs.tracked import run_of

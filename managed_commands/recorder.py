@@ -30,6 +30,11 @@ _DELETE_BATCH = 1000
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
 # the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
+# The runs that decide where the next start of a batch loop begins: a success
+# (it starts over) or a run that saved a cursor (it continues from it, when
+# that run did not finish). Every run that reaches a loop saves one, a run that
+# resumes carries the cursor it resumed from, so the newest of them holds it.
+_DECIDES_RESUME = Q(cursor__isnull=False) | _SUCCEEDED
 #: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
 
@@ -329,6 +334,25 @@ class ExecutionRecorder:
             .first()
         )
 
+    def resume_point(self, execution: CommandExecution) -> CommandExecution | None:
+        """The newest run before ``execution`` of its command that saved a cursor or succeeded.
+
+        One statement, however many runs ended since without reaching a loop
+        (a setup step that crashed, a kill -9 before the first batch): they saved
+        no cursor and are passed over.
+        """
+        return (
+            self.executions.filter(
+                _DECIDES_RESUME,
+                command_name=execution.command_name,
+                scope=execution.scope,
+                pk__lt=execution.pk,
+            )
+            .order_by("-executed_at", "-pk")
+            .only("pk", "status", "success", "cursor")
+            .first()
+        )
+
     def record(self, **fields: Any) -> CommandExecution:
         """Insert a finished row (manual API, faked runs).
 
@@ -363,29 +387,38 @@ class ExecutionRecorder:
 
     def prunable(self, before: datetime.datetime) -> QuerySet[CommandExecution]:
         """Finished runs started before ``before``, except each command's newest
-        success and the row holding its ``once_key``.
+        success, the row holding its ``once_key`` and the row its next start resumes.
 
         Keeping the newest successful run of every command (per scope) means
         pruning never leaves an entry of ``requires`` unmet; keeping the row
         holding the ``once_key`` (which may be an older success than a forced
-        rerun) means it never makes a done run_once command pending again.
+        rerun) means it never makes a done run_once command pending again;
+        keeping the newest run that saved a cursor, unless a success followed
+        it (what ``resume_point()`` finds), means a batch loop left unfinished
+        never starts over.
         """
-        newer_success = self.executions.filter(
-            _SUCCEEDED,
-            command_name=OuterRef("command_name"),
-            scope=OuterRef("scope"),
-            # Implied by the next filter; bounds the range read in the index.
-            executed_at__gte=OuterRef("executed_at"),
-        ).filter(
-            Q(executed_at__gt=OuterRef("executed_at"))
-            | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
-        )
+
+        def newer(condition: Q) -> Exists:
+            return Exists(
+                self.executions.filter(
+                    condition,
+                    command_name=OuterRef("command_name"),
+                    scope=OuterRef("scope"),
+                    # Implied by the next filter; bounds the range read in the index.
+                    executed_at__gte=OuterRef("executed_at"),
+                ).filter(
+                    Q(executed_at__gt=OuterRef("executed_at"))
+                    | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
+                )
+            )
+
         return (
             self.executions.filter(
                 executed_at__lt=before, lock_key__isnull=True, once_key__isnull=True
             )
             .exclude(status__in=_UNFINISHED)
-            .exclude(Q(success=True) & ~Exists(newer_success))
+            .exclude(Q(success=True) & ~newer(_SUCCEEDED))
+            .exclude(Q(cursor__isnull=False) & ~newer(_DECIDES_RESUME))
         )
 
     def recorded_names(self, leaving_out: Iterable[str]) -> dict[str, int]:

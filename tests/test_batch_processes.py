@@ -61,6 +61,40 @@ def test_kill_9_mid_batch_then_a_plain_rerun_processes_every_row_exactly_once(pr
     assert resumed == (resumed[0], "succeeded", 100_000, 100_000, first)
 
 
+def test_a_saved_cursor_outlives_25_starts_that_ended_before_their_loop(project, items):
+    items(2_000)
+    # Killed inside batch 20: 1,900 rows committed with their cursor.
+    killed = project.spawn("backfill", "--batch-size", "100", "--hold-at", "20", env=BATCHES)
+    try:
+        project.wait_until_started(killed)
+    finally:
+        killed.kill()
+        project.wait(killed)
+    [(saved, *_)] = progress(project)
+    # More than any look-back over the newest runs would read: setup steps that
+    # crash, and every fifth start killed -9 in its setup (taken over by the next).
+    for start in range(1, 26):
+        if start % 5:
+            crashed = project.run("backfill", "--before-loop", "crash", env=BATCHES)
+            assert crashed.returncode == 1, crashed.stderr
+            continue
+        project.started.unlink()
+        killed = project.spawn("backfill", "--before-loop", "hold", env=BATCHES)
+        try:
+            project.wait_until_started(killed)
+        finally:
+            killed.kill()
+            project.wait(killed)
+    result = project.run("backfill", "--batch-size", "100", env=BATCHES)
+    assert result.returncode == 0, result.stderr
+    assert processed(project) == {1: 2_000}
+    runs = progress(project)
+    assert len(runs) == 27 and [status for _, status, *_ in runs[1:-1]] == [
+        "abandoned" if start % 5 == 0 else "failed" for start in range(1, 26)
+    ]
+    assert runs[-1][1:] == ("succeeded", 2_000, 2_000, saved)
+
+
 def test_stop_ends_the_loop_within_one_batch_then_it_resumes_or_restarts(project, items):
     items(2_000)
     release = project.workdir / "release"

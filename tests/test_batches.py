@@ -5,6 +5,7 @@ The loops commit per batch, so these tests use transactional test databases.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -12,10 +13,12 @@ import pytest
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.models import CommandExecution
+from managed_commands.progress import figures
 from managed_commands.testing.utils import run_command, run_interrupted
 from tests.batchmodels.models import Item
 
@@ -167,18 +170,46 @@ def test_a_repeatable_command_resumes_only_when_it_says_so():
     assert processed() == {1: 30}
 
 
-def test_a_run_that_failed_before_its_loop_does_not_lose_the_cursor():
+def fail_before_the_loop(command: ManagedBaseCommand) -> None:
+    raise RuntimeError("a setup step that crashes before the loop")
+
+
+def resume_after_failed_starts(failed_starts: int) -> int:
+    """Interrupt a loop, fail ``failed_starts`` starts before their loop, then resume:
+    return how many statements the resuming run sent to the history table."""
     seed(30)
     first = run_interrupted(Loop(each_batch(10)), after_batches=1)
-
-    def fail_first(command):
-        raise RuntimeError("before the loop")
-
-    with pytest.raises(RuntimeError):
-        run_command(Loop(fail_first))
-    row = run_command(Loop(each_batch(10))).execution
+    for _ in range(failed_starts):
+        with pytest.raises(RuntimeError):
+            run_command(Loop(fail_before_the_loop))
+    with CaptureQueriesContext(connection) as queries:
+        row = run_command(Loop(each_batch(10))).execution
     assert row.resumed_from_id == first.pk
     assert processed() == {1: 30}
+    table = CommandExecution._meta.db_table
+    return sum(table in query["sql"] for query in queries)
+
+
+def test_a_saved_cursor_is_found_however_many_starts_failed_since():
+    after_one = resume_after_failed_starts(1)
+    CommandExecution.objects.all().delete()
+    Item.objects.all().delete()
+    # More failed starts than any look-back over the newest runs would read,
+    # found with as many statements as after one.
+    assert resume_after_failed_starts(25) == after_one
+
+
+def test_pruning_never_deletes_the_cursor_the_next_start_resumes_from():
+    seed(30)
+    saved = run_interrupted(Loop(each_batch(10)), after_batches=1)
+    with pytest.raises(RuntimeError):
+        run_command(Loop(fail_before_the_loop))
+    CommandExecution.objects.update(executed_at=timezone.now() - datetime.timedelta(days=60))
+    pruned = run_command("prune_command_history", days=30)
+    row = run_command(Loop(each_batch(10))).execution
+    assert processed() == {1: 30}
+    assert row.resumed_from_id == saved.pk
+    assert pruned.stdout.startswith("Deleted 1 run older than 30 days")  # the failed start
 
 
 def test_finished_steps_are_skipped_on_resume():
@@ -238,6 +269,31 @@ def test_the_history_is_written_once_per_batch_never_per_item():
     assert len(writes) == 4 + 1 + 1
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
     assert len(counts) == 1
+
+
+@pytest.mark.parametrize("rows_leave", [True, False], ids=["rows-leave-the-filter", "plain"])
+def test_progress_after_a_resume_counts_the_whole_loop(rows_leave):
+    seed(50)
+
+    def body(command):
+        # As the README's filter(slug=""): a processed row no longer matches.
+        rows = Item.objects.filter(processed=0) if rows_leave else Item.objects.all()
+        for batch in command.iterate_batches(rows, batch_size=10):
+            count_up(batch)
+
+    first = run_interrupted(Loop(body), after_batches=2)
+    assert (first.tick_count, first.tick_total) == (20, 50)
+    resumed = run_interrupted(Loop(body), after_batches=1)
+    assert resumed.resumed_from_id == first.pk
+    # The 20 rows done before and the 30 left make the total; 20 are still left,
+    # at the rate of this run's own rows.
+    progress = figures(resumed.tick_count, resumed.tick_total, resumed.tick_rate)
+    assert progress is not None and (progress["count"], progress["total"]) == (30, 50)
+    assert progress["percent"] == 60
+    assert progress["eta_seconds"] == round(20 / resumed.tick_rate)
+    last = run_command(Loop(body)).execution
+    assert (last.tick_count, last.tick_total) == (50, 50)
+    assert processed() == {1: 50}
 
 
 def test_the_throttle_waits_between_batches_and_the_time_is_recorded():

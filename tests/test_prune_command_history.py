@@ -62,6 +62,19 @@ def test_deletes_old_runs_but_keeps_each_commands_newest_success():
     assert {s.command.name: s.state for s in command_statuses()} == before
 
 
+def test_keeps_the_run_a_pending_batch_loop_resumes_from():
+    cursor = {"main": {"columns": ["pk"], "after": [1900], "count": 1900, "done": False}}
+    run("backfill", 90, Status.INTERRUPTED, cursor=cursor)  # an older position: deleted
+    run("backfill", 80, Status.FAILED, cursor=cursor)  # resumed by the next start: kept
+    run("backfill", 70, Status.FAILED)  # a start that crashed before its loop: deleted
+    run("backfill", 60, Status.ABANDONED)  # one killed before its loop: deleted
+    run("done_loop", 90, Status.INTERRUPTED, cursor=cursor)  # a success followed: deleted
+    run("done_loop", 80, cursor={"main": {**cursor["main"], "done": True}})
+    result = run_command("prune_command_history", days=30)
+    assert result.stdout.startswith("Deleted 4 runs older than 30 days")
+    assert remaining() == [("backfill", "", "failed", 80), ("done_loop", "", "succeeded", 80)]
+
+
 def test_same_start_time_keeps_exactly_one_success():
     first = run("noop_once", 10)
     CommandExecution.objects.create(

@@ -221,6 +221,7 @@ def _seek_statements(recorder):
         recorder.newest_runs(names, "")
         recorder.has_succeeded("a", "")
         recorder.last_successes(names, "")
+        recorder.resume_point(CommandExecution(pk=10**9, command_name="a", scope=""))
     return [query["sql"] for query in captured.captured_queries]
 
 

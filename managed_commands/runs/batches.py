@@ -36,8 +36,6 @@ logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 #: Statuses of a run whose saved cursor the next run continues from.
 RESUMABLE = (Status.INTERRUPTED, Status.FAILED, Status.ABANDONED)
-#: How many earlier runs are read to find the one to resume.
-_LOOKBACK = 20
 #: Seconds between two rewrites of the progress line on a terminal.
 _LINE_EVERY = 0.5
 #: Set by the testing kit: interrupt the run after this many batches.
@@ -95,26 +93,17 @@ class RunBatches:
     def _resume_from_earlier(self) -> dict[str, dict[str, Any]]:
         """The cursor of the latest unfinished run that saved one (unless a success followed)."""
         execution = self.execution
-        earlier = (
-            self.recorder.executions.filter(
-                command_name=execution.command_name, scope=execution.scope, pk__lt=execution.pk
-            )
-            .order_by("-pk")
-            .only("pk", "status", "success", "cursor")[:_LOOKBACK]
-        )
-        for run in earlier:
-            if run.success:
-                return {}
-            if run.cursor:
-                if run.status not in RESUMABLE:
-                    return {}
-                steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
-                if self.dry_run is None:
-                    self._write({"cursor": steps, "resumed_from_id": run.pk})
-                execution.resumed_from_id = run.pk
-                logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
-                return steps
-        return {}
+        run = self.recorder.resume_point(execution)
+        if run is None or run.success or not run.cursor or run.status not in RESUMABLE:
+            return {}
+        steps: dict[str, dict[str, Any]] = copy.deepcopy(run.cursor)
+        # Written at once: this run now holds the position, should it end before its
+        # first batch, and a later prune keeps it.
+        if self.dry_run is None:
+            self._write({"cursor": steps, "resumed_from_id": run.pk})
+        execution.resumed_from_id = run.pk
+        logger.info("Run #%s resumes run #%s from its saved cursor.", execution.pk, run.pk)
+        return steps
 
     # -- one loop ----------------------------------------------------------------
     def batches(
@@ -158,9 +147,12 @@ class RunBatches:
             if self.dry_run is None:
                 self._write({"at_least_once": True})
             self.execution.at_least_once = True
-        progress = _Progress(
-            state["count"], queryset.count() if total is None else total, self._line_wanted()
-        )
+        if total is None:
+            # The rows done by earlier runs and those after the saved position: one
+            # basis with the count, also for a queryset whose rows leave it once
+            # processed (filter(slug="")), which count() alone counts as remaining only.
+            total = state["count"] + queryset.filter(keyset.after(state["after"])).count()
+        progress = _Progress(state["count"], total, self._line_wanted())
         pages = queryset.order_by(*keyset.ordering)
 
         def page_after(position: list[Any] | None) -> list[Any]:
@@ -291,6 +283,7 @@ class _Progress:
         self._shown = 0.0
 
     def rate(self, count: int) -> float | None:
+        """Rows per second of this run alone: what the rows left will take."""
         elapsed = time.monotonic() - self._started
         return (count - self._first) / elapsed if elapsed > 0 else None
 

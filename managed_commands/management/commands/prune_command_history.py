@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = (
         "Delete the recorded runs that started more than --days days ago (the newest "
         "successful run of every command is always kept, so no done command becomes "
-        "pending), or with --orphans every run of the commands that are no longer installed."
+        "pending, and so is the run whose saved cursor an unfinished batch loop resumes "
+        "from), or with --orphans every run of the commands that are no longer installed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

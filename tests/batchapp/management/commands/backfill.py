@@ -24,8 +24,20 @@ class Command(ManagedBaseCommand):
             "MC_TEST_RELEASE exists (10 minutes without one).",
         )
 
-    def handle(self, *args, batch_size, pause, hold_at, **options):
+        parser.add_argument(
+            "--before-loop",
+            choices=["crash", "hold"],
+            help="End the run before its first batch, as a setup step would: raise, or "
+            "write MC_TEST_STARTED and hold (to be killed) as --hold-at does.",
+        )
+
+    def handle(self, *args, batch_size, pause, hold_at, before_loop, **options):
         started = os.environ.get("MC_TEST_STARTED")
+        if before_loop == "crash":
+            raise RuntimeError("setup crashed before the loop")
+        if before_loop == "hold" and started:
+            Path(started).write_text(str(os.getpid()))
+            hold()
         batches = self.iterate_batches(Item.objects.all(), batch_size=batch_size)
         for number, batch in enumerate(batches, start=1):
             Item.objects.filter(pk__in=[item.pk for item in batch]).update(
