@@ -78,7 +78,7 @@ class Command(ReportingCommand):
             "--all-tenants",
             action="store_true",
             help="With django-tenants: a matrix of the commands by tenant (public left out), "
-            "each cell done, pending, failed, running, or - (repeatable).",
+            "each cell done, pending, failed, running, gone, or - (repeatable).",
         )
         add_arguments(parser, "the commands")
         output = parser.add_mutually_exclusive_group()
