@@ -35,7 +35,7 @@ from managed_commands.models import CommandExecution
 from managed_commands.progress import describe, eta_seconds
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.batches import ask_to_stop
-from managed_commands.status import CommandState, command_statuses
+from managed_commands.status import CommandState, command_statuses, describe_gone, run_gone
 
 
 class CommandNameFilter(admin.SimpleListFilter):
@@ -144,7 +144,15 @@ def started_by_text(execution: CommandExecution) -> str:
 
 
 def status_badge(execution: CommandExecution) -> SafeString:
-    """The run's status as a coloured label (the text is the translated status)."""
+    """The run's status as a coloured label (the text is the translated status); a run
+    recorded running whose process is gone says so, and when it was last heard from."""
+    gone = run_gone(execution)
+    if gone:
+        return format_html(
+            '<span class="mc-badge mc-status-gone">{}</span> <span class="mc-gone">{}</span>',
+            _("gone"),
+            describe_gone(execution, gone),
+        )
     return format_html(
         '<span class="mc-badge mc-status-{}">{}</span>',
         execution.status,
@@ -153,10 +161,12 @@ def status_badge(execution: CommandExecution) -> SafeString:
 
 
 def progress_text(execution: CommandExecution | None) -> str:
-    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops."""
+    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; no ETA
+    for a run whose process is gone."""
     if execution is None or execution.tick_count is None:
         return ""
-    return describe(execution.tick_count, execution.tick_total, execution.tick_rate)
+    rate = None if run_gone(execution) else execution.tick_rate
+    return describe(execution.tick_count, execution.tick_total, rate)
 
 
 #: Seconds between two reloads of the page of a running run.
@@ -426,7 +436,8 @@ class CommandExecutionAdmin(ModelAdmin):
 
     @admin.display(description=_("time left"))
     def eta_label(self, execution: CommandExecution) -> str:
-        if execution.status != CommandExecution.Status.RUNNING or execution.tick_count is None:
+        running = execution.status == CommandExecution.Status.RUNNING
+        if not running or execution.tick_count is None or run_gone(execution):
             return "—"
         return human_duration(
             eta_seconds(execution.tick_count, execution.tick_total, execution.tick_rate)
@@ -534,7 +545,10 @@ class CommandExecutionAdmin(ModelAdmin):
                 (
                     status,
                     human_duration(status.last_run.duration if status.last_run else None),
-                    progress_text(status.last_run) if status.running else "",
+                    progress_text(status.last_run) if status.running or status.gone else "",
+                    describe_gone(status.last_run, status.gone)
+                    if status.gone and status.last_run
+                    else "",
                 )
                 for status in statuses
             ],

@@ -15,7 +15,7 @@ from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
 from managed_commands.formatting import human_duration, local_time, plural
 from managed_commands.orphans import Orphan
 from managed_commands.progress import describe, figures
-from managed_commands.status import CommandState, CommandStatus, Condition
+from managed_commands.status import CommandState, CommandStatus, Condition, describe_gone
 
 if TYPE_CHECKING:
     from managed_commands.tenants import TenantStatus
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 #: The mark in front of each command, by ``CommandStatus.condition``.
 MARKS = {
     Condition.RUNNING: "[R]",
+    Condition.GONE: "[G]",
     Condition.QUEUED: "[Q]",
     Condition.DONE: "[X]",
     Condition.FAILED_LAST: "[F]",
@@ -126,6 +127,15 @@ def _last_run(status: CommandStatus) -> str:
         if run.tick_count is None:  # no batch loop has reported yet
             return since
         return f"{since} · {describe(run.tick_count, run.tick_total, run.tick_rate)}"
+    if status.gone:
+        gone = (
+            f"gone: {describe_gone(run, status.gone)} "
+            f"(recorded running since {local_time(run.executed_at)})"
+        )
+        if run.tick_count is None:
+            return gone
+        # A dead process has no rate, so no ETA.
+        return f"{gone} · {describe(run.tick_count, run.tick_total, None)}"
     if status.queued:
         enqueued = run.enqueued_at or run.executed_at
         waited = human_duration((timezone.now() - enqueued).total_seconds())
@@ -144,13 +154,19 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "unapplied_migrations": sorted(status.unapplied_migrations),
         "state": status.state,
         "running": status.running,
+        "gone": status.gone,
+        "last_heard_at": status.last_heard.isoformat() if status.last_heard else None,
         "queued": status.queued,
         "last_status": run.status if run else None,
         "last_run_at": run.executed_at.isoformat() if run else None,
         "last_duration": run.duration if run else None,
         "last_success_at": success.executed_at.isoformat() if success else None,
         "changed": status.changed,
-        "progress": figures(run.tick_count, run.tick_total, run.tick_rate) if run else None,
+        "progress": (
+            figures(run.tick_count, run.tick_total, None if status.gone else run.tick_rate)
+            if run
+            else None
+        ),
         "resumed_from": run.resumed_from_id if run else None,
         "last_dry_run": bool(run.dry_run) if run else None,
         "last_origin": run.origin if run else None,
@@ -175,6 +191,7 @@ _STYLES = {
     Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
     Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
     Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
+    Condition.GONE: "fill:#ffe3e3,stroke:#1971c2,stroke-dasharray:4",
     Condition.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
     Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",

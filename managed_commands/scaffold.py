@@ -6,7 +6,9 @@ the project untouched.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from managed_commands.definition import split_requires
 
 _MIGRATION_NAME = re.compile(r"\w+")
 LINE_LENGTH = 100
+#: The longest file name most file systems accept, in bytes.
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -141,20 +145,90 @@ def plan(
 
 
 def write(to_write: Plan) -> list[Path]:
-    """Write the planned files and return their paths, packages first."""
+    """Write the planned files and return their paths, packages first.
+
+    When a write fails (a full disk, a read-only folder), what was written is
+    undone: new files and folders removed, replaced files restored.
+    """
+    targets = [*to_write.packages, *to_write.files]
+    new_folders = sorted(
+        {folder for path in targets for folder in path.parents if not folder.exists()},
+        key=lambda folder: len(folder.parts),
+    )
+    replaced = {path: path.read_bytes() for path in to_write.overwrites}
     written = []
     try:
+        for folder in new_folders:
+            folder.mkdir(exist_ok=True)
         for package in to_write.packages:
-            package.parent.mkdir(parents=True, exist_ok=True)
             package.touch()
             written.append(package)
         for path, source in to_write.files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(source, encoding="utf-8")
             written.append(path)
     except OSError as exc:
-        raise CommandError(f"Could not write {exc.filename}: {exc.strerror}.") from exc
+        _undo(targets, replaced, new_folders)
+        raise CommandError(
+            f"Could not write {exc.filename}: {exc.strerror}. Nothing was written."
+        ) from exc
     return written
+
+
+# pytest's configuration files, in the order it looks for them in each folder, with
+# the section that makes one its own (None: the file is pytest's whatever it holds).
+_PYTEST_CONFIGS = (
+    ("pytest.ini", None),
+    (".pytest.ini", None),
+    ("pyproject.toml", "[tool.pytest.ini_options]"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def pytest_settings_hint(test_file: Path, settings_module: str) -> list[str]:
+    """What to add so that ``pytest test_file`` finds the Django settings; [] when
+    the pytest configuration it would read names them (pytest-django's
+    ``DJANGO_SETTINGS_MODULE``, or ``--ds``)."""
+    for folder in test_file.parents:
+        for name, section in _PYTEST_CONFIGS:
+            text = _read(folder / name)
+            if text is None or (section is not None and section not in text):
+                continue
+            if re.search(r"\bDJANGO_SETTINGS_MODULE\b|--ds\b", text):
+                return []
+            value = f'"{settings_module}"' if name == "pyproject.toml" else settings_module
+            return [
+                f"pytest needs your settings (pytest-django), and {folder / name}, which it "
+                f"reads, does not name them: add to its {section or '[pytest]'} section",
+                f"  DJANGO_SETTINGS_MODULE = {value}",
+            ]
+    return [
+        "pytest needs your settings (pytest-django), and no pytest configuration here "
+        "names them: create pytest.ini with",
+        "  [pytest]",
+        f"  DJANGO_SETTINGS_MODULE = {settings_module}",
+        "or put that setting under [tool.pytest.ini_options] in pyproject.toml.",
+    ]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _undo(targets: list[Path], replaced: dict[Path, bytes], new_folders: list[Path]) -> None:
+    """Restore the ``replaced`` files, remove the other ``targets``, then the new folders."""
+    for path in targets:
+        with contextlib.suppress(OSError):
+            if path in replaced:
+                path.write_bytes(replaced[path])
+            else:
+                path.unlink(missing_ok=True)
+    for folder in reversed(new_folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def check_name(name: str) -> None:
@@ -178,6 +252,15 @@ def check_name(name: str) -> None:
         raise CommandError(
             f"'{name}' starts with an underscore: Django ignores such command modules. "
             f"Choose a name that starts with a letter."
+        )
+    # The longest file written is the test module, test_<name>.py.
+    longest = NAME_MAX - len("test_.py")
+    size = len(os.fsencode(name))
+    if size > longest:
+        raise CommandError(
+            f"'{name[:20]}...' is too long for a command name ({size} bytes): its test module, "
+            f"test_<name>.py, must fit in a file name of {NAME_MAX} bytes, so the name may have "
+            f"{longest} bytes at most. Choose a shorter name."
         )
 
 

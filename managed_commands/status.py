@@ -6,18 +6,22 @@ and the admin overview, so they all agree on what "pending" means.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import DatabaseError, models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from managed_commands import conf
 from managed_commands.definition import Definition, unapplied_migrations
+from managed_commands.formatting import human_duration
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
 from managed_commands.runs import dberrors
-from managed_commands.runs.lease import why_gone
+from managed_commands.runs.lease import last_heard, why_gone
 from managed_commands.scopes import current_scope
 
 __all__ = [
@@ -25,8 +29,10 @@ __all__ = [
     "CommandStatus",
     "Condition",
     "command_statuses",
+    "describe_gone",
     "readable_statuses",
     "recover_gone",
+    "run_gone",
 ]
 
 
@@ -43,6 +49,8 @@ class Condition(models.TextChoices):
     """What the listings show for a command: its state, unless its newest run says more."""
 
     RUNNING = "running", _("running")
+    #: Recorded running, but its process is gone: it died, or went silent past its lease.
+    GONE = "gone", _("gone")
     #: Enqueued for a task worker that has not started it yet.
     QUEUED = "queued", _("queued")
     #: The newest run failed, and a run_once command has never succeeded.
@@ -78,8 +86,23 @@ class CommandStatus:
 
     @property
     def running(self) -> bool:
-        """True while the newest run is in progress."""
-        return self.last_run is not None and self.last_run.status == CommandExecution.Status.RUNNING
+        """True while the newest run is in progress: recorded running, its process alive."""
+        return (
+            self.last_run is not None
+            and self.last_run.status == CommandExecution.Status.RUNNING
+            and self.gone is None
+        )
+
+    @cached_property
+    def gone(self) -> str | None:
+        """Why the newest run, recorded running, is no longer: its process died, or
+        went silent past its lease (``run_gone()``); None otherwise."""
+        return None if self.last_run is None else run_gone(self.last_run)
+
+    @property
+    def last_heard(self) -> datetime.datetime | None:
+        """When the process of a ``gone`` run last gave a sign of life; None for any other."""
+        return last_heard(self.last_run) if self.gone and self.last_run else None
 
     @property
     def queued(self) -> bool:
@@ -96,13 +119,13 @@ class CommandStatus:
         return (
             run is not None
             and not run.success
-            and not (self.running or self.queued)
+            and not (self.running or self.queued or self.gone)
             and not run.dry_run
         )
 
     @property
     def condition(self) -> Condition:
-        """``RUNNING``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
+        """``RUNNING``, ``GONE``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
 
         ``FAILED_LAST`` means the newest run failed and, for a run_once
         command, that it has never succeeded: a done command stays ``DONE``
@@ -110,6 +133,8 @@ class CommandStatus:
         """
         if self.running:
             return Condition.RUNNING
+        if self.gone:
+            return Condition.GONE
         if self.queued:
             return Condition.QUEUED
         if self.failed_last and self.state != CommandState.DONE:
@@ -186,13 +211,32 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
     commands = discover().commands
     closed = []
     for holder in recorder.claim_holders(current_scope() if scope is None else scope):
-        command = commands.get(holder.command_name)
-        lease = command.lease_seconds if command and command.lease_seconds else None
-        reason = why_gone(holder, lease or conf.lease_seconds())
+        reason = why_gone(holder, _lease_of(commands.get(holder.command_name)))
         if reason and recorder.abandon(holder, reason):
             holder.error_message = f"Abandoned: {reason}."
             closed.append(holder)
     return closed
+
+
+def run_gone(run: CommandExecution) -> str | None:
+    """Why the process of ``run``, recorded running, is gone, as a start judges before it
+    takes the run over (``why_gone()``, with the command's lease); None while it may be
+    alive, or when the run is not recorded running. Only reads: the next start (or
+    ``show_managed_commands --check``) records it abandoned."""
+    if run.status != CommandExecution.Status.RUNNING:
+        return None
+    return why_gone(run, _lease_of(discover().commands.get(run.command_name)))
+
+
+def describe_gone(run: CommandExecution, reason: str) -> str:
+    """``process 4242 on web-1 is no longer running, last heard from 2 min 05 s ago``."""
+    silent = human_duration((timezone.now() - last_heard(run)).total_seconds())
+    return f"{reason}, last heard from {silent} ago"
+
+
+def _lease_of(command: Definition | None) -> float:
+    """The lease of ``command``'s runs: its own, else ``LEASE_SECONDS``."""
+    return command.lease_seconds if command and command.lease_seconds else conf.lease_seconds()
 
 
 def _newest(runs: dict[str, CommandExecution], command: Definition) -> CommandExecution | None:

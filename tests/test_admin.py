@@ -1,5 +1,7 @@
 import datetime
 import re
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -10,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs import beatfile
+from managed_commands.runs import beatfile, lease
 from tests.admin_history import ESCAPED_PAYLOAD, PAYLOAD, make_history
 
 pytestmark = pytest.mark.django_db
@@ -333,6 +335,35 @@ def test_overview_shows_the_progress_of_a_running_command(viewer, history):
     html = viewer.get(OVERVIEW).content.decode()
     assert '<div class="mc-progress">62 % (1,240 / 2,000), ETA 1 min</div>' in html
     assert html.count('class="mc-progress"') == 1
+
+
+def test_a_run_whose_process_is_gone_shows_as_gone_without_an_eta(viewer, history):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    # Its process gone from this host; then silent on another host past its lease.
+    dead = running_backfill(
+        pid=child.pid, hostname=lease.hostname(), host_id=lease.host_identity(), process_token="1"
+    )
+    silent = dict(executed_at=timezone.now() - datetime.timedelta(hours=2), hostname="elsewhere")
+    for run, reason in (
+        (dead, f"process {child.pid} on {lease.hostname()} is no longer running"),
+        (running_backfill(**silent, host_id="another-boot", pid=1), "no heartbeat from process 1"),
+    ):
+        html = viewer.get(CHANGELIST).content.decode()
+        gone = re.search(r'class="mc-gone">([^<]*)</span>', html)
+        assert gone and gone[1].startswith(reason) and "last heard from" in gone[1], html
+        assert '<td class="field-progress_label">62 % (1,240 / 2,000)</td>' in html
+        assert "ETA" not in html
+        detail = viewer.get(change_url(run)).content.decode()
+        assert re.search(r'field-eta_label">.*?<div class="readonly">—</div>', detail, re.S)
+        overview = viewer.get(OVERVIEW).content.decode()
+        assert '<span class="mc-badge mc-status-gone"' in overview
+        assert f'<div class="mc-gone">{reason}' in overview
+        assert '<div class="mc-progress">62 % (1,240 / 2,000)</div>' in overview
+        assert "ETA" not in overview
+        run.refresh_from_db()
+        assert (run.status, run.lock_key, run.finished_at) == ("running", None, None)
+        CommandExecution.objects.filter(pk=run.pk).delete()
 
 
 def stop(client, *executions):

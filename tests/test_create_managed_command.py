@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -27,11 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, settings):
-    """An installed app of its own, in a temporary directory."""
+    """An installed app of its own, in a temporary directory of a project set up for pytest."""
     label = f"scratch_{uuid.uuid4().hex[:8]}"
     root = tmp_path / label
     root.mkdir()
     (root / "__init__.py").write_text("")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = tests.settings\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, label]
@@ -302,6 +304,76 @@ def test_refuses_a_keyword(app, name):
         [app.name, name],
         f"'{name}' is a Python keyword and cannot be a module name; choose another name.",
     )
+
+
+@pytest.mark.parametrize("name", ["x" * 248, "x" * 300, "é" * 124])
+def test_refuses_a_name_too_long_for_a_file_name(app, name):
+    assert_refused_untouched(
+        app,
+        [app.name, name],
+        f"'{name[:20]}...' is too long for a command name ({len(name.encode())} bytes): its "
+        "test module, test_<name>.py, must fit in a file name of 255 bytes, so the name may "
+        "have 247 bytes at most. Choose a shorter name.",
+    )
+
+
+def test_the_longest_name_fits(app):
+    name = "x" * 247
+    assert create(app.name, name).exit_code == 0
+    assert (app / "tests" / f"test_{name}.py").is_file()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_failed_write_undoes_what_it_wrote(app, monkeypatch, force):
+    if force:
+        assert create(app.name, "report").exit_code == 0
+        (app / "management/commands/report.py").write_text("# my work\n")
+    (app / "models.py").write_text("# the app as it was\n")
+    before = snapshot(app)
+    write_text = Path.write_text
+
+    def disk_full_at_the_test(path, *args, **kwargs):
+        if path.name == "test_report.py":
+            write_text(path, "half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full_at_the_test)
+    result = create(app.name, "report", *(["--force"] if force else []))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"CommandError: Could not write {app / 'tests/test_report.py'}: No space left on device. "
+        "Nothing was written.\n"
+    )
+    assert snapshot(app) == before
+
+
+def test_says_what_pytest_needs_to_find_the_settings(app):
+    project = app.parent
+    (project / "pytest.ini").unlink()
+    result = create(app.name, "report")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith(
+        f"then check it with: pytest {app.name}/tests/test_report.py\n"
+        "pytest needs your settings (pytest-django), and no pytest configuration here names "
+        "them: create pytest.ini with\n"
+        "  [pytest]\n"
+        "  DJANGO_SETTINGS_MODULE = tests.settings\n"
+        "or put that setting under [tool.pytest.ini_options] in pyproject.toml.\n"
+    )
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    result = create(app.name, "other")
+    assert result.stdout.endswith(
+        f"then check it with: pytest {app.name}/tests/test_other.py\n"
+        f"pytest needs your settings (pytest-django), and {project / 'pyproject.toml'}, which "
+        "it reads, does not name them: add to its [tool.pytest.ini_options] section\n"
+        '  DJANGO_SETTINGS_MODULE = "tests.settings"\n'
+    )
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nDJANGO_SETTINGS_MODULE = "tests.settings"\n'
+    )
+    result = create(app.name, "third")
+    assert result.stdout.endswith(f"pytest {app.name}/tests/test_third.py\n")
 
 
 def test_refuses_a_name_django_would_ignore(app):

@@ -34,7 +34,6 @@ def test_generate_then_pytest_then_manage_py(tmp_path):
             "INSTALLED_APPS = [", 'INSTALLED_APPS = [\n    "managed_commands",\n    "shop",'
         )
     )
-    (tmp_path / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
     run(tmp_path, "manage.py", "migrate", "-v0")
 
     created = run(
@@ -53,6 +52,15 @@ def test_generate_then_pytest_then_manage_py(tmp_path):
         "Created shop/management/commands/import_prices.py",
         "Created shop/test_import_prices.py",  # startapp made shop/tests.py: a sibling
     ]
+    # startproject writes no pytest configuration: pytest would not find the settings.
+    assert created.stdout.splitlines()[5:] == [
+        "pytest needs your settings (pytest-django), and no pytest configuration here names "
+        "them: create pytest.ini with",
+        "  [pytest]",
+        "  DJANGO_SETTINGS_MODULE = mysite.settings",
+        "or put that setting under [tool.pytest.ini_options] in pyproject.toml.",
+    ]
+    (tmp_path / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
 
     tested = run(tmp_path, "-m", "pytest", "-v", "-p", "no:cacheprovider")
     assert "shop/test_import_prices.py::test_refused_until_its_requirements_succeeded PASSED" in (

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.processes import BATCHES
+from tests.processes import BATCHES, TABLE
 
 pytestmark = pytest.mark.processes
 
@@ -82,6 +82,66 @@ def test_a_running_batch_loop_shows_its_progress(project):
     assert backfill["resumed_from"] is None
 
 
+def test_a_killed_run_shows_as_gone_without_an_eta_and_the_read_writes_nothing(project):
+    project.empty_batch_data()
+    assert project.run("seed_items", "--count", "1000", env=BATCHES).returncode == 0
+    # Killed inside batch 3, so two batches (100 rows) have committed their progress.
+    # A long lease: the run writes no heartbeat before it is killed.
+    env = {**BATCHES, "MC_TEST_LEASE": "1000"}
+    process = project.spawn("backfill", "--batch-size", "50", "--hold-at", "3", env=env)
+    try:
+        project.wait_until_started(process)
+    finally:
+        process.kill()
+        project.wait(process)
+    recorded = project.rows("backfill")
+
+    def listed(lease: str = "60") -> tuple[str, dict]:
+        env = {**BATCHES, "MC_TEST_LEASE": lease}
+        text = project.run("show_managed_commands", env=env).stdout
+        entries = json.loads(project.run("show_managed_commands", "--json", env=env).stdout)
+        [line] = [line for line in text.splitlines() if " backfill " in line]
+        [entry] = [entry for entry in entries if entry["name"] == "backfill"]
+        assert project.rows("backfill") == recorded  # a read writes nothing
+        return masked(line), entry
+
+    line, entry = listed()
+    gone = f"process {process.pid} on {recorded[0]['hostname']} is no longer running"
+    assert re.fullmatch(
+        rf" \[G\] backfill +gone: {re.escape(gone)}, last heard from .+ ago "
+        r"\(recorded running since <when>\) · 10 % \(100 / 1,000\)",
+        line,
+    ), line
+    assert (entry["running"], entry["gone"], entry["last_status"]) == (False, gone, "running")
+    assert entry["last_heard_at"] is not None
+    assert entry["progress"] == {
+        "count": 100,
+        "total": 1000,
+        "percent": 10,
+        "per_second": None,
+        "eta_seconds": None,
+    }
+
+    # Held on another host, silent since long ago: only its lease can tell.
+    old = "2020-01-01 00:00:00"
+    project.sql(
+        f"UPDATE {TABLE} SET host_id = 'elsewhere', executed_at = ?, heartbeat_at = ?",
+        (old, old),
+    )
+    recorded = project.rows("backfill")
+    line, entry = listed(lease=str(10**10))
+    assert re.fullmatch(r" \[R\] backfill +running since <when> · 10 % .*, ETA .*", line), line
+    assert (entry["running"], entry["gone"]) == (True, None)
+    line, entry = listed()
+    assert re.fullmatch(
+        rf" \[G\] backfill +gone: no heartbeat from process {process.pid} on \S+ for \d+ s "
+        r"\(lease 60 s\), last heard from .+ ago \(recorded running since <when>\) · "
+        r"10 % \(100 / 1,000\)",
+        line,
+    ), line
+    assert entry["running"] is False and entry["progress"]["eta_seconds"] is None
+
+
 def test_pending_lists_only_pending_commands(project):
     project.run("noop_once")
     result = project.run("show_managed_commands", "--pending")
@@ -126,6 +186,8 @@ def test_json_reports_state_last_run_and_changes(project):
         "unapplied_migrations": [],
         "state": "done",
         "running": False,
+        "gone": None,
+        "last_heard_at": None,
         "queued": False,
         "last_status": "succeeded",
         "changed": False,
@@ -212,6 +274,7 @@ def test_graph_is_mermaid_of_every_command_even_with_pending(project):
             "pending",
             "failed",
             "running",
+            "gone",
             "queued",
             "repeatable",
             "migration",

@@ -72,6 +72,7 @@ class RunClaim:
         reconnect_deadline: float,
         guard: InterruptGuard,
         on_wait: Callable[[CommandExecution], None],
+        on_reconnect: Callable[[str], None],
     ) -> None:
         self.recorder = recorder
         self.name = name
@@ -85,6 +86,7 @@ class RunClaim:
         self.reconnect_deadline = reconnect_deadline
         self.guard = guard
         self.on_wait = on_wait
+        self.on_reconnect = on_reconnect
 
     def acquire(self, fields: dict[str, Any]) -> CommandExecution | None:
         """Insert the running row; return None when a run_once command turned out done
@@ -131,6 +133,7 @@ class RunClaim:
                         exc,
                         self.reconnect_deadline,
                         partial(self._own_row, fields, attempted),
+                        self.on_reconnect,
                     )
                     if landed is not None:
                         execution = landed

@@ -104,16 +104,22 @@ def _tenants_advice(schema: str) -> str:
 
 
 def after_reconnect(
-    recorder: ExecutionRecorder, error: DatabaseError, deadline: float, read: Callable[[], T]
+    recorder: ExecutionRecorder,
+    error: DatabaseError,
+    deadline: float,
+    read: Callable[[], T],
+    announce: Callable[[str], None],
 ) -> T:
     """Once a broken connection was dropped: wait until ``read()`` works on a new one.
 
     A write that failed with its connection may have landed all the same;
     ``read()`` tells, before anything is written again. Backs off between
     attempts and raises ``error`` once ``deadline`` (a ``time.monotonic()``
-    value) has passed.
+    value) has passed. Once the first attempt failed, passes ``announce`` the
+    line saying that it waits: a start must not wait ``RECONNECT_TIMEOUT`` in silence.
     """
     delay = _FIRST_RETRY_DELAY
+    announced = False
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -122,5 +128,12 @@ def after_reconnect(
         delay = min(delay * 2, _MAX_RETRY_DELAY)
         try:
             return read()
-        except DatabaseError:
+        except DatabaseError as exc:
             recorder.drop_broken_connection()
+            if not announced:
+                announced = True
+                announce(
+                    f"database '{recorder.using}' unreachable ({type(_cause(exc)).__name__}): "
+                    f"retrying for up to {conf.reconnect_timeout():g} s "
+                    f"(MANAGED_COMMANDS['RECONNECT_TIMEOUT'])."
+                )

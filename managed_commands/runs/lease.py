@@ -144,17 +144,23 @@ def why_gone(
         if process_is_running(holder.pid, holder.process_token):
             return None
         return f"process {holder.pid} on {holder.hostname} is no longer running"
-    last_sign = holder.heartbeat_at or holder.executed_at
-    if holder._state.db and holder.pk:
-        in_file = beatfile.last_beat(holder._state.db, holder.pk)
-        last_sign = max(last_sign, in_file) if in_file else last_sign
-    silent = (now - last_sign).total_seconds()
+    silent = (now - last_heard(holder)).total_seconds()
     if silent <= lease_seconds:
         return None
     return (
         f"no heartbeat from process {holder.pid} on {holder.hostname or 'an unknown host'} "
         f"for {silent:.0f} s (lease {lease_seconds:g} s)"
     )
+
+
+def last_heard(holder: CommandExecution) -> datetime.datetime:
+    """When ``holder`` last gave a sign of life: its newest heartbeat (in its row, or
+    in its beat file on SQLite), else its start."""
+    last_sign = holder.heartbeat_at or holder.executed_at
+    if holder._state.db and holder.pk:
+        in_file = beatfile.last_beat(holder._state.db, holder.pk)
+        last_sign = max(last_sign, in_file) if in_file else last_sign
+    return last_sign
 
 
 class _Beat(NamedTuple):

@@ -186,7 +186,9 @@ class TrackedRun:
                 error = exc
                 if self.recorder.drop_broken_connection():
                     try:
-                        after_reconnect(self.recorder, exc, deadline, self.recorder.ping)
+                        after_reconnect(
+                            self.recorder, exc, deadline, self.recorder.ping, self._warn
+                        )
                         continue
                     except DatabaseError as last:
                         error = last
@@ -219,6 +221,7 @@ class TrackedRun:
             ),
             guard=self.guard,
             on_wait=self._announce_wait,
+            on_reconnect=self._warn,
         )
         if self.adopted:
             self.execution = self.claim_of_run.adopt(self.adopted)
@@ -414,7 +417,11 @@ class TrackedRun:
                 if not self.recorder.drop_broken_connection():
                     raise
                 landed = after_reconnect(
-                    self.recorder, exc, deadline, lambda: self.recorder.end_state(execution, key)
+                    self.recorder,
+                    exc,
+                    deadline,
+                    lambda: self.recorder.end_state(execution, key),
+                    self._warn,
                 )
                 if landed is not None:
                     return landed
@@ -510,6 +517,10 @@ class TrackedRun:
     def _notice(self, message: str) -> None:
         if self.verbosity:
             self._stream("stdout").write(message)
+
+    def _warn(self, message: str) -> None:
+        if self.verbosity:
+            self._stream("stderr").write(message)
 
     def _announce_wait(self, holder: CommandExecution) -> None:
         if self.verbosity:

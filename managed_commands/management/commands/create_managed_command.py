@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from django.conf import ENVIRONMENT_VARIABLE
 from django.core.management.base import BaseCommand, CommandParser
 
 from managed_commands import scaffold
@@ -73,6 +75,9 @@ class Command(BaseCommand):
             f"Next: write handle() in {_shown(command_file)}, "
             f"then check it with: pytest {_shown(test_file)}"
         )
+        settings_module = os.environ.get(ENVIRONMENT_VARIABLE) or "mysite.settings"
+        for line in scaffold.pytest_settings_hint(test_file, settings_module):
+            self.stdout.write(line)
         for note in plan.notes:
             self.stderr.write(f"Note: {note}")
 

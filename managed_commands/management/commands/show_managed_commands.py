@@ -41,8 +41,8 @@ def _empty(pending: bool, changed: bool = False, stale: float | None = None) -> 
 class Command(ReportingCommand):
     help = (
         "List the managed commands by app: [X] done, [ ] pending, [F] failed last time, "
-        "[R] running now, [Q] queued for a task worker, [-] repeatable; with their requires, "
-        "last run and changed source."
+        "[R] running now, [G] recorded running but its process is gone, [Q] queued for a task "
+        "worker, [-] repeatable; with their requires, last run and changed source."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -78,7 +78,7 @@ class Command(ReportingCommand):
             "--all-tenants",
             action="store_true",
             help="With django-tenants: a matrix of the commands by tenant (public left out), "
-            "each cell done, pending, failed, running, or - (repeatable).",
+            "each cell done, pending, failed, running, gone, or - (repeatable).",
         )
         add_arguments(parser, "the commands")
         output = parser.add_mutually_exclusive_group()
