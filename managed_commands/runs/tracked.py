@@ -312,6 +312,8 @@ class TrackedRun:
         finally:
             _RUNS.pop(self.command, None)
             if beating:
+                # Before the end is written, which releases the claim: a beat
+                # after it would find the claim gone and judge it taken over.
                 heartbeat.unregister(execution.pk)
         self.finish(None)
         if self.dry_run is not None and self.verbosity:
