@@ -3,6 +3,8 @@
 
 With ``MC_TEST_GATE`` set to a FIFO path, the process waits there after
 Django has started, so that racing processes begin their command together.
+With ``MC_TEST_CLAIMING`` set to a path, the process touches that file just
+before it inserts a run's row.
 """
 
 import os
@@ -26,6 +28,21 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     django.setup()
+    claiming = os.environ.get("MC_TEST_CLAIMING")
+    if claiming:
+        # Touch this file just before inserting a run's row: a test that makes
+        # that insert wait on a lock it holds knows when to signal the process.
+        from django.db.backends.signals import connection_created
+
+        def announce_inserts(connection, **kwargs):
+            def wrapper(execute, sql, params, many, context):
+                if sql.startswith("INSERT") and "commandexecution" in sql:
+                    Path(claiming).touch()
+                return execute(sql, params, many, context)
+
+            connection.execute_wrappers.append(wrapper)
+
+        connection_created.connect(announce_inserts, weak=False)
     gate = os.environ.get("MC_TEST_GATE")
     if gate:
         Path(f"{gate}.ready.{os.getpid()}").touch()

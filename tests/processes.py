@@ -213,12 +213,17 @@ class ProcessProject:
 
     def wait_until_started(self, process: subprocess.Popen[str], timeout: float = 60) -> None:
         """Block until the command's body has begun (it writes MC_TEST_STARTED)."""
+        self.wait_for_file(process, self.started, timeout)
+
+    @staticmethod
+    def wait_for_file(process: subprocess.Popen[str], path: Path, timeout: float = 60) -> None:
+        """Block until ``process``, still running, has written ``path``."""
         deadline = time.monotonic() + timeout
-        while not self.started.exists():
+        while not path.exists():
             if process.poll() is not None:
                 raise AssertionError(f"exited early: {process.communicate()}")
             if time.monotonic() > deadline:
-                raise AssertionError("the command did not start")
+                raise AssertionError(f"{path.name} was not written within {timeout:g} s")
             time.sleep(0.02)
 
     def race(

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
+from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import beatfile, lease
 
 
@@ -114,3 +118,54 @@ def test_a_holder_on_a_sqlite_file_beats_beside_it_not_in_it():
     finally:
         beatfile.remove(path)
     assert not path.exists()
+
+
+@pytest.fixture
+def beat_after_each_end(monkeypatch):
+    """Fire the heartbeat of each run right after its end is written, with the run
+    taken as the heartbeat thread would have taken it just before the run ended."""
+    taken = {}
+    register, finish = lease.heartbeat.register, ExecutionRecorder.finish
+
+    def register_and_take(using, pk, *args):
+        register(using, pk, *args)
+        taken[pk] = lease.heartbeat._live[pk]
+
+    def finish_then_beat(recorder, execution, lock_key, **fields):
+        held = finish(recorder, execution, lock_key, **fields)
+        lease.heartbeat._beat(execution.pk, taken[execution.pk])
+        return held
+
+    monkeypatch.setattr(lease.heartbeat, "register", register_and_take)
+    monkeypatch.setattr(ExecutionRecorder, "finish", finish_then_beat)
+    return taken
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("argv", "status"), [(("noop_managed",), "succeeded"), (("fail", "--crash"), "failed")]
+)
+def test_a_beat_just_after_the_run_released_its_claim_judges_no_takeover(
+    beat_after_each_end, caplog, argv, status
+):
+    with contextlib.suppress(ValueError):
+        call_command(*argv, stdout=StringIO(), stderr=StringIO())
+    assert len(beat_after_each_end) == 1  # the run did beat (outside a transaction)
+    [row] = CommandExecution.objects.all()
+    assert (row.status, row.lock_key) == (status, None)
+    assert "no longer holds its claim" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_beat_finding_the_claim_of_a_running_run_gone_stops_it(caplog):
+    row = CommandExecution.objects.create(command_name="x", lock_key="k" * 64)
+    lost = []
+    lease.heartbeat.register("default", row.pk, "k" * 64, 3600, lambda: lost.append(row.pk))
+    try:
+        beat = lease.heartbeat._live[row.pk]
+        assert ExecutionRecorder("default").abandon(row, "no heartbeat")
+        lease.heartbeat._beat(row.pk, beat)
+    finally:
+        lease.heartbeat.unregister(row.pk)
+    assert lost == [row.pk]
+    assert f"run #{row.pk} no longer holds its claim: another process took it over" in caplog.text

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from managed_commands.recorder import command_key
+from tests import backends
 from tests.processes import LAYOUTS, TABLE
 
 # Every scenario also runs with the history on a second database.
@@ -126,6 +128,41 @@ def test_signal_marks_interrupted_keeps_exit_code_and_frees_the_lock(project, si
     assert row["output"] == "slow: started\n"
     assert row["lock_key"] is None
     assert project.run("slow", "--seconds", "0").returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_claim_waits_on_a_lock_frees_the_claim(project, signum):
+    assert project.run("once", "--fail").returncode == 1
+    [failed] = project.rows("once")
+    claiming = project.workdir / "claiming"
+    claiming.unlink(missing_ok=True)
+    # Another connection's open transaction gives the failed row the claim's
+    # key: the next claim's INSERT waits for it (the unique index on PostgreSQL
+    # and MariaDB, the write lock on SQLite).
+    with backends.connect(project.backend, project.history_name) as blocker:
+        cursor = blocker.cursor()
+        cursor.execute("BEGIN")
+        cursor.execute(
+            f"UPDATE {TABLE} SET lock_key = '{command_key('once', '')}' WHERE id = {failed['id']}"
+        )
+        try:
+            process = project.spawn("once", env={"MC_TEST_CLAIMING": str(claiming)})
+            project.wait_for_file(process, claiming)
+            process.send_signal(signum)
+        finally:
+            cursor.execute("ROLLBACK")
+    project.wait(process)
+    # As for a signal anywhere else: the process ends by it, the row is
+    # interrupted and its claim free.
+    assert process.returncode == -signum
+    [_, row] = project.rows("once")
+    assert (row["status"], row["success"], row["lock_key"]) == ("interrupted", False, None)
+    assert row["error_message"] in (
+        "Terminated by SIGTERM.",
+        "Interrupted by SIGINT (KeyboardInterrupt).",
+    )
+    assert len(project.effect_lines()) == 1
+    assert project.run("once").stdout == "once: done\n"
 
 
 def test_kill_9_is_recovered_at_once_and_marked_abandoned(project):

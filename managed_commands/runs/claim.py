@@ -87,10 +87,16 @@ class RunClaim:
         self.guard = guard
         self.on_wait = on_wait
         self.on_reconnect = on_reconnect
+        #: The row holding the claim, from the moment its insert landed (or once adopted).
+        self.row: CommandExecution | None = None
 
-    def acquire(self, fields: dict[str, Any]) -> CommandExecution | None:
-        """Insert the running row; return None when a run_once command turned out done
-        (``done_at`` then tells since when)."""
+    def acquire(self, fields: dict[str, Any]) -> None:
+        """Insert the running row as ``row``; ``row`` stays None when a run_once command
+        turned out done (``done_at`` then tells since when).
+
+        A signal held back during the insert is raised once it returns: the row
+        it inserted is ``row`` by then, for the run to end it.
+        """
         deadline = time.monotonic() + self.wait_timeout
         delay = _FIRST_DELAY
         announced = False
@@ -101,7 +107,7 @@ class RunClaim:
             attempted = timezone.now()
             try:
                 with self.guard.deferred():
-                    execution = self.recorder.claim(**keys, **fields)
+                    self.row = self.recorder.claim(**keys, **fields)
                 break
             except IntegrityError:
                 if self.key is None:
@@ -109,7 +115,7 @@ class RunClaim:
                 holder, done = self._refused_by(self.key)
                 if done is not None:
                     self.done_at = done.executed_at
-                    return None
+                    return
                 if holder is None:
                     if time.monotonic() < deadline:
                         continue  # released between our insert and our look
@@ -136,7 +142,7 @@ class RunClaim:
                         self.on_reconnect,
                     )
                     if landed is not None:
-                        execution = landed
+                        self.row = landed
                         break
                     continue
                 else:
@@ -149,13 +155,12 @@ class RunClaim:
             delay = min(delay * 2, _MAX_DELAY)
         if self.key:
             _held_here[self.key] = threading.get_ident()
-        return execution
 
-    def adopt(self, row: CommandExecution) -> CommandExecution:
+    def adopt(self, row: CommandExecution) -> None:
         """Hold ``row``, a queued row a task worker started for this run (see runs.queued)."""
         if self.key:
             _held_here[self.key] = threading.get_ident()
-        return row
+        self.row = row
 
     def _own_row(
         self, fields: dict[str, Any], started: datetime.datetime

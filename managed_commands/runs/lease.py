@@ -210,6 +210,8 @@ class _Heartbeat:
                 self._wake.set()
 
     def unregister(self, pk: int) -> None:
+        """Stop beating for run ``pk``; called before its end releases the claim, so that
+        a beat already on its way finds the claim gone without judging it taken over."""
         with self._lock:
             self._live.pop(pk, None)
             touched = self._touched.pop(pk, None)
@@ -286,7 +288,10 @@ class _Heartbeat:
         if held:
             return
         with self._lock:
-            self._live.pop(pk, None)
+            # A run stops beating before its end releases the claim: one that
+            # stopped meanwhile released it itself, and was not taken over.
+            if self._live.pop(pk, None) is None:
+                return
         logger.error(
             "managed_commands: run #%s no longer holds its claim: another process took it "
             "over after its lease ran out. Stopping the run.",

@@ -135,6 +135,8 @@ class TrackedRun:
             conf.redact_patterns(),
         )
         self.started = 0.0
+        #: Whether ``finish()`` has begun recording the run's end.
+        self.ended = False
         #: Whether the run started inside a transaction of the caller's.
         self.in_transaction = False
         self._batches: RunBatches | None = None
@@ -144,12 +146,7 @@ class TrackedRun:
         self.check_project()
         with self.guard:
             try:
-                if not self.claim():
-                    return None
-                try:
-                    return self.run(call)
-                finally:
-                    self.release()
+                return self._claim_and_run(call)
             except CommandTerminated as exc:
                 # Die by the signal, as the process would have without tracking.
                 self.guard.resend(exc)
@@ -162,6 +159,22 @@ class TrackedRun:
                 raise RunOutOfTime(
                     f"'{self.definition.name}' (run #{self._row().pk}): {exc}"
                 ) from None
+
+    def _claim_and_run(self, call: Execute) -> str | None:
+        try:
+            if not self.claim():
+                return None
+            try:
+                return self.run(call)
+            finally:
+                self.release()
+        except BaseException as exc:
+            # Whatever stops the run once its row landed is its end: an error
+            # of handle(), or a signal held back while the claim inserted the
+            # row, raised as soon as the insert returned.
+            if self.execution is not None and not self.ended:
+                self.finish(exc)
+            raise
 
     def check_project(self) -> None:
         """Run the system checks first: a project that fails them never starts a run."""
@@ -223,11 +236,16 @@ class TrackedRun:
             on_wait=self._announce_wait,
             on_reconnect=self._warn,
         )
-        if self.adopted:
-            self.execution = self.claim_of_run.adopt(self.adopted)
-        else:
-            self.execution = self.claim_of_run.acquire(self._start_fields(name, scope))
         self.in_transaction = self.claim_of_run.in_callers_transaction
+        try:
+            if self.adopted:
+                self.claim_of_run.adopt(self.adopted)
+            else:
+                self.claim_of_run.acquire(self._start_fields(name, scope))
+        finally:
+            # Also when a signal is raised as the insert returns: the run holds that row.
+            self.execution = self.claim_of_run.row
+            self.started = time.perf_counter()
         if self.execution is None:
             self._notice(_already_done(spec.name, self.claim_of_run.done_at))
             return False
@@ -266,23 +284,23 @@ class TrackedRun:
         return True
 
     def run(self, call: Execute) -> str | None:
-        """Call ``call`` with the output teed and the lease kept; record how it ended."""
+        """Call ``call`` with the output teed and the lease kept; record its success
+        (``_claim_and_run`` records any other end)."""
         execution, claim = self._row(), self.claim_of_run
         assert claim is not None, "claim() comes before run()"
         # Inside the caller's transaction a beat would write on its connection
         # from another thread; the run's row is not committed there anyway.
         beating = claim.key is not None and not self.in_transaction
-        if beating:
-            heartbeat.register(
-                self.recorder.using,
-                execution.pk,
-                cast(str, claim.key),
-                claim.lease_seconds,
-                self._stop_taken_over,
-            )
-        self.started = time.perf_counter()
         _RUNS[self.command] = self
         try:
+            if beating:
+                heartbeat.register(
+                    self.recorder.using,
+                    execution.pk,
+                    cast(str, claim.key),
+                    claim.lease_seconds,
+                    self._stop_taken_over,
+                )
             # sys.stdout belongs to every thread of a threaded worker: capture
             # the command's own streams only there.
             process_streams = threading.current_thread() is threading.main_thread()
@@ -294,12 +312,11 @@ class TrackedRun:
                 options.pop("restart", None)
                 with self._around_handle():
                     result = call(*self.args, **options)
-        except BaseException as exc:
-            self.finish(exc)
-            raise
         finally:
             _RUNS.pop(self.command, None)
             if beating:
+                # Before the end is written, which releases the claim: a beat
+                # after it would find the claim gone and judge it taken over.
                 heartbeat.unregister(execution.pk)
         self.finish(None)
         if self.dry_run is not None and self.verbosity:
@@ -355,6 +372,7 @@ class TrackedRun:
 
     def finish(self, exc: BaseException | None) -> None:
         """Complete the run's row with its outcome and output, then send ``command_finished``."""
+        self.ended = True
         self.guard.ending()
         execution = self._row()
         status, error_message, trace = _outcome(exc)
