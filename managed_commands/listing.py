@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 #: The mark in front of each command, by ``CommandStatus.condition``.
 MARKS = {
     Condition.RUNNING: "[R]",
+    Condition.UNKNOWN: "[?]",
     Condition.QUEUED: "[Q]",
     Condition.DONE: "[X]",
     Condition.FAILED_LAST: "[F]",
@@ -126,6 +127,11 @@ def _last_run(status: CommandStatus) -> str:
         if run.tick_count is None:  # no batch loop has reported yet
             return since
         return f"{since} · {describe(run.tick_count, run.tick_total, run.tick_rate)}"
+    if status.outcome_unknown:
+        return (
+            f"outcome unknown {local_time(run.executed_at)}: run #{run.pk} ended, but its end "
+            f"could not be recorded"
+        )
     if status.queued:
         enqueued = run.enqueued_at or run.executed_at
         waited = human_duration((timezone.now() - enqueued).total_seconds())
@@ -144,6 +150,7 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "unapplied_migrations": sorted(status.unapplied_migrations),
         "state": status.state,
         "running": status.running,
+        "outcome_unknown": status.outcome_unknown,
         "queued": status.queued,
         "last_status": run.status if run else None,
         "last_run_at": run.executed_at.isoformat() if run else None,
@@ -175,6 +182,7 @@ _STYLES = {
     Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
     Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
     Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
+    Condition.UNKNOWN: "fill:#ffe8cc,stroke:#d9480f,stroke-dasharray:4",
     Condition.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
     Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
@@ -245,8 +253,16 @@ def matrix(
     commands = _matrix_commands(tenants, pending)
     conditions = [t.conditions() for t in tenants]
     name_width = max((len(s.command.name) for s in commands), default=0)
-    # "running" and "pending" are the widest cells: a repeatable command shows "-".
-    widths = [max(len(t.schema), len(Condition.RUNNING)) for t in tenants]
+    # "running" and "pending" are the widest cells but "outcome_unknown"; a
+    # repeatable command shows "-".
+    widths = [
+        max(
+            len(t.schema),
+            len(Condition.RUNNING),
+            *(len(cell) for cell in found.values() if cell != Condition.REPEATABLE),
+        )
+        for t, found in zip(tenants, conditions, strict=True)
+    ]
 
     def line(name: str, cells: list[str]) -> str:
         padded = "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=True))

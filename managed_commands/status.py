@@ -43,6 +43,8 @@ class Condition(models.TextChoices):
     """What the listings show for a command: its state, unless its newest run says more."""
 
     RUNNING = "running", _("running")
+    #: The newest run ended, but its end could not be recorded (``outcome_unknown``).
+    UNKNOWN = "outcome_unknown", _("outcome unknown")
     #: Enqueued for a task worker that has not started it yet.
     QUEUED = "queued", _("queued")
     #: The newest run failed, and a run_once command has never succeeded.
@@ -79,7 +81,17 @@ class CommandStatus:
     @property
     def running(self) -> bool:
         """True while the newest run is in progress."""
-        return self.last_run is not None and self.last_run.status == CommandExecution.Status.RUNNING
+        run = self.last_run
+        return (
+            run is not None
+            and run.status == CommandExecution.Status.RUNNING
+            and not run.outcome_unknown
+        )
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when the newest run ended but its end could not be recorded."""
+        return self.last_run is not None and self.last_run.outcome_unknown
 
     @property
     def queued(self) -> bool:
@@ -96,18 +108,20 @@ class CommandStatus:
         return (
             run is not None
             and not run.success
-            and not (self.running or self.queued)
+            and not (self.running or self.queued or self.outcome_unknown)
             and not run.dry_run
         )
 
     @property
     def condition(self) -> Condition:
-        """``RUNNING``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
+        """``UNKNOWN``, ``RUNNING``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
 
         ``FAILED_LAST`` means the newest run failed and, for a run_once
         command, that it has never succeeded: a done command stays ``DONE``
         even if a forced rerun failed.
         """
+        if self.outcome_unknown:
+            return Condition.UNKNOWN
         if self.running:
             return Condition.RUNNING
         if self.queued:
@@ -179,8 +193,9 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
 
     A run enqueued longer than ``QUEUE_TIMEOUT`` ago that no worker started,
     or one whose process died (or whose worker stopped beating past its
-    lease), is recorded ``abandoned`` and its claim freed. Returns the runs
-    closed, each with ``error_message`` saying why.
+    lease), is recorded ``abandoned`` and its claim freed. A run that ended
+    but could not record its end (``outcome_unknown``) is left for someone to
+    settle. Returns the runs closed, each with ``error_message`` saying why.
     """
     recorder = ExecutionRecorder(using or conf.history_database())
     commands = discover().commands
@@ -188,6 +203,8 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
     for holder in recorder.claim_holders(current_scope() if scope is None else scope):
         command = commands.get(holder.command_name)
         lease = command.lease_seconds if command and command.lease_seconds else None
+        if holder.outcome_unknown:
+            continue  # it ended: not gone, but for someone to settle
         reason = why_gone(holder, lease or conf.lease_seconds())
         if reason and recorder.abandon(holder, reason):
             holder.error_message = f"Abandoned: {reason}."

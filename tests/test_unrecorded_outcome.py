@@ -1,8 +1,9 @@
-"""An end the database refuses: the outcome still lands with less (real processes,
-every backend)."""
+"""An end the database refuses: the outcome still lands with less, or the run says it
+ran and its row keeps the command from running again (real processes, every backend)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -63,3 +64,82 @@ def test_an_end_refused_with_any_text_still_records_its_status_and_times(project
     assert row["finished_at"] is not None and row["duration"] is not None
     assert project.run("once").stdout.startswith("Skipped 'once'")
     assert len(_runs_of_once(project)) == 1
+
+
+def _end_unrecorded(project: ProcessProject) -> dict:
+    """Run ``once`` to success while the database refuses every success; return its row."""
+    with refusing(project, "{row}status = 'succeeded'"):
+        result = project.run("once")
+        assert result.returncode == 8, result.stderr
+        assert result.stdout == "once: done\n"
+        [row] = project.rows("once")
+        assert result.stderr.startswith(
+            "OutcomeUnknown: 'once' ran to its end, but its end could not be recorded in "
+            "database 'default' (IntegrityError"
+        )
+        assert (
+            f"Check the database. Run #{row['id']} stays 'running', marked as ended with its "
+            f"outcome unknown, and keeps its claim, so 'once' is not run again until you settle "
+            f"it: check whether its work is complete; if it is, mark it done with 'python "
+            f"manage.py run_pending_commands --fake once', if not, run it again with 'python "
+            f"manage.py once --rerun'.\n"
+        ) in result.stderr
+    assert row["status"] == "running" and row["lock_key"] is not None
+    assert row["finished_at"] is not None and row["duration"] is not None
+    return row
+
+
+def test_a_run_whose_end_cannot_be_recorded_exits_8_and_is_not_run_again(project):
+    row = _end_unrecorded(project)
+
+    [listed] = [
+        line
+        for line in project.run("show_managed_commands").stdout.splitlines()
+        if " once " in line
+    ]
+    assert listed.startswith(" [?] once          outcome unknown 20")
+    assert listed.endswith(f": run #{row['id']} ended, but its end could not be recorded")
+    [shown] = [
+        c
+        for c in json.loads(project.run("show_managed_commands", "--json").stdout)
+        if c["name"] == "once"
+    ]
+    assert shown["outcome_unknown"] is True and shown["running"] is False
+    assert shown["state"] == "pending"
+    # Closing runs whose process is gone leaves it: it ended.
+    assert project.run("show_managed_commands", "--check").returncode == 1
+    assert project.rows("once")[0]["status"] == "running"
+
+    again = project.run("once")
+    assert again.returncode == 8
+    assert again.stderr.startswith(
+        f"OutcomeUnknown: 'once' was not run: its run #{row['id']}, process {row['pid']} on host "
+    )
+    assert "ended but its end could not be recorded, so its outcome is unknown" in again.stderr
+    deploy = project.run("run_pending_commands")
+    assert deploy.returncode == 8
+    assert "PendingCommandFailed: 'once' was not run: its run #" in deploy.stderr
+    assert deploy.stderr.endswith(
+        "run_pending_commands stopped. Still pending: once, needs_once.\n"
+    )
+    assert len(_runs_of_once(project)) == 1
+
+    # Settled as done: faked, and never run again.
+    assert project.run("run_pending_commands", "--fake", "once").returncode == 0
+    assert project.run("once").stdout.startswith("Skipped 'once'")
+    assert [(r["status"], r["lock_key"]) for r in project.rows("once")] == [
+        ("abandoned", None),
+        ("faked", None),
+    ]
+    assert len(_runs_of_once(project)) == 1
+
+
+def test_a_run_whose_outcome_is_unknown_runs_again_only_when_rerun(project):
+    row = _end_unrecorded(project)
+    result = project.run("once", "--rerun")
+    assert result.returncode == 0, result.stderr
+    first, rerun = project.rows("once")
+    assert first["id"] == row["id"] and first["status"] == "abandoned"
+    assert first["error_message"] == "Abandoned: it ended, but its end could not be recorded."
+    assert (rerun["status"], rerun["forced"]) == ("succeeded", True)
+    assert len(_runs_of_once(project)) == 2

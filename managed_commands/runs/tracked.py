@@ -35,6 +35,7 @@ from managed_commands.definition import (
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
+    OutcomeUnknown,
     RunOutOfTime,
     RunStopped,
     RunTakenOver,
@@ -49,7 +50,7 @@ from managed_commands.recorder import history_recorder
 from managed_commands.runs import queued
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
-from managed_commands.runs.claim import RunClaim, describe_holder
+from managed_commands.runs.claim import RunClaim, describe_holder, outcome_unknown_advice
 from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
@@ -530,7 +531,10 @@ class TrackedRun:
 
         First with a note naming the error in place of the output (its class
         and code only: its text may quote the refused row, which would be
-        refused again), then with no texts at all.
+        refused again), then with no texts at all. A run that ended well whose
+        outcome cannot be written even so is marked ended (``outcome_unknown``)
+        and raises ``OutcomeUnknown`` (exit code 8); any other run's own
+        exception tells how it ended, and its row is taken over as abandoned.
         """
         execution, key = self._row(), self._lock_key()
         note = f"[managed_commands: output not stored: {error_code(error)}]"
@@ -542,20 +546,23 @@ class TrackedRun:
                 return self.recorder.finish(execution, key, **{**fields, **texts})
             except DatabaseError as refused:
                 error = refused
-        logger.error(
-            "Could not record the end of run #%s of '%s'",
-            execution.pk,
-            execution.command_name,
-            exc_info=error,
-        )
-        if exc is None:
-            raise TrackingUnavailable(
-                f"'{execution.command_name}' finished, but its run could not be recorded "
-                f"in database '{self.recorder.using}' ({error_code(error)}); run "
-                f"#{execution.pk} will be marked abandoned. Check the database before "
-                f"running it again."
-            ) from error
-        return True  # the run's own exception tells how it ended
+        if exc is not None and not fields["success"]:
+            logger.error(
+                "Could not record the end of run #%s of '%s'",
+                execution.pk,
+                execution.command_name,
+                exc_info=error,
+            )
+            return True
+        try:
+            marked = self.recorder.mark_ended(
+                execution, key, finished_at=fields["finished_at"], duration=fields["duration"]
+            )
+        except DatabaseError:
+            marked = False
+        raise OutcomeUnknown(
+            outcome_unknown_advice(execution, error_code(error), self.recorder.using, marked)
+        ) from error
 
 
 def _outcome(exc: BaseException | None) -> tuple[str, str, str | BoundedText]:
