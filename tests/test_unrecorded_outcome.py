@@ -113,9 +113,11 @@ def test_a_run_whose_end_cannot_be_recorded_exits_8_and_is_not_run_again(project
     again = project.run("once")
     assert again.returncode == 8
     assert again.stderr.startswith(
-        f"OutcomeUnknown: 'once' was not run: its run #{row['id']}, process {row['pid']} on host "
+        f"OutcomeUnknown: 'once' was not run: its run #{row['id']} (process {row['pid']} on host "
     )
-    assert "ended but its end could not be recorded, so its outcome is unknown" in again.stderr
+    assert ") ended, but its end could not be recorded, so its outcome is unknown: check " in (
+        again.stderr
+    )
     deploy = project.run("run_pending_commands")
     assert deploy.returncode == 8
     assert "PendingCommandFailed: 'once' was not run: its run #" in deploy.stderr
@@ -143,3 +145,23 @@ def test_a_run_whose_outcome_is_unknown_runs_again_only_when_rerun(project):
     assert first["error_message"] == "Abandoned: it ended, but its end could not be recorded."
     assert (rerun["status"], rerun["forced"]) == ("succeeded", True)
     assert len(_runs_of_once(project)) == 2
+
+
+def test_a_run_that_cannot_even_be_marked_ended_says_so_and_fake_settles_it(project):
+    # Every write of its end sets finished_at: the mark is refused too.
+    with refusing(project, "{row}finished_at IS NOT NULL"):
+        result = project.run("once")
+        assert result.returncode == 8, result.stderr
+        [row] = project.rows("once")
+    assert (row["status"], row["finished_at"]) == ("running", None)
+    assert (
+        f"Run #{row['id']} could not even be marked as ended: it stays 'running', and once its "
+        f"process is found gone the next start runs 'once' again. Before that, check whether "
+        f"its work is complete; if it is, mark it done with 'python manage.py "
+        f"run_pending_commands --fake once'"
+    ) in result.stderr
+    # Faking closes the run whose process is gone first, so the faked run holds the claim.
+    assert project.run("run_pending_commands", "--fake", "once").returncode == 0
+    assert project.run("once").stdout.startswith("Skipped 'once'")
+    assert [r["status"] for r in project.rows("once")] == ["abandoned", "faked"]
+    assert len(_runs_of_once(project)) == 1

@@ -144,9 +144,10 @@ class RunClaim:
                     raise  # refused by no key we know of
                 if holder.outcome_unknown and self.run_once:
                     raise OutcomeUnknown(
-                        f"'{self.name}' was not run: its {describe_holder(holder)}, ended "
-                        f"but its end could not be recorded, so its outcome is unknown: "
-                        f"{settle_advice(holder)}"
+                        f"'{self.name}' was not run: its run #{holder.pk} (process "
+                        f"{holder.pid} on host {holder.hostname or '?'}, started "
+                        f"{local_time(holder.executed_at)}) ended, but its end could not be "
+                        f"recorded, so its outcome is unknown: {settle_advice(holder)}"
                     ) from None
                 reason = (
                     "it ended, but its end could not be recorded"
