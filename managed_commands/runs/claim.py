@@ -66,26 +66,6 @@ def settle_advice(run: CommandExecution) -> str:
     )
 
 
-def outcome_unknown_advice(run: CommandExecution, cause: str, using: str, marked: bool) -> str:
-    """What a run that ended but could not record its end says (``OutcomeUnknown``)."""
-    name = run.command_name
-    said = (
-        f"'{name}' ran to its end, but its end could not be recorded in database "
-        f"'{using}' ({cause}). Check the database. Run #{run.pk}"
-    )
-    if not run.run_once:
-        return f"{said} stays 'running', its outcome unknown."
-    if marked:
-        return (
-            f"{said} stays 'running', marked as ended with its outcome unknown, and keeps "
-            f"its claim, so '{name}' is not run again until you settle it: {settle_advice(run)}"
-        )
-    return (
-        f"{said} could not even be marked as ended: it stays 'running', and once its process "
-        f"is found gone the next start runs '{name}' again. Before that, {settle_advice(run)}"
-    )
-
-
 class RunClaim:
     """Takes the lock of one command for one run (see the module docstring)."""
 

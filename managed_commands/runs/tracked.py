@@ -50,7 +50,7 @@ from managed_commands.recorder import history_recorder
 from managed_commands.runs import queued
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
-from managed_commands.runs.claim import RunClaim, describe_holder, outcome_unknown_advice
+from managed_commands.runs.claim import RunClaim, describe_holder, settle_advice
 from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
@@ -561,7 +561,7 @@ class TrackedRun:
         except DatabaseError:
             marked = False
         raise OutcomeUnknown(
-            outcome_unknown_advice(execution, error_code(error), self.recorder.using, marked)
+            _outcome_unknown(execution, error_code(error), self.recorder.using, marked)
         ) from error
 
 
@@ -603,4 +603,24 @@ def _already_done(name: str, when: Any) -> str:
     return (
         f"Skipped '{name}': this run_once command already ran successfully{since}. "
         f"Pass --rerun to run it again."
+    )
+
+
+def _outcome_unknown(run: CommandExecution, cause: str, using: str, marked: bool) -> str:
+    """What a run that ended but could not record its end says (``OutcomeUnknown``)."""
+    name = run.command_name
+    said = (
+        f"'{name}' ran to its end, but its end could not be recorded in database "
+        f"'{using}' ({cause}). Check the database. Run #{run.pk}"
+    )
+    if not run.run_once:
+        return f"{said} stays 'running', its outcome unknown."
+    if marked:
+        return (
+            f"{said} stays 'running', marked as ended with its outcome unknown, and keeps "
+            f"its claim, so '{name}' is not run again until you settle it: {settle_advice(run)}"
+        )
+    return (
+        f"{said} could not even be marked as ended: it stays 'running', and once its process "
+        f"is found gone the next start runs '{name}' again. Before that, {settle_advice(run)}"
     )
