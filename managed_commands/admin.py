@@ -308,7 +308,11 @@ class CommandExecutionAdmin(ModelAdmin):
         obj: CommandExecution | None = None,
     ) -> HttpResponse:
         """The page of a running run reloads itself every few seconds; a finished one does not."""
-        running = obj is not None and obj.status == CommandExecution.Status.RUNNING
+        running = (
+            obj is not None
+            and obj.status == CommandExecution.Status.RUNNING
+            and not obj.outcome_unknown
+        )
         context["mc_refresh_seconds"] = REFRESH_SECONDS if running else None
         return super().render_change_form(request, context, add, change, form_url, obj)
 

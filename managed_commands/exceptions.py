@@ -18,6 +18,7 @@ __all__ = [
     "LockHeld",
     "ManagedCommandError",
     "NotMultiTenant",
+    "OutcomeUnknown",
     "PendingCommandFailed",
     "RequirementNotMet",
     "RunOutOfTime",
@@ -53,8 +54,8 @@ class UnknownRequirement(ManagedCommandError):
 class PendingCommandFailed(ManagedCommandError):
     """A command run by ``run_pending_commands`` failed, so the ones after it were not run."""
 
-    def __init__(self, message: str, command_name: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, command_name: str = "", returncode: int = 1) -> None:
+        super().__init__(message, returncode=returncode)
         #: The command that failed ("" when the failure names tenants instead).
         self.command_name = command_name
 
@@ -78,6 +79,15 @@ class ClaimLost(ManagedCommandError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, returncode=5)
+
+
+class OutcomeUnknown(ManagedCommandError):
+    """A run ended, but its end could not be recorded, so the command is not run again
+    until someone checks its work (exit code 8): said by the run itself, and by a later
+    start that finds its row."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=8)
 
 
 class InvalidIteration(ManagedCommandError):

@@ -19,7 +19,7 @@ from django.db import DatabaseError
 
 from managed_commands import conf
 from managed_commands.definition import Definition
-from managed_commands.exceptions import PendingCommandFailed
+from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin, started_by
@@ -28,7 +28,7 @@ from managed_commands.runs import dberrors, lease
 from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.signals import command_finished
-from managed_commands.status import CommandState, command_statuses
+from managed_commands.status import CommandState, command_statuses, recover_gone
 
 #: ``progress_callback(event, command, execution=None, error=None)`` is called
 #: with the ``Definition`` of each command of the plan and the event
@@ -110,11 +110,18 @@ class CommandExecutor:
         streams = {key: value for key, value in (("stdout", stdout), ("stderr", stderr)) if value}
         for index, command in enumerate(plan):
             report("start", command)
+            left = ", ".join(c.name for c in plan[index:])
             try:
                 execution = _call(command.name, verbosity=verbosity, **streams)
+            except OutcomeUnknown as exc:
+                # Not a failure: it ran, so it must not run again before someone checks.
+                raise PendingCommandFailed(
+                    f"{exc} run_pending_commands stopped. Still pending: {left}.",
+                    command.name,
+                    exc.returncode,
+                ) from exc
             except Exception as exc:
                 report("failure", command, error=exc)
-                left = ", ".join(c.name for c in plan[index:])
                 raise PendingCommandFailed(
                     f"'{command.name}' failed, so run_pending_commands stopped. "
                     f"Still pending: {left}. Fix the failure, then run it again.",
@@ -125,9 +132,14 @@ class CommandExecutor:
     def fake(
         self, plan: Sequence[Definition], progress_callback: ProgressCallback | None = None
     ) -> None:
-        """Record each command of ``plan`` as done without running it (status ``faked``)."""
+        """Record each command of ``plan`` as done without running it (status ``faked``).
+
+        Runs whose process is gone are closed first, as a start would, so that
+        the faked run holds the command's ``once_key``.
+        """
         report = progress_callback or _ignore
         recorder = ExecutionRecorder(self.using)
+        recover_gone(self.using, self.scope)
         with started_by("run_pending_commands"):
             started = origin()
         for command in plan:

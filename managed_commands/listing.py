@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MARKS = {
     Condition.RUNNING: "[R]",
     Condition.GONE: "[G]",
+    Condition.UNKNOWN: "[?]",
     Condition.QUEUED: "[Q]",
     Condition.DONE: "[X]",
     Condition.FAILED_LAST: "[F]",
@@ -136,6 +137,11 @@ def _last_run(status: CommandStatus) -> str:
             return gone
         # A dead process has no rate, so no ETA.
         return f"{gone} · {describe(run.tick_count, run.tick_total, None)}"
+    if status.outcome_unknown:
+        return (
+            f"outcome unknown {local_time(run.executed_at)}: run #{run.pk} ended, but its end "
+            f"could not be recorded"
+        )
     if status.queued:
         enqueued = run.enqueued_at or run.executed_at
         waited = human_duration((timezone.now() - enqueued).total_seconds())
@@ -156,6 +162,7 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "running": status.running,
         "gone": status.gone,
         "last_heard_at": status.last_heard.isoformat() if status.last_heard else None,
+        "outcome_unknown": status.outcome_unknown,
         "queued": status.queued,
         "last_status": run.status if run else None,
         "last_run_at": run.executed_at.isoformat() if run else None,
@@ -192,6 +199,7 @@ _STYLES = {
     Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
     Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
     Condition.GONE: "fill:#ffe3e3,stroke:#1971c2,stroke-dasharray:4",
+    Condition.UNKNOWN: "fill:#ffe8cc,stroke:#d9480f,stroke-dasharray:4",
     Condition.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
     Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
@@ -262,8 +270,16 @@ def matrix(
     commands = _matrix_commands(tenants, pending)
     conditions = [t.conditions() for t in tenants]
     name_width = max((len(s.command.name) for s in commands), default=0)
-    # "running" and "pending" are the widest cells: a repeatable command shows "-".
-    widths = [max(len(t.schema), len(Condition.RUNNING)) for t in tenants]
+    # "running" and "pending" are the widest cells but "outcome_unknown"; a
+    # repeatable command shows "-".
+    widths = [
+        max(
+            len(t.schema),
+            len(Condition.RUNNING),
+            *(len(cell) for cell in found.values() if cell != Condition.REPEATABLE),
+        )
+        for t, found in zip(tenants, conditions, strict=True)
+    ]
 
     def line(name: str, cells: list[str]) -> str:
         padded = "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=True))

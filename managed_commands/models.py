@@ -190,3 +190,15 @@ class CommandExecution(models.Model):
         where = f" [{self.scope}]" if self.scope else ""
         when = local_time(self.executed_at)
         return f"{self.command_name}{where} {self.get_status_display()} at {when}"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True for a run that ended but whose end could not be recorded.
+
+        Its process could not write its status (a constraint or trigger
+        refused it, the disk was full...) but marked it ended: ``finished_at``
+        set on a row still ``running`` that keeps its claim, so no start takes
+        it over and runs the command again until someone checks its work
+        (``run_pending_commands --fake``, or ``--rerun``).
+        """
+        return self.status == self.Status.RUNNING and self.finished_at is not None

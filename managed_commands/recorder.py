@@ -249,6 +249,14 @@ class ExecutionRecorder:
             setattr(execution, name, value)
         return _update(connections[self.using], execution.pk, fields, lock_key) == 1
 
+    def mark_ended(self, execution: CommandExecution, lock_key: str | None, **times: Any) -> bool:
+        """Mark a run ended whose end could not be written: ``times`` (its ``finished_at``
+        and ``duration``) only, on a row left ``running`` with its claim (see
+        ``CommandExecution.outcome_unknown``); False when the row no longer holds it."""
+        rows = self.executions.filter(pk=execution.pk, status=Status.RUNNING)
+        rows = rows.filter(lock_key=lock_key) if lock_key else rows
+        return rows.update(**times) == 1
+
     def save_progress(self, pk: int, lock_key: str | None, values: dict[str, Any]) -> bool:
         """Write a batch loop's cursor and progress on run ``pk``, fenced like ``finish()``
         and only while no stop was asked of it; False when either stopped the write.
@@ -371,8 +379,19 @@ class ExecutionRecorder:
         return self.executions.create(**fields)
 
     def record_faked(self, name: str, scope: str, **fields: Any) -> CommandExecution:
-        """Record a run_once command as done without running it (status ``faked``)."""
+        """Record a run_once command as done without running it (status ``faked``).
+
+        A run of it whose outcome is unknown holds its claim: it is closed first.
+        """
         now = timezone.now()
+        self.executions.filter(
+            lock_key=command_key(name, scope), status=Status.RUNNING, finished_at__isnull=False
+        ).update(
+            lock_key=None,
+            once_key=None,
+            status=Status.ABANDONED,
+            error_message="Ended, but its end could not be recorded; marked done with --fake.",
+        )
         return self.record(
             command_name=name,
             scope=scope,
@@ -631,7 +650,16 @@ _COLUMNS: dict[str, Field[Any, Any]] = {f.attname: f for f in _META.concrete_fie
 _SUMMARY = tuple(f.attname for f in _META.concrete_fields if f.name not in SUMMARY_DEFERRED)
 _ATTNAMES = [f.attname for f in _META.concrete_fields]
 #: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
-BRIEF_COLUMNS = ("id", "command_name", "status", "success", "dry_run", "executed_at", "source_hash")
+BRIEF_COLUMNS = (
+    "id",
+    "command_name",
+    "status",
+    "success",
+    "dry_run",
+    "executed_at",
+    "finished_at",
+    "source_hash",
+)
 
 
 @lru_cache(maxsize=8)

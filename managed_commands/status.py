@@ -51,6 +51,8 @@ class Condition(models.TextChoices):
     RUNNING = "running", _("running")
     #: Recorded running, but its process is gone: it died, or went silent past its lease.
     GONE = "gone", _("gone")
+    #: The newest run ended, but its end could not be recorded (``outcome_unknown``).
+    UNKNOWN = "outcome_unknown", _("outcome unknown")
     #: Enqueued for a task worker that has not started it yet.
     QUEUED = "queued", _("queued")
     #: The newest run failed, and a run_once command has never succeeded.
@@ -86,12 +88,19 @@ class CommandStatus:
 
     @property
     def running(self) -> bool:
-        """True while the newest run is in progress: recorded running, its process alive."""
+        """True while the newest run is in progress: recorded running, its process
+        alive, its end not yet reached."""
         return (
             self.last_run is not None
             and self.last_run.status == CommandExecution.Status.RUNNING
+            and not self.outcome_unknown
             and self.gone is None
         )
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when the newest run ended but its end could not be recorded."""
+        return self.last_run is not None and self.last_run.outcome_unknown
 
     @cached_property
     def gone(self) -> str | None:
@@ -119,18 +128,20 @@ class CommandStatus:
         return (
             run is not None
             and not run.success
-            and not (self.running or self.queued or self.gone)
+            and not (self.running or self.queued or self.gone or self.outcome_unknown)
             and not run.dry_run
         )
 
     @property
     def condition(self) -> Condition:
-        """``RUNNING``, ``GONE``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
+        """``UNKNOWN``, ``RUNNING``, ``GONE``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
 
         ``FAILED_LAST`` means the newest run failed and, for a run_once
         command, that it has never succeeded: a done command stays ``DONE``
         even if a forced rerun failed.
         """
+        if self.outcome_unknown:
+            return Condition.UNKNOWN
         if self.running:
             return Condition.RUNNING
         if self.gone:
@@ -204,13 +215,16 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
 
     A run enqueued longer than ``QUEUE_TIMEOUT`` ago that no worker started,
     or one whose process died (or whose worker stopped beating past its
-    lease), is recorded ``abandoned`` and its claim freed. Returns the runs
-    closed, each with ``error_message`` saying why.
+    lease), is recorded ``abandoned`` and its claim freed. A run that ended
+    but could not record its end (``outcome_unknown``) is left for someone to
+    settle. Returns the runs closed, each with ``error_message`` saying why.
     """
     recorder = ExecutionRecorder(using or conf.history_database())
     commands = discover().commands
     closed = []
     for holder in recorder.claim_holders(current_scope() if scope is None else scope):
+        if holder.outcome_unknown:
+            continue  # it ended: not gone, but for someone to settle
         reason = why_gone(holder, _lease_of(commands.get(holder.command_name)))
         if reason and recorder.abandon(holder, reason):
             holder.error_message = f"Abandoned: {reason}."
@@ -221,9 +235,10 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
 def run_gone(run: CommandExecution) -> str | None:
     """Why the process of ``run``, recorded running, is gone, as a start judges before it
     takes the run over (``why_gone()``, with the command's lease); None while it may be
-    alive, or when the run is not recorded running. Only reads: the next start (or
-    ``show_managed_commands --check``) records it abandoned."""
-    if run.status != CommandExecution.Status.RUNNING:
+    alive, when the run is not recorded running, or when it ended with its outcome
+    unknown. Only reads: the next start (or ``show_managed_commands --check``) records
+    it abandoned."""
+    if run.status != CommandExecution.Status.RUNNING or run.outcome_unknown:
         return None
     return why_gone(run, _lease_of(discover().commands.get(run.command_name)))
 

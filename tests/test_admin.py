@@ -324,10 +324,23 @@ def test_only_the_page_of_a_running_run_reloads_itself(viewer, history):
     refresh = '<meta http-equiv="refresh" content="5">'
     run = running_backfill()
     assert refresh in viewer.get(change_url(run)).content.decode()
+    # Ended, but its end could not be recorded: it no longer changes.
+    CommandExecution.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+    assert refresh not in viewer.get(change_url(run)).content.decode()
     CommandExecution.objects.filter(pk=run.pk).update(status="succeeded", success=True)
     assert refresh not in viewer.get(change_url(run)).content.decode()
     assert refresh not in viewer.get(change_url(history.crashed)).content.decode()
     assert refresh not in viewer.get(CHANGELIST).content.decode()
+
+
+def test_overview_marks_a_command_whose_outcome_is_unknown(viewer, history):
+    CommandExecution.objects.create(
+        command_name="once", run_once=True, lock_key="k", finished_at=timezone.now()
+    )
+    html = viewer.get(OVERVIEW).content.decode()
+    state = html.split('data-command="once">', 1)[1].split('<td class="mc-state">')[1]
+    state = state.split("</td>", 1)[0]
+    assert ">outcome unknown</span>" in state and "mc-status-running" not in state
 
 
 def test_overview_shows_the_progress_of_a_running_command(viewer, history):

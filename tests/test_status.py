@@ -41,9 +41,20 @@ def test_a_failed_rerun_keeps_a_command_done():
 
 def test_a_running_row_is_running_not_failed():
     run_command("noop_once")
-    CommandExecution.objects.update(status=CommandExecution.Status.RUNNING, success=False)
+    CommandExecution.objects.update(
+        status=CommandExecution.Status.RUNNING, success=False, finished_at=None
+    )
     status = statuses()["noop_once"]
     assert status.running and not status.failed_last and status.state == "pending"
+    assert status.condition == "running"
+
+
+def test_a_running_row_marked_ended_has_an_unknown_outcome():
+    run_command("noop_once")
+    CommandExecution.objects.update(status=CommandExecution.Status.RUNNING, success=False)
+    status = statuses()["noop_once"]
+    assert status.outcome_unknown and not status.running and not status.failed_last
+    assert (status.state, status.condition) == ("pending", "outcome_unknown")
 
 
 def test_changed_compares_the_file_with_the_last_successful_run():

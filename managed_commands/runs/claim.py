@@ -26,7 +26,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
 
-from managed_commands.exceptions import LockHeld
+from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key
@@ -53,6 +53,16 @@ def describe_holder(holder: CommandExecution) -> str:
     return (
         f"run #{holder.pk}, process {holder.pid} on host {holder.hostname or '?'}, "
         f"running since {local_time(holder.executed_at)}"
+    )
+
+
+def settle_advice(run: CommandExecution) -> str:
+    """What to do about run_once ``run``, which ended but whose end could not be recorded."""
+    name = run.command_name
+    return (
+        f"check whether its work is complete; if it is, mark it done with 'python manage.py "
+        f"run_pending_commands --fake {name}', if not, run it again with 'python manage.py "
+        f"{name} --rerun'."
     )
 
 
@@ -120,7 +130,18 @@ class RunClaim:
                     if time.monotonic() < deadline:
                         continue  # released between our insert and our look
                     raise  # refused by no key we know of
-                reason = lease.why_gone(holder, self.lease_seconds)
+                if holder.outcome_unknown and self.run_once:
+                    raise OutcomeUnknown(
+                        f"'{self.name}' was not run: its run #{holder.pk} (process "
+                        f"{holder.pid} on host {holder.hostname or '?'}, started "
+                        f"{local_time(holder.executed_at)}) ended, but its end could not be "
+                        f"recorded, so its outcome is unknown: {settle_advice(holder)}"
+                    ) from None
+                reason = (
+                    "it ended, but its end could not be recorded"
+                    if holder.outcome_unknown  # a repeatable command, or --rerun: run it again
+                    else lease.why_gone(holder, self.lease_seconds)
+                )
                 if reason:
                     with self.guard.deferred():
                         self.recorder.abandon(holder, reason)

@@ -48,6 +48,24 @@ def is_missing_table(exc: DatabaseError) -> bool:
     return table in text and any(message in text for message in _MISSING_TABLE_MESSAGES)
 
 
+def error_code(exc: DatabaseError) -> str:
+    """``exc``'s class and code (SQLSTATE, MySQL errno, SQLite error name), without its text.
+
+    The text may quote the value the database refused (PostgreSQL's ``DETAIL:
+    Failing row contains (...)``): what is stored in its place must not be
+    refused again for the same reason.
+    """
+    cause = _cause(exc)
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if code:
+        return f"{type(exc).__name__}, SQLSTATE {code}"
+    args = getattr(cause, "args", ())
+    if args and isinstance(args[0], int):
+        return f"{type(exc).__name__}, error {args[0]}"
+    name = getattr(cause, "sqlite_errorname", None)
+    return f"{type(exc).__name__}, {name}" if name else type(exc).__name__
+
+
 def unavailable(exc: DatabaseError, using: str, *, reading: bool = False) -> TrackingUnavailable:
     """Explain why a run cannot be recorded, and so was not started.
 

@@ -35,6 +35,7 @@ from managed_commands.definition import (
 from managed_commands.exceptions import (
     ClaimLost,
     CommandTerminated,
+    OutcomeUnknown,
     RunOutOfTime,
     RunStopped,
     RunTakenOver,
@@ -49,8 +50,8 @@ from managed_commands.recorder import history_recorder
 from managed_commands.runs import queued
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import BoundedText, OutputCapture
-from managed_commands.runs.claim import RunClaim, describe_holder
-from managed_commands.runs.dberrors import after_reconnect, unavailable
+from managed_commands.runs.claim import RunClaim, describe_holder, settle_advice
+from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.interrupts import InterruptGuard
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
@@ -395,8 +396,8 @@ class TrackedRun:
         with self.guard.deferred():
             try:
                 held = self._write_end(fields)
-            except DatabaseError as first_error:
-                held = self._finish_without_output(fields, first_error, exc)
+            except DatabaseError as error:
+                held = self._write_less(fields, error, exc)
         if not held:
             self._report_taken_over(status, fields)
         if status != Status.SUCCEEDED and self.in_transaction:
@@ -552,30 +553,45 @@ class TrackedRun:
         given = self.given.get(name)
         return OutputWrapper(given) if given else cast(OutputWrapper, getattr(self.command, name))
 
-    def _finish_without_output(
-        self, fields: dict[str, Any], first_error: DatabaseError, exc: BaseException | None
+    def _write_less(
+        self, fields: dict[str, Any], error: DatabaseError, exc: BaseException | None
     ) -> bool:
-        """Record the outcome even when the captured text could not be stored."""
-        execution = self._row()
-        note = f"[managed_commands: output not stored: {type(first_error).__name__}: {first_error}]"
-        fields.update(self.redactor.stored(output=clean_text(note)), stderr="", traceback="")
-        try:
-            return self.recorder.finish(execution, self._lock_key(), **fields)
-        except DatabaseError as second_error:
+        """The end was refused: write the outcome with less, so it still lands.
+
+        First with a note naming the error in place of the output (its class
+        and code only: its text may quote the refused row, which would be
+        refused again), then with no texts at all. A run that ended well whose
+        outcome cannot be written even so is marked ended (``outcome_unknown``)
+        and raises ``OutcomeUnknown`` (exit code 8); any other run's own
+        exception tells how it ended, and its row is taken over as abandoned.
+        """
+        execution, key = self._row(), self._lock_key()
+        note = f"[managed_commands: output not stored: {error_code(error)}]"
+        for texts in (
+            {"output": note, "stderr": "", "traceback": ""},
+            {"output": "", "stderr": "", "traceback": "", "error_message": ""},
+        ):
+            try:
+                return self.recorder.finish(execution, key, **{**fields, **texts})
+            except DatabaseError as refused:
+                error = refused
+        if exc is not None and not fields["success"]:
             logger.error(
                 "Could not record the end of run #%s of '%s'",
                 execution.pk,
                 execution.command_name,
-                exc_info=second_error,
+                exc_info=error,
             )
-            if exc is None:
-                raise TrackingUnavailable(
-                    f"'{execution.command_name}' finished, but its run could not be recorded "
-                    f"in database '{self.recorder.using}' ({second_error}); run "
-                    f"#{execution.pk} will be marked abandoned. Check the database before "
-                    f"running it again."
-                ) from second_error
-            return True  # the run's own exception tells how it ended
+            return True
+        try:
+            marked = self.recorder.mark_ended(
+                execution, key, finished_at=fields["finished_at"], duration=fields["duration"]
+            )
+        except DatabaseError:
+            marked = False
+        raise OutcomeUnknown(
+            _outcome_unknown(execution, error_code(error), self.recorder.using, marked)
+        ) from error
 
 
 def _outcome(exc: BaseException | None) -> tuple[str, str, str | BoundedText]:
@@ -616,4 +632,24 @@ def _already_done(name: str, when: Any) -> str:
     return (
         f"Skipped '{name}': this run_once command already ran successfully{since}. "
         f"Pass --rerun to run it again."
+    )
+
+
+def _outcome_unknown(run: CommandExecution, cause: str, using: str, marked: bool) -> str:
+    """What a run that ended but could not record its end says (``OutcomeUnknown``)."""
+    name = run.command_name
+    said = (
+        f"'{name}' ran to its end, but its end could not be recorded in database "
+        f"'{using}' ({cause}). Check the database. Run #{run.pk}"
+    )
+    if not run.run_once:
+        return f"{said} stays 'running', its outcome unknown."
+    if marked:
+        return (
+            f"{said} stays 'running', marked as ended with its outcome unknown, and keeps "
+            f"its claim, so '{name}' is not run again until you settle it: {settle_advice(run)}"
+        )
+    return (
+        f"{said} could not even be marked as ended: it stays 'running', and once its process "
+        f"is found gone the next start runs '{name}' again. Before that, {settle_advice(run)}"
     )
