@@ -217,18 +217,37 @@ class ExecutionRecorder:
         return self.executions.get(pk=pk) if started else None
 
     def abandon(self, holder: CommandExecution, reason: str) -> bool:
-        """Close a dead holder's row and free its keys, unless someone already did."""
+        """Close a dead holder's row and free its keys, unless it changed since it was
+        judged dead (see ``close_holder()``)."""
+        return self.close_holder(holder, Status.ABANDONED, f"Abandoned: {reason}.")
+
+    def close_holder(self, holder: CommandExecution, status: str, message: str) -> bool:
+        """End ``holder``'s row with ``status`` and free its keys; False when the row
+        is no longer as ``holder`` was read.
+
+        The update re-checks, in the same statement, what the row was judged
+        on: its claim, its status and its heartbeat. A queued row a worker
+        started meanwhile (now ``running``), or a holder that beat again, is
+        left to its process.
+        """
         now = timezone.now()
-        return bool(
-            self.executions.filter(pk=holder.pk, lock_key=holder.lock_key).update(
+        judged = self.executions.filter(
+            pk=holder.pk,
+            lock_key=holder.lock_key,
+            status=holder.status,
+            heartbeat_at=holder.heartbeat_at,
+        )
+        return (
+            judged.update(
                 lock_key=None,
                 once_key=None,
-                status=Status.ABANDONED,
+                status=status,
                 success=False,
                 finished_at=now,
                 duration=(now - holder.executed_at).total_seconds(),
-                error_message=f"Abandoned: {reason}.",
+                error_message=message,
             )
+            == 1
         )
 
     def finish(self, execution: CommandExecution, lock_key: str | None, **fields: Any) -> bool:

@@ -25,7 +25,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
 from managed_commands import definition
 from managed_commands.base import ManagedBaseCommand
@@ -240,14 +239,12 @@ def _enqueue(
         try:
             result = task.enqueue(row.pk, name, *payload, chain=chain)
         except Exception as exc:
-            # No task will start it: free its claim now rather than after QUEUE_TIMEOUT.
-            recorder.finish(
+            # No task will start it: free its claim now rather than after QUEUE_TIMEOUT
+            # (unless a worker started it all the same: a broker that took the task).
+            recorder.close_holder(
                 row,
-                row.lock_key,
-                status=CommandExecution.Status.FAILED,
-                success=False,
-                finished_at=timezone.now(),
-                error_message=f"Could not enqueue its task: {type(exc).__name__}: {exc}",
+                CommandExecution.Status.FAILED,
+                f"Could not enqueue its task: {type(exc).__name__}: {exc}",
             )
             raise
         # Where the backend ran it already (ImmediateBackend), the worker set it too.

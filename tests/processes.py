@@ -9,7 +9,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,45 @@ class ProcessProject:
             cursor = conn.cursor()
             cursor.execute(query, params)
             return list(cursor.fetchall()) if cursor.description else []
+
+    @contextmanager
+    def locked(
+        self, query: str, params: tuple[Any, ...] = (), database: str | None = None
+    ) -> Iterator[Callable[[], None]]:
+        """The rows ``query`` (a ``SELECT ... FOR UPDATE``) reads, locked by another
+        connection's open transaction until the block ends or calls the function given."""
+        with backends.connect(self.backend, database or self.history_name) as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN")
+            cursor.execute(query.replace("?", "%s"), params)
+            held = [True]
+
+            def release() -> None:
+                if held:
+                    held.clear()
+                    cursor.execute("ROLLBACK")
+
+            try:
+                yield release
+            finally:
+                release()
+
+    def waiting_updates(self) -> int:
+        """How many UPDATEs of the history table wait for a row lock (another's transaction)."""
+        if self.backend == "postgresql":
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                f"AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"{TABLE}\"%%'"
+            )
+        else:
+            # The UPDATEs in progress: while a test holds a row lock, those waiting
+            # for it (InnoDB's own view of lock waits, INNODB_TRX, misses some).
+            query = (
+                "SELECT count(*) FROM information_schema.PROCESSLIST "
+                "WHERE DB = DATABASE() AND COMMAND = 'Query' "
+                f"AND INFO LIKE 'UPDATE `{TABLE}`%%'"
+            )
+        return int(self.sql(query)[0][0])
 
     def tables(self, database: str) -> set[str]:
         if self.backend == "sqlite":

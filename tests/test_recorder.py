@@ -258,8 +258,8 @@ def test_an_end_is_written_only_while_the_row_holds_its_claim(recorder):
     claimed = recorder.claim(**start_fields())
     assert recorder.end_state(claimed, "k" * 64) is None  # still running, still held
     assert recorder.renew(claimed.pk, "k" * 64)
-    # Another process presumed it gone and took it over.
-    assert recorder.abandon(claimed, "no heartbeat")
+    # Another process read it, presumed it gone and took it over.
+    assert recorder.abandon(CommandExecution.objects.get(pk=claimed.pk), "no heartbeat")
     assert not recorder.renew(claimed.pk, "k" * 64)
     ended = {"status": Status.SUCCEEDED, "success": True, "finished_at": timezone.now()}
     assert not recorder.finish(claimed, "k" * 64, **ended)
@@ -274,6 +274,34 @@ def test_an_end_is_written_only_while_the_row_holds_its_claim(recorder):
     row.refresh_from_db()
     assert row.status == "abandoned" and row.output == "out"
     assert row.error_message == "Abandoned: no heartbeat. Ended late: succeeded."
+
+
+@pytest.mark.parametrize("meanwhile", ["a worker started it", "it beat"])
+def test_a_takeover_is_refused_when_the_holder_changed_since_it_was_judged(recorder, meanwhile):
+    """The interleaving of a race: the taker reads the holder, the holder's own
+    write lands, then the taker's conditional update (the same on every backend:
+    on SQLite, whose single writer has no row locks, the update's condition is
+    read under the write lock, so it sees what committed before it)."""
+    key = "k" * 64
+    if meanwhile == "a worker started it":
+        fields = {"status": Status.QUEUED, "pid": None, "hostname": "", "process_token": ""}
+        holder = recorder.claim(**start_fields(once_key=key, enqueued_at=timezone.now(), **fields))
+    else:
+        holder = recorder.claim(**start_fields(once_key=key))
+    [judged] = recorder.key_holders(key, once=True)
+    if meanwhile == "a worker started it":
+        assert recorder.start_queued(holder.pk, pid=4343, heartbeat_at=timezone.now())
+    else:
+        assert recorder.renew(holder.pk, key)
+
+    assert not recorder.abandon(judged, "presumed gone")
+    row = CommandExecution.objects.get(pk=holder.pk)
+    assert (row.status, row.lock_key, row.once_key) == (Status.RUNNING, key, key)
+    assert row.error_message == "" and row.finished_at is None
+    # Judged again on what it is now, it can still be taken over.
+    assert recorder.abandon(row, "presumed gone")
+    row.refresh_from_db()
+    assert (row.status, row.lock_key, row.once_key) == (Status.ABANDONED, None, None)
 
 
 def test_an_end_that_landed_is_told_from_one_that_did_not(recorder):

@@ -74,7 +74,9 @@ class Workers(list[subprocess.Popen[str]]):
 
 
 @contextmanager
-def workers(project: ProcessProject, count: int) -> Iterator[Workers]:
+def workers(
+    project: ProcessProject, count: int, env: dict[str, str] | None = None
+) -> Iterator[Workers]:
     """``count`` db_worker processes, ``w1`` .., killed (if still running) on the way out."""
     pool = Workers()
     pool.outputs = []
@@ -88,6 +90,7 @@ def workers(project: ProcessProject, count: int) -> Iterator[Workers]:
                     "--no-startup-delay",
                     "--worker-id",
                     f"w{n}",
+                    env=env,
                 )
             )
         yield pool
@@ -309,3 +312,51 @@ def test_run_pending_commands_enqueue_runs_a_chain_in_order_across_two_workers(
         f"task workers ({project.backend}): chain of {len(CHAIN)} run in order on "
         f"{', '.join(sorted(workers_used))}, {elapsed:.1f} s"
     )
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_a_queued_run_started_by_its_worker_is_not_taken_over_by_a_racing_enqueue(
+    workers_project,
+):
+    """The worker's start lands between the enqueue's read of the queued row and its
+    takeover: a third connection locks the row, the worker's start waits for it
+    first, the enqueue's takeover (the row waited past QUEUE_TIMEOUT) second."""
+    project = workers_project
+    assert enqueue(project, "once").returncode == 0
+    [queued] = project.rows("once")
+    project.sql(
+        f"UPDATE {TABLE} SET enqueued_at = enqueued_at - INTERVAL '2' HOUR WHERE id = ?",
+        (queued["id"],),
+    )
+    # Each waits for the row lock as long as the test needs, however slow to start.
+    patient = {"MC_TEST_LOCK_TIMEOUT": "300"}
+    with (
+        project.locked(
+            f"SELECT id FROM {TABLE} WHERE id = ? FOR UPDATE", (queued["id"],)
+        ) as release,
+        workers(project, 1, env=patient) as pool,
+    ):
+        wait_for(lambda: project.waiting_updates() == 1, "the worker's start waits")
+        racer = project.spawn("enqueue_command", "once", env=patient)
+        wait_for(lambda: project.waiting_updates() == 2, "the takeover waits behind it")
+        release()
+        stdout, stderr = project.wait(racer, timeout=90)
+        wait_for(
+            lambda: "succeeded" in statuses(project, "once") and settled(project),
+            "the runs settled",
+        )
+
+    assert [line.split()[0] for line in project.effect_lines()] == ["once"]
+    # The queued row is the worker's run, succeeded; no row abandoned, none queued again.
+    assert statuses(project, "once") == ["succeeded"]
+    # The enqueue found the row started by a live worker (or already done): refused.
+    if racer.returncode == 3:
+        assert "Cannot start 'once': another run holds its lock (run #" in stderr, stderr
+    else:
+        assert (racer.returncode, stderr) == (0, ""), stderr
+        assert "Skipped 'once': this run_once command already ran" in stdout, stdout
+    [row] = project.rows("once")
+    assert (row["id"], row["lock_key"], row["pid"]) == (queued["id"], None, pool[0].pid)
+    assert not row["error_message"]
+    assert [status for _, status in tasks(project)] == ["SUCCESSFUL"]
+    assert "Traceback" not in pool.output() + stderr, pool.output() + stderr

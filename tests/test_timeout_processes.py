@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests import backends
 from tests.timeoutapp.management.commands.lock_row import ITEM
 
 pytestmark = pytest.mark.processes
@@ -55,17 +54,14 @@ def row_locked(project):
         f"INSERT INTO batchmodels_item (number, {group}, processed) VALUES ({ITEM}, 0, 0)",
         database=project.name,
     )
-    with backends.connect(project.backend, project.name) as conn:
-        cursor = conn.cursor()
-        cursor.execute("BEGIN")
-        cursor.execute(f"SELECT * FROM batchmodels_item WHERE number = {ITEM} FOR UPDATE")
-        try:
+    try:
+        with project.locked(
+            f"SELECT * FROM batchmodels_item WHERE number = {ITEM} FOR UPDATE",
+            database=project.name,
+        ):
             yield
-        finally:
-            cursor.execute("ROLLBACK")
-            project.sql(
-                f"DELETE FROM batchmodels_item WHERE number = {ITEM}", database=project.name
-            )
+    finally:
+        project.sql(f"DELETE FROM batchmodels_item WHERE number = {ITEM}", database=project.name)
 
 
 @pytest.mark.backends("postgresql", "mariadb")
