@@ -103,12 +103,9 @@ class CommandExecution(models.Model):
         editable=False,
         db_constraint=False,
     )
-    # Every column of 0005 is nullable: processes still on the previous release
-    # keep inserting rows while a rolling deploy is under way.
     at_least_once = models.BooleanField(
         _("at least once"),
-        null=True,
-        blank=True,
+        default=False,
         help_text=_(
             "Its batches commit on another database than its history: after an "
             "interruption, one batch may be processed again."
@@ -119,11 +116,9 @@ class CommandExecution(models.Model):
     tick_rate = models.FloatField(_("items per second"), null=True, blank=True)
     throttled_seconds = models.FloatField(_("seconds throttled"), null=True, blank=True)
     stop_requested_at = models.DateTimeField(_("stop requested at"), null=True, blank=True)
-    # Every column of 0006 is nullable too, for the same reason.
     dry_run = models.BooleanField(
         _("dry run"),
-        null=True,
-        blank=True,
+        default=False,
         help_text=_("Run with --dry-run: its work was rolled back, whatever its status."),
     )
     writes = models.JSONField(
@@ -147,7 +142,6 @@ class CommandExecution(models.Model):
         encoder=DjangoJSONEncoder,
         help_text=_("What MANAGED_COMMANDS['METADATA'] returned when the run started."),
     )
-    # Every column of 0007 is nullable too, for the same reason.
     enqueued_at = models.DateTimeField(
         _("enqueued at"),
         null=True,

@@ -5,7 +5,7 @@ backfill is a pre_migrate managed command, and the migration says so with
 ``RequireCommand("backfill_slugs")``. Applying the migration then checks the
 command's history instead of trusting the deploy order.
 
-List ``("managed_commands", "0006_dry_runs_and_origin")`` (or the latest
+List ``("managed_commands", "0001_initial")`` (or the latest
 migration of managed_commands) in the migration's dependencies: on a fresh
 database the history table must exist before the check can read it.
 ``RequireCommand`` adds no dependency itself, so that its migration states
@@ -97,7 +97,7 @@ def ensure_ran(name: str, app_label: str) -> None:
         raise RequirementNotMet(
             f"{where}, but the history table '{table}' does not exist yet on database "
             f"'{recorder.using}', so no run of it can be found. Add "
-            f"('managed_commands', '0006_dry_runs_and_origin') to the migration's "
+            f"('managed_commands', '0001_initial') to the migration's "
             f"dependencies, so that managed_commands is migrated first."
         )
     scope = current_scope()

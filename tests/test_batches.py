@@ -83,7 +83,7 @@ def test_every_row_once_in_cursor_order(cursor):
     row = result.execution
     assert (row.tick_count, row.tick_total) == (95, 95)
     assert row.cursor["main"]["done"] is True
-    assert row.at_least_once is None
+    assert row.at_least_once is False
 
 
 def test_a_filtered_queryset_and_a_given_total():

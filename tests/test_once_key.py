@@ -4,13 +4,11 @@ INSERT itself refuses a second run (#12)."""
 from __future__ import annotations
 
 import datetime
-import importlib
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -263,61 +261,3 @@ def test_pruning_keeps_the_row_holding_the_key_behind_a_newer_forced_success():
     run_command("prune_command_history", days=30)
     assert set(CommandExecution.objects.values_list("pk", flat=True)) == {done.pk, forced.pk}
     assert run_command("once").execution is None
-
-
-# -- the migration ----------------------------------------------------------------
-def test_the_migration_computes_the_key_as_the_claim_does():
-    migration = importlib.import_module("managed_commands.migrations.0004_once_key")
-    assert migration.once_key("once", "") == KEY
-    assert migration.once_key("x", "tenant") == lock_key("x", "tenant")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_migration_0004_backfills_the_newest_success_of_each_command_and_scope():
-    before = [("managed_commands", "0003_host_identity")]
-    after = [("managed_commands", "0004_once_key")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    try:
-        old = executor.loader.project_state(before).apps.get_model(
-            "managed_commands", "CommandExecution"
-        )
-        start = timezone.now() - datetime.timedelta(days=10)
-
-        def row(name, days, success=True, scope="", **fields):
-            return old.objects.create(
-                command_name=name,
-                scope=scope,
-                success=success,
-                status="succeeded" if success else "failed",
-                executed_at=start + datetime.timedelta(days=days),
-                **{"run_once": True, **fields},
-            ).pk
-
-        row("once", 0)
-        newest_once = row("once", 1, forced=True)
-        row("once", 2, success=False)
-        tied_first = row("noop_once", 3)
-        tied_second = row("noop_once", 3)  # same start: the higher id is the newer
-        tenant = row("noop_once", 4, scope="acme")
-        row("fail", 5, success=False)
-        repeatable = row("slow", 6, run_once=False)
-        executor = MigrationExecutor(connection)
-        executor.migrate(after)
-    finally:
-        # Back to the newest migration, whatever came after 0004.
-        latest = MigrationExecutor(connection)
-        latest.migrate(latest.loader.graph.leaf_nodes("managed_commands"))
-    held = dict(
-        CommandExecution.objects.filter(once_key__isnull=False).values_list("pk", "once_key")
-    )
-    assert held == {
-        newest_once: lock_key("once", ""),
-        tied_second: lock_key("noop_once", ""),
-        tenant: lock_key("noop_once", "acme"),
-        repeatable: lock_key("slow", ""),
-    }
-    assert tied_first not in held
-    # Done stays done after the upgrade; a command that never succeeded runs.
-    assert run_command("once").execution is None
-    assert run_command("noop_once").execution is None

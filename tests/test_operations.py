@@ -84,6 +84,6 @@ def test_without_the_history_table_it_says_to_depend_on_managed_commands(monkeyp
         "A migration of 'phasesapp' requires the managed command 'backfill_slugs', but the "
         "history table 'managed_commands_commandexecution' does not exist yet on database "
         "'default', so no run of it can be found. Add ('managed_commands', "
-        "'0006_dry_runs_and_origin') to the migration's dependencies, so that "
+        "'0001_initial') to the migration's dependencies, so that "
         "managed_commands is migrated first."
     )

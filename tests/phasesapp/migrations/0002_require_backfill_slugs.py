@@ -6,7 +6,7 @@ from managed_commands.operations import RequireCommand
 class Migration(migrations.Migration):
     dependencies = [
         ("phasesapp", "0001_initial"),
-        ("managed_commands", "0006_dry_runs_and_origin"),
+        ("managed_commands", "0001_initial"),
     ]
 
     operations = [RequireCommand("backfill_slugs")]
