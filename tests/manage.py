@@ -43,6 +43,10 @@ if __name__ == "__main__":
             connection.execute_wrappers.append(wrapper)
 
         connection_created.connect(announce_inserts, weak=False)
+    if os.environ.get("MC_TEST_BEAT_AFTER_END"):
+        from tests import hooks
+
+        hooks.beat_after_each_end()
     gate = os.environ.get("MC_TEST_GATE")
     if gate:
         Path(f"{gate}.ready.{os.getpid()}").touch()

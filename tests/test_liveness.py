@@ -16,6 +16,7 @@ from django.utils import timezone
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import beatfile, lease
+from tests import hooks
 
 
 def holder(**fields):
@@ -122,23 +123,7 @@ def test_a_holder_on_a_sqlite_file_beats_beside_it_not_in_it():
 
 @pytest.fixture
 def beat_after_each_end(monkeypatch):
-    """Fire the heartbeat of each run right after its end is written, with the run
-    taken as the heartbeat thread would have taken it just before the run ended."""
-    taken = {}
-    register, finish = lease.heartbeat.register, ExecutionRecorder.finish
-
-    def register_and_take(using, pk, *args):
-        register(using, pk, *args)
-        taken[pk] = lease.heartbeat._live[pk]
-
-    def finish_then_beat(recorder, execution, lock_key, **fields):
-        held = finish(recorder, execution, lock_key, **fields)
-        lease.heartbeat._beat(execution.pk, taken[execution.pk])
-        return held
-
-    monkeypatch.setattr(lease.heartbeat, "register", register_and_take)
-    monkeypatch.setattr(ExecutionRecorder, "finish", finish_then_beat)
-    return taken
+    return hooks.beat_after_each_end(monkeypatch.setattr)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -154,6 +139,21 @@ def test_a_beat_just_after_the_run_released_its_claim_judges_no_takeover(
     [row] = CommandExecution.objects.all()
     assert (row.status, row.lock_key) == (status, None)
     assert "no longer holds its claim" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "code"),
+    [(("noop_managed",), "succeeded", 0), (("fail", "--crash"), "failed", 1)],
+)
+def test_a_real_process_whose_beat_races_its_own_end_reports_no_takeover(
+    project, argv, status, code
+):
+    done = project.run(*argv, env={"MC_TEST_BEAT_AFTER_END": "1"})
+    [row] = project.rows()
+    assert done.returncode == code, done.stderr
+    assert f"[test] beat after the end of run #{row['id']}" in done.stderr
+    assert "no longer holds its claim" not in done.stderr
+    assert (row["status"], row["lock_key"]) == (status, None)
 
 
 @pytest.mark.django_db(transaction=True)
