@@ -48,7 +48,7 @@ def seed(bench, rows: int) -> float:
     """Insert ``rows`` rows with a zero counter and ANALYZE; return seconds."""
     started = time.perf_counter()
     bench.sql(f"DELETE FROM {TABLE}")
-    insert_series(bench, f"INSERT INTO {TABLE} (counter)", "0", 1, rows)
+    insert_series(bench, TABLE, "counter", "0", 1, rows)
     return time.perf_counter() - started
 
 

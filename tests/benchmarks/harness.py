@@ -85,14 +85,18 @@ def _run_child(bench: ProcessProject, module: str, *argv: str) -> None:
         raise RuntimeError(f"{module} exited {result.returncode}: {result.stderr[-4000:]}")
 
 
-def insert_series(bench: ProcessProject, insert: str, select: str, first: int, last: int) -> None:
-    """Run ``insert SELECT select`` once for each ``g`` from ``first`` to ``last``, in SQL.
+def insert_series(
+    bench: ProcessProject, table: str, columns: str, select: str, first: int, last: int
+) -> None:
+    """Insert into ``table`` one row of ``select`` (an SQL expression list of ``g``) for
+    each ``g`` from ``first`` to ``last``, in one statement; then ANALYZE ``table``.
 
     Each backend numbers rows its own way: SQLite a recursive CTE, PostgreSQL
     ``generate_series()``, MariaDB its sequence engine (``seq_1_to_N``).
     """
     if last < first:
         return
+    insert = f"INSERT INTO {table} ({columns})"
     if bench.backend == "sqlite":
         query = (
             f"WITH RECURSIVE series(g) AS (SELECT {first:d} UNION ALL SELECT g + 1 FROM series "
@@ -103,11 +107,7 @@ def insert_series(bench: ProcessProject, insert: str, select: str, first: int, l
     else:
         query = f"{insert} SELECT {select} FROM (SELECT seq AS g FROM seq_{first:d}_to_{last:d}) s"
     bench.sql(query)
-    analyze(bench, insert.split()[2])
-
-
-def analyze(bench: ProcessProject, table: str) -> None:
-    """Refresh the planner's statistics of ``table``, as a database would in time."""
+    # The planner's statistics, as the database would refresh them in time.
     bench.sql(f"ANALYZE TABLE {table}" if bench.backend == "mariadb" else f"ANALYZE {table}")
 
 

@@ -67,7 +67,7 @@ def seed(bench, first: int, last: int, commands: int) -> float:
     """Insert history rows numbered ``first``..``last``, then ANALYZE; return seconds."""
     started = time.perf_counter()
     values = _VALUES[bench.backend].format(commands=commands, app=generated.STATUS_APP)
-    insert_series(bench, f"INSERT INTO {TABLE} ({_COLUMNS})", values, first, last)
+    insert_series(bench, TABLE, _COLUMNS, values, first, last)
     return time.perf_counter() - started
 
 

@@ -43,7 +43,7 @@ def table(bench, pairs: int) -> Table:
                 f"{rss - plain_rss:+,.1f}",
             ]
         )
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     return Table(
         f"Whole process, {bench.backend}",
         [
@@ -61,7 +61,7 @@ def table(bench, pairs: int) -> Table:
             "it), stdout to /dev/null. x plain is the median of the pairs' ratios (tracked ÷ "
             "plain); ms and peak RSS are medians over the processes.",
             f"Pair ratios: from {min(ratios):.3f} to {max(ratios):.3f}, "
-            f"quartiles {quartiles[0]:.3f} and {quartiles[2]:.3f}.",
+            f"quartiles {low:.3f} and {high:.3f}.",
             f"Target: at most {TARGET} x plain: {ratio:.3f} x: "
             f"{'met' if ratio <= TARGET else 'MISSED'}.",
         ],
