@@ -1,10 +1,10 @@
 """Run the benchmarks and print one Markdown table per part.
 
     python -m tests.benchmarks                      # everything, default sizes
-    python -m tests.benchmarks --parts per-run --runs 500 --backends sqlite
+    python -m tests.benchmarks --parts process --pairs 20 --backends sqlite
 
 Each backend gets a fresh, migrated database; every figure is measured next to
-plain Django in the same run. See the README's "Performance" section.
+plain Django in the same run. See tests/benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.benchmarks import (
     deploy,
     machine,
     output_capture,
-    per_run,
+    statements,
     status_at_scale,
     tenants,
     whole_process,
@@ -30,12 +30,12 @@ from tests.benchmarks.harness import project
 
 # Each part takes {backend: migrated project} and the options, and returns tables.
 PARTS = {
-    "per-run": per_run.run,
     "process": whole_process.run,
-    "capture": output_capture.run,
-    "status": status_at_scale.run,
-    "deploy": deploy.run,
+    "statements": statements.run,
     "batches": batches.run,
+    "status": status_at_scale.run,
+    "capture": output_capture.run,
+    "deploy": deploy.run,
     "tenants": tenants.run,
 }
 
@@ -45,24 +45,28 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}"
     )
-    parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql")
-    parser.add_argument("--runs", type=int, default=2000, help="per-run: call_command() runs")
-    parser.add_argument("--process-runs", type=int, default=11, help="process: runs per command")
+    parser.add_argument(
+        "--backends", default=",".join(backends.ALL), help=f"from {', '.join(backends.ALL)}"
+    )
+    parser.add_argument("--pairs", type=int, default=20, help="process: pairs of processes")
+    parser.add_argument(
+        "--statement-runs", type=int, default=10, help="statements: runs per command"
+    )
     parser.add_argument("--megabytes", type=int, default=100, help="capture: MiB written")
     parser.add_argument("--capture-runs", type=int, default=5, help="capture: runs per cell")
     parser.add_argument(
         "--history-rows",
-        default="1000,100000,1000000",
-        help="status: history sizes measured after 0, comma-separated",
+        default="100000,1000000",
+        help="status: history sizes, comma-separated (the largest compared to the smallest)",
     )
     parser.add_argument("--commands", type=int, default=500, help="status: managed commands")
     parser.add_argument("--status-runs", type=int, default=5, help="status: runs per process")
     parser.add_argument("--chain", type=int, default=200, help="deploy: commands in the chain")
     parser.add_argument("--deploy-runs", type=int, default=3, help="deploy: runs per cell")
     parser.add_argument(
-        "--batch-rows", type=int, default=1_000_000, help="batches: rows updated by each run"
+        "--batch-rows", type=int, default=100_000, help="batches: rows updated by each run"
     )
-    parser.add_argument("--batch-runs", type=int, default=3, help="batches: runs per command")
+    parser.add_argument("--batch-runs", type=int, default=5, help="batches: runs per command")
     parser.add_argument("--tenants", type=int, default=1000, help="tenants: tenant schemas")
     parser.add_argument(
         "--tenant-commands", type=int, default=50, help="tenants: managed commands (at least 3)"
@@ -76,7 +80,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     options.parts = [part.strip() for part in options.parts.split(",") if part.strip()]
     options.backends = [b.strip() for b in options.backends.split(",") if b.strip()]
     unknown = [p for p in options.parts if p not in PARTS]
-    unknown += [b for b in options.backends if b not in ("sqlite", "postgresql")]
+    unknown += [b for b in options.backends if b not in backends.ALL]
     if unknown:
         parser.error(f"unknown part or backend: {', '.join(unknown)}")
     return options

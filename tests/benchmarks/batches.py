@@ -1,4 +1,4 @@
-"""Part 6: a batch loop over many rows, ``iterate_batches()`` vs a hand-written loop.
+"""Part 3: a batch loop over many rows, ``iterate_batches()`` vs a hand-written loop.
 
 The parent seeds ``--batch-rows`` rows once per backend (one ``INSERT ...
 SELECT``, not timed) and starts one child per backend (``python -m
@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.benchmarks.harness import Table, median, ratio, run_module
+from tests.benchmarks.harness import Table, insert_series, median, ratio, run_module
 
 TABLE = "benchapp_benchrow"
 VARIANTS = (
@@ -48,18 +48,7 @@ def seed(bench, rows: int) -> float:
     """Insert ``rows`` rows with a zero counter and ANALYZE; return seconds."""
     started = time.perf_counter()
     bench.sql(f"DELETE FROM {TABLE}")
-    if bench.backend == "sqlite":
-        bench.sql(
-            "WITH RECURSIVE series(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM series "
-            f"WHERE g < ?) INSERT INTO {TABLE} (counter) SELECT 0 FROM series",
-            (rows,),
-        )
-    else:
-        bench.sql(
-            f"INSERT INTO {TABLE} (counter) SELECT 0 FROM generate_series(1, %s::bigint)",
-            (rows,),
-        )
-    bench.sql(f"ANALYZE {TABLE}")
+    insert_series(bench, TABLE, "counter", "0", 1, rows)
     return time.perf_counter() - started
 
 

@@ -1,4 +1,4 @@
-"""Part 5: ``run_pending_commands`` over a chain of pending no-op commands.
+"""Part 6: ``run_pending_commands`` over a chain of pending no-op commands.
 
 The chain (``generated.py``) is ``--chain`` run_once commands, each requiring
 the previous one; the baseline is the same number of plain ``BaseCommand``\\ s
@@ -30,15 +30,14 @@ def _measure(runs: int) -> dict[str, object]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from managed_commands import conf
-    from managed_commands.recorder import ExecutionRecorder
+    from managed_commands.models import CommandExecution
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    recorder = ExecutionRecorder(conf.history_database())
+    history = CommandExecution.objects.all()
 
     def timed(name: str) -> float:
         if name == "run_pending_commands":
-            recorder.flush()
+            history.delete()
         started = time.perf_counter()
         call_command(name, stdout=sink, stderr=sink)
         return time.perf_counter() - started
@@ -49,13 +48,13 @@ def _measure(runs: int) -> dict[str, object]:
     for _ in range(runs):
         for name, times in samples.items():
             times.append(timed(name))
-    recorder.flush()
+    history.delete()
     with CaptureQueriesContext(connection) as captured:
         call_command("run_pending_commands", stdout=sink, stderr=sink)
     return {
         "seconds": {name: median(times) for name, times in samples.items()},
         "queries": len(captured.captured_queries),
-        "succeeded": recorder.executions.filter(success=True).count(),
+        "succeeded": history.filter(success=True).count(),
     }
 
 

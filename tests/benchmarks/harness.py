@@ -85,6 +85,32 @@ def _run_child(bench: ProcessProject, module: str, *argv: str) -> None:
         raise RuntimeError(f"{module} exited {result.returncode}: {result.stderr[-4000:]}")
 
 
+def insert_series(
+    bench: ProcessProject, table: str, columns: str, select: str, first: int, last: int
+) -> None:
+    """Insert into ``table`` one row of ``select`` (an SQL expression list of ``g``) for
+    each ``g`` from ``first`` to ``last``, in one statement; then ANALYZE ``table``.
+
+    Each backend numbers rows its own way: SQLite a recursive CTE, PostgreSQL
+    ``generate_series()``, MariaDB its sequence engine (``seq_1_to_N``).
+    """
+    if last < first:
+        return
+    insert = f"INSERT INTO {table} ({columns})"
+    if bench.backend == "sqlite":
+        query = (
+            f"WITH RECURSIVE series(g) AS (SELECT {first:d} UNION ALL SELECT g + 1 FROM series "
+            f"WHERE g < {last:d}) {insert} SELECT {select} FROM series"
+        )
+    elif bench.backend == "postgresql":
+        query = f"{insert} SELECT {select} FROM generate_series({first:d}, {last:d}) AS g"
+    else:
+        query = f"{insert} SELECT {select} FROM (SELECT seq AS g FROM seq_{first:d}_to_{last:d}) s"
+    bench.sql(query)
+    # The planner's statistics, as the database would refresh them in time.
+    bench.sql(f"ANALYZE TABLE {table}" if bench.backend == "mariadb" else f"ANALYZE {table}")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -41,10 +41,20 @@ def _postgresql() -> str:
     return f"PostgreSQL {version.split()[0]} (synchronous_commit={fsync})"
 
 
+def _mariadb() -> str:
+    if backends.unavailable("mariadb"):
+        return "MariaDB not reachable"
+    with backends.connect("mariadb") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT VERSION(), @@innodb_flush_log_at_trx_commit")
+        version, flush = cursor.fetchone()
+    return f"MariaDB {version.split('-')[0]} (innodb_flush_log_at_trx_commit={flush})"
+
+
 def describe() -> str:
     return (
         f"{_cpu_model()}, {os.cpu_count()} cores, {_memory_gib()}; {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}, Django "
         f"{django.get_version()}, SQLite {sqlite3.sqlite_version} (file on local disk), "
-        f"{_postgresql()}"
+        f"{_postgresql()}, {_mariadb()}"
     )

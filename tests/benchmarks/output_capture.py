@@ -1,4 +1,4 @@
-"""Part 3: a command writing a lot through ``self.stdout`` and ``print()``, managed vs plain.
+"""Part 5: a command writing a lot through ``self.stdout`` and ``print()``, managed vs plain.
 
 Each run is a fresh ``manage.py`` process with stdout on /dev/null, so its peak
 RSS is its own. Two volumes show whether the capture's memory grows with the
