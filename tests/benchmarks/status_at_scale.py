@@ -33,7 +33,7 @@ TIMED_CALLS = 5
 _COLUMNS = (
     "command_name, app_label, scope, status, success, run_once, forced, parameters, output, "
     "stderr, error_message, traceback, executed_at, finished_at, duration, source_hash, "
-    "hostname, pid, process_token, host_id"
+    "hostname, pid, process_token, host_id, at_least_once, dry_run"
 )
 _VALUES = {
     "postgresql": (
@@ -42,7 +42,7 @@ _VALUES = {
         "'{{}}', 'Done.', '', CASE WHEN g %% 20 = 0 THEN 'Boom.' ELSE '' END, '', "
         "timestamptz '2024-01-01' + g * interval '20 seconds', "
         "timestamptz '2024-01-01' + g * interval '20 seconds' + interval '1 second', "
-        "1.0, repeat('0', 64), 'bench-host', 4242, '', ''"
+        "1.0, repeat('0', 64), 'bench-host', 4242, '', '', false, false"
     ),
     "sqlite": (
         "'bench_status_' || printf('%03d', g % {commands}), '{app}', '', "
@@ -50,7 +50,7 @@ _VALUES = {
         "'{{}}', 'Done.', '', CASE WHEN g % 20 = 0 THEN 'Boom.' ELSE '' END, '', "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20) || ' seconds'), "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20 + 1) || ' seconds'), "
-        "1.0, printf('%064d', 0), 'bench-host', 4242, '', ''"
+        "1.0, printf('%064d', 0), 'bench-host', 4242, '', '', 0, 0"
     ),
     "mariadb": (
         "CONCAT('bench_status_', LPAD(g %% {commands}, 3, '0')), '{app}', '', "
@@ -58,7 +58,7 @@ _VALUES = {
         "'{{}}', 'Done.', '', CASE WHEN g %% 20 = 0 THEN 'Boom.' ELSE '' END, '', "
         "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL g * 20 SECOND, "
         "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL g * 20 + 1 SECOND, "
-        "1.0, REPEAT('0', 64), 'bench-host', 4242, '', ''"
+        "1.0, REPEAT('0', 64), 'bench-host', 4242, '', '', 0, 0"
     ),
 }
 
