@@ -72,7 +72,7 @@ class ManagedBaseCommand(BaseCommand):
             the database (HTTP calls, files, caches) are the command's own to skip.
         statement_timeout: Seconds any one statement of ``handle()`` may run
             on the command's database before the database stops it; the run
-            then fails (``RunTimedOut``, exit code 1) naming the timeout.
+            then fails (``StatementTimedOut``, exit code 1) naming the timeout.
             PostgreSQL: ``SET LOCAL statement_timeout`` in each transaction.
             MariaDB: ``max_statement_time``; MySQL: ``max_execution_time``
             (SELECT statements only). None (the default): no limit.
@@ -84,7 +84,7 @@ class ManagedBaseCommand(BaseCommand):
             SQLite has neither (check ``managed_commands.W002``).
         time_limit: Seconds the whole run may take; then it is stopped as
             SIGTERM would stop it, recorded ``interrupted`` with the reason
-            (``RunOutOfTime``, exit code 7), on every database: a statement
+            (``TimeLimitReached``, exit code 7), on every database: a statement
             running at that moment is cut short. A run outside the main
             thread cannot be stopped; its stderr says so. None (the
             default): no limit.

@@ -11,7 +11,6 @@ from django.core.management.base import CommandError
 __all__ = [
     "CircularRequirement",
     "ClaimLost",
-    "CommandTerminated",
     "DryRunRefused",
     "InvalidDefinition",
     "InvalidIteration",
@@ -21,10 +20,8 @@ __all__ = [
     "OutcomeUnknown",
     "PendingCommandFailed",
     "RequirementNotMet",
-    "RunOutOfTime",
     "RunStopped",
-    "RunTakenOver",
-    "RunTimedOut",
+    "StatementTimedOut",
     "TimeLimitReached",
     "TrackingUnavailable",
     "UnknownRequirement",
@@ -105,35 +102,15 @@ class RunStopped(ManagedCommandError):
         super().__init__(message, returncode=6)
 
 
-class RunTimedOut(ManagedCommandError):
+class StatementTimedOut(ManagedCommandError):
     """A statement of the run was stopped by the command's statement_timeout or lock_timeout."""
 
 
-class RunOutOfTime(ManagedCommandError):
+class TimeLimitReached(ManagedCommandError):
     """The run was stopped at its ``time_limit``; its row is ``interrupted`` with the reason."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, returncode=7)
-
-
-class TimeLimitReached(BaseException):
-    """Raised inside a run that reached its ``time_limit``; stops it as SIGTERM would."""
-
-
-class StopRequested(BaseException):
-    """Raised inside a run at the batch after ``stop_managed_command`` asked it to stop."""
-
-
-class RunTakenOver(BaseException):
-    """Raised inside a run whose heartbeat found its claim taken over; stops it as SIGTERM would."""
-
-
-class CommandTerminated(BaseException):
-    """Raised inside a run when the process receives SIGTERM."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
 
 
 class NotMultiTenant(ManagedCommandError):

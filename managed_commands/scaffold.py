@@ -427,7 +427,7 @@ def command_module(
 
 
 def _command_imports(iterate: Iterated | None) -> str:
-    base = "from managed_commands.base import ManagedBaseCommand\n"
+    base = "from managed_commands import ManagedBaseCommand\n"
     if iterate is None:
         return base
     model = _import(iterate.module, [iterate.imported()])

@@ -156,9 +156,7 @@ def test_iterate_writes_a_batch_loop_over_the_model_and_a_resume_test(app):
     command = (app / "management/commands/backfill_items.py").read_text()
     item = scaffold.iterated_model("batchmodels.Item")
     assert command == scaffold.command_module(run_once=True, requires=[], iterate=item)
-    assert "from managed_commands.base import ManagedBaseCommand\n\nfrom tests.batchmodels." in (
-        command
-    )
+    assert "from managed_commands import ManagedBaseCommand\n\nfrom tests.batchmodels." in command
     assert "from tests.batchmodels.models import Item\n" in command
     assert (
         "        for batch in self.iterate_batches(Item.objects.all(), batch_size=500):\n"
@@ -179,7 +177,7 @@ def test_iterate_a_model_of_an_installed_package(app):
     # One section of third-party imports, sorted; a repeatable command resumes too.
     assert (
         "from django.contrib.auth.models import User\n"
-        "from managed_commands.base import ManagedBaseCommand\n\n\n"
+        "from managed_commands import ManagedBaseCommand\n\n\n"
     ) in command
     assert "    run_once = False\n    resume = True  # a run that stopped early" in command
 

@@ -8,15 +8,14 @@ import time
 
 import pytest
 
-from managed_commands.exceptions import RunTakenOver
-from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.interrupts import InterruptGuard, StopOnTakeover
 
 
 def test_a_stop_from_another_thread_raises_its_reason_in_the_run():
     before = signal.getsignal(signal.SIGTERM)
     guard = InterruptGuard()
-    reason = RunTakenOver("run #1 lost its claim")
-    with pytest.raises(RunTakenOver) as raised, guard:
+    reason = StopOnTakeover()
+    with pytest.raises(StopOnTakeover) as raised, guard:
         threading.Thread(target=guard.stop, args=(reason,)).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # interrupted long before
@@ -29,7 +28,7 @@ def test_a_stop_once_the_run_is_ending_changes_nothing():
     guard = InterruptGuard()
     with guard:
         guard.ending()
-        assert guard.stop(RunTakenOver("too late")) is False
+        assert guard.stop(StopOnTakeover()) is False
 
 
 def test_a_stop_is_refused_where_the_run_cannot_be_interrupted():
@@ -38,7 +37,7 @@ def test_a_stop_is_refused_where_the_run_cannot_be_interrupted():
 
     def in_a_worker_thread():
         with guard:  # no handlers outside the main thread
-            results.append(guard.stop(RunTakenOver("lost")))
+            results.append(guard.stop(StopOnTakeover()))
 
     worker = threading.Thread(target=in_a_worker_thread)
     worker.start()

@@ -37,10 +37,10 @@ def test_statement_timeout_stops_a_long_query_and_fails_the_run(project, atomic)
         "'slow_query' failed: its statement_timeout of 1 s stopped a query "
         f"({STOPPED[project.backend, 'statement_timeout']})."
     )
-    assert (result.returncode, result.stderr) == (1, f"RunTimedOut: {message}\n")
+    assert (result.returncode, result.stderr) == (1, f"StatementTimedOut: {message}\n")
     assert result.stdout == "slow_query: started\n"
     [row] = project.rows("slow_query")
-    assert row["status"] == "failed" and row["error_message"] == f"RunTimedOut: {message}"
+    assert row["status"] == "failed" and row["error_message"] == f"StatementTimedOut: {message}"
     assert "OperationalError" in row["traceback"]
     # The query was stopped at 1 s, not left to its 5 (the rest is Python starting).
     assert 0.9 < row["duration"] < 2.5 and took < 4.5
@@ -73,9 +73,9 @@ def test_lock_timeout_stops_a_wait_for_a_row_lock(project, atomic):
         "'lock_row' failed: its lock_timeout of 1 s stopped a query waiting for a lock "
         f"({STOPPED[project.backend, 'lock_timeout']})."
     )
-    assert (result.returncode, result.stderr) == (1, f"RunTimedOut: {message}\n")
+    assert (result.returncode, result.stderr) == (1, f"StatementTimedOut: {message}\n")
     [row] = project.rows("lock_row")
-    assert row["status"] == "failed" and row["error_message"] == f"RunTimedOut: {message}"
+    assert row["status"] == "failed" and row["error_message"] == f"StatementTimedOut: {message}"
     # The project's own lock timeout is 30 s (tests/settings.py): the command's held.
     assert 0.9 < row["duration"] < 2.5 and took < 10
 
@@ -92,7 +92,9 @@ def test_time_limit_interrupts_the_run(project):
     result, took = run_timed(project, "over_time", "--seconds", "30")
     [row] = project.rows("over_time")
     assert result.returncode == 7
-    line = f"RunOutOfTime: 'over_time' (run #{row['id']}): Stopped: time_limit of 1 s reached.\n"
+    line = (
+        f"TimeLimitReached: 'over_time' (run #{row['id']}): Stopped: time_limit of 1 s reached.\n"
+    )
     # On SQLite the system checks warn first, of the commands with database timeouts.
     assert result.stderr.endswith(line) and "Traceback" not in result.stderr
     assert row["status"] == "interrupted" and not row["success"]

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, connections, transaction
 
 from managed_commands.base import ManagedBaseCommand
-from managed_commands.exceptions import RunTimedOut
+from managed_commands.exceptions import StatementTimedOut
 from managed_commands.models import CommandExecution
 from tests.timeoutapp.management.commands import over_time, show_timeouts, slow_query
 from tests.timeoutapp.management.commands._queries import settings_sql
@@ -57,14 +57,14 @@ def test_a_run_in_the_callers_transaction_gives_it_back_its_own_values():
 @with_timeouts
 @pytest.mark.django_db(transaction=True)
 def test_a_statement_stopped_by_its_timeout_fails_the_run_naming_it():
-    with pytest.raises(RunTimedOut) as raised:
+    with pytest.raises(StatementTimedOut) as raised:
         call_command(slow_query.Command(), seconds=3, stdout=StringIO())
     assert str(raised.value).startswith(
         "'slow_query' failed: its statement_timeout of 1 s stopped a query ("
     )
     assert isinstance(raised.value.__cause__, OperationalError)
     [row] = CommandExecution.objects.all()
-    assert row.status == "failed" and row.error_message == f"RunTimedOut: {raised.value}"
+    assert row.status == "failed" and row.error_message == f"StatementTimedOut: {raised.value}"
     assert 0.9 < row.duration < 2.5
 
 

@@ -21,13 +21,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from managed_commands.exceptions import InvalidIteration, RunTakenOver, StopRequested
+from managed_commands.exceptions import InvalidIteration
 from managed_commands.models import CommandExecution
 from managed_commands.progress import describe
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import beatfile
 from managed_commands.runs.dryrun import DryRun
-from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.interrupts import InterruptGuard, StopAsRequested, StopOnTakeover
 from managed_commands.runs.keyset import Keyset
 
 __all__ = ["RunBatches"]
@@ -209,7 +209,7 @@ class RunBatches:
 
     def _after_commit(self) -> None:
         if self._stop_asked:
-            raise StopRequested(
+            raise StopAsRequested(
                 f"Stopped on request after {self._batches} batches of this run; its "
                 f"cursor is saved, and the next start resumes from it."
             )
@@ -250,14 +250,14 @@ class RunBatches:
             return
         # Either the claim was taken over, or a stop was asked for: tell which.
         if not self._write(values):
-            raise RunTakenOver(f"run #{self.execution.pk} lost its claim")
+            raise StopOnTakeover()
         self._stop_asked = True
 
     def _poll_stop(self) -> None:
         """A dry run only reads whether its claim still holds and a stop was asked."""
         asked = list(self._runs().values_list("stop_requested_at", flat=True))
         if not asked:
-            raise RunTakenOver(f"run #{self.execution.pk} lost its claim")
+            raise StopOnTakeover()
         if asked[0] is not None:
             self._stop_asked = True
 

@@ -1,7 +1,10 @@
 """Turn SIGTERM and SIGINT into exceptions for the length of a run, and back afterwards.
 
 A signal that arrives while the run's row is being written is held back
-until the write is done, so the row is never left half-recorded.
+until the write is done, so the row is never left half-recorded. The
+``StopRun`` exceptions below are control flow inside a run only: the run
+records them as its end and turns them into the public errors of
+``managed_commands.exceptions`` (or, for SIGTERM, into the signal itself).
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
-
-from managed_commands.exceptions import CommandTerminated
 
 try:
     # The C functions under signal.getsignal() and signal.signal(): the wrappers
@@ -26,6 +27,36 @@ except ImportError:  # an interpreter without CPython's _signal
     from signal import signal as _set_handler
 
 _SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
+
+
+class StopRun(BaseException):
+    """Raised inside a run to stop it as SIGTERM would; its message is the end its row records.
+
+    A ``BaseException``, so that the command's own ``except Exception`` does not swallow it.
+    """
+
+
+class StopBySignal(StopRun):
+    """The process received SIGTERM."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"Terminated by {signal.Signals(signum).name}.")
+        self.signum = signum
+
+
+class StopAsRequested(StopRun):
+    """``stop_managed_command`` asked the run to stop; raised after a batch (``RunStopped``)."""
+
+
+class StopAtTimeLimit(StopRun):
+    """The run reached its ``time_limit`` (``TimeLimitReached``)."""
+
+
+class StopOnTakeover(StopRun):
+    """The run's claim was taken over while it ran (``ClaimLost``, once its end finds it so)."""
+
+    def __init__(self) -> None:
+        super().__init__("Stopped: its claim was taken over by another run.")
 
 
 class InterruptGuard:
@@ -114,7 +145,7 @@ class InterruptGuard:
             raise self._stop_reason
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise CommandTerminated(signum)
+        raise StopBySignal(signum)
 
     def deferred(self) -> _Deferral:
         """Hold signals back while the block runs; raise the pending one after it."""
@@ -127,7 +158,7 @@ class InterruptGuard:
         it would have without tracking. On a task worker (``chain``) whose
         own handler ran, the exception goes up to the worker instead.
         """
-        if not isinstance(exc, CommandTerminated):
+        if not isinstance(exc, StopBySignal):
             return
         if self._chain and callable(self._previous.get(exc.signum)):
             return  # the worker's handler ran: the worker decides how to end

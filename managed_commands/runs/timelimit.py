@@ -1,7 +1,7 @@
 """Stop a run that reaches its ``time_limit``, the same way on every database.
 
 A timer thread stops the run as SIGTERM would (``InterruptGuard.stop()``),
-raising ``TimeLimitReached`` in it: the run ends ``interrupted``, with the
+raising ``StopAtTimeLimit`` in it: the run ends ``interrupted``, with the
 reason on its row. Python code stops at once, and a statement in progress is
 cut short (``StatementCanceller``), so the stop does not wait for it.
 """
@@ -16,9 +16,8 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand
 
 from managed_commands.definition import Definition
-from managed_commands.exceptions import TimeLimitReached
 from managed_commands.runs.cancel import StatementCanceller
-from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.interrupts import InterruptGuard, StopAtTimeLimit
 from managed_commands.scopes import command_database
 
 logger = logging.getLogger("managed_commands")
@@ -47,7 +46,7 @@ def time_limit(
         with ending:
             if state["over"]:
                 return
-            reason = TimeLimitReached(f"Stopped: time_limit of {seconds:g} s reached.")
+            reason = StopAtTimeLimit(f"Stopped: time_limit of {seconds:g} s reached.")
             if not guard.stop(reason, then=canceller.cancel):
                 state["missed"] = True
                 logger.warning(

@@ -14,7 +14,7 @@ connection goes back to the project as it was.
   end (a connection there is the client's own, never shared mid-session).
 - SQLite has neither; the system checks warn (``managed_commands.W002``).
 
-A statement stopped by one of them fails the run with ``RunTimedOut``, which
+A statement stopped by one of them fails the run with ``StatementTimedOut``, which
 names the timeout, rather than with the driver's error.
 """
 
@@ -30,7 +30,7 @@ from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from managed_commands.definition import Definition
-from managed_commands.exceptions import RunTimedOut
+from managed_commands.exceptions import StatementTimedOut
 from managed_commands.scopes import command_database
 
 logger = logging.getLogger("managed_commands")
@@ -52,7 +52,7 @@ def database_timeouts(definition: Definition) -> Iterator[None]:
     """Apply the command's timeouts on its database for the block (``handle()``).
 
     Raises:
-        RunTimedOut: A statement was stopped by a timeout this run set,
+        StatementTimedOut: A statement was stopped by a timeout this run set,
             chained from the database's error.
     """
     if not definition.timeouts:
@@ -71,7 +71,7 @@ def database_timeouts(definition: Definition) -> Iterator[None]:
         attribute = _timeout_behind(exc, definition)
         if attribute is None:
             raise
-        raise RunTimedOut(
+        raise StatementTimedOut(
             f"'{definition.name}' failed: its {attribute} of {getattr(definition, attribute):g} s "
             f"stopped a query{'' if attribute == 'statement_timeout' else ' waiting for a lock'} "
             f"({_database_message(exc)})."

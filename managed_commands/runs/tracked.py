@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 import traceback
@@ -34,12 +33,8 @@ from managed_commands.definition import (
 )
 from managed_commands.exceptions import (
     ClaimLost,
-    CommandTerminated,
     OutcomeUnknown,
-    RunOutOfTime,
     RunStopped,
-    RunTakenOver,
-    StopRequested,
     TimeLimitReached,
     TrackingUnavailable,
 )
@@ -53,7 +48,14 @@ from managed_commands.runs.capture import BoundedText, OutputCapture
 from managed_commands.runs.claim import RunClaim, describe_holder, settle_advice
 from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
-from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.interrupts import (
+    InterruptGuard,
+    StopAsRequested,
+    StopAtTimeLimit,
+    StopBySignal,
+    StopOnTakeover,
+    StopRun,
+)
 from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
 from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
 from managed_commands.runs.parameters import prepare, to_json
@@ -148,16 +150,16 @@ class TrackedRun:
         with self.guard:
             try:
                 return self._claim_and_run(call)
-            except CommandTerminated as exc:
+            except StopBySignal as exc:
                 # Die by the signal, as the process would have without tracking.
                 self.guard.resend(exc)
                 raise
-            except StopRequested as exc:
+            except StopAsRequested as exc:
                 raise RunStopped(
                     f"'{self.definition.name}' (run #{self._row().pk}) stopped as asked: {exc}"
                 ) from None
-            except TimeLimitReached as exc:
-                raise RunOutOfTime(
+            except StopAtTimeLimit as exc:
+                raise TimeLimitReached(
                     f"'{self.definition.name}' (run #{self._row().pk}): {exc}"
                 ) from None
 
@@ -475,7 +477,7 @@ class TrackedRun:
 
     def _stop_taken_over(self) -> None:
         """Called by the heartbeat thread: the claim is gone, so stop the run now."""
-        self.guard.stop(RunTakenOver(f"run #{self._row().pk} lost its claim"))
+        self.guard.stop(StopOnTakeover())
 
     def _lock_key(self) -> str | None:
         return self.claim_of_run.key if self.claim_of_run else None
@@ -601,14 +603,10 @@ def _outcome(exc: BaseException | None) -> tuple[str, str, str | BoundedText]:
     """
     if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
         return Status.SUCCEEDED, "", ""
-    if isinstance(exc, CommandTerminated):
-        return Status.INTERRUPTED, f"Terminated by {signal.Signals(exc.signum).name}.", ""
+    if isinstance(exc, StopRun):
+        return Status.INTERRUPTED, str(exc), ""
     if isinstance(exc, KeyboardInterrupt):
         return Status.INTERRUPTED, "Interrupted by SIGINT (KeyboardInterrupt).", ""
-    if isinstance(exc, RunTakenOver):
-        return Status.INTERRUPTED, "Stopped: its claim was taken over by another run.", ""
-    if isinstance(exc, StopRequested | TimeLimitReached):
-        return Status.INTERRUPTED, str(exc), ""
     trace = BoundedText(conf.output_limit())
     trace.write("".join(traceback.format_exception(exc)))
     message = clean_text(f"{type(exc).__name__}: {exc}")

@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from catalog.models import Product
-from managed_commands.base import ManagedBaseCommand
+from managed_commands import ManagedBaseCommand
 
 PRICES = {"TEA-01": Decimal("4.50"), "TEA-02": Decimal("3.90"), "CUP-01": Decimal("12.00")}
 

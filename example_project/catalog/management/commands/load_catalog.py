@@ -1,5 +1,5 @@
 from catalog.models import Product
-from managed_commands.base import ManagedBaseCommand
+from managed_commands import ManagedBaseCommand
 
 PRODUCTS = [("TEA-01", "Green tea"), ("TEA-02", "Black tea"), ("CUP-01", "Café cup ☕")]
 

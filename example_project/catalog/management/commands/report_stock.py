@@ -1,5 +1,5 @@
 from catalog.models import Product
-from managed_commands.base import ManagedBaseCommand
+from managed_commands import ManagedBaseCommand
 
 
 class Command(ManagedBaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from managed_commands.base import ManagedBaseCommand
+from managed_commands import ManagedBaseCommand
 
 
 class Command(ManagedBaseCommand):
