@@ -22,13 +22,27 @@ def requested() -> str | None:
     return os.environ.get("MC_TEST_DB") or None
 
 
-#: ``MC_TEST_PROCESSES``: every process test (the default), or only those marked
-#: ``django`` (their outcome depends on the Django version).
-PROCESS_TESTS = ("all", "django")
+#: ``MC_TEST_SELECT``: which tests a run keeps. ``all`` (the default); ``django``:
+#: the in-process suite and the real-process tests marked ``django`` (their
+#: outcome depends on the Django version); ``processes``: the real-process tests
+#: only; ``in-process``: the in-process suite only.
+SELECTIONS = ("all", "django", "processes", "in-process")
 
 
-def process_tests() -> str:
-    return os.environ.get("MC_TEST_PROCESSES") or "all"
+def selection() -> str:
+    return os.environ.get("MC_TEST_SELECT") or "all"
+
+
+def selected(is_process_test: bool, depends_on_django: bool) -> bool:
+    """Whether the run's ``MC_TEST_SELECT`` keeps a test of this kind."""
+    chosen = selection()
+    if chosen == "django":
+        return not is_process_test or depends_on_django
+    if chosen == "processes":
+        return is_process_test
+    if chosen == "in-process":
+        return not is_process_test
+    return True
 
 
 def process_backends() -> tuple[str, ...]:

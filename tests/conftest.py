@@ -9,20 +9,20 @@ from tests.processes import ProcessProject
 
 
 def pytest_collection_modifyitems(config, items):
-    # Every test that starts manage.py processes asks for a backend: mark it, so
-    # that `-m "not processes"` selects the in-process suite.
+    # Every test that starts manage.py processes asks for a backend: mark it.
     for item in items:
         if "backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.processes)
 
-    # MC_TEST_PROCESSES=django keeps, of the process tests, only those whose
-    # outcome depends on the Django version: CI runs the others once per backend.
-    if backends.process_tests() == "django":
-        dropped = [
-            item
-            for item in items
-            if item.get_closest_marker("processes") and not item.get_closest_marker("django")
-        ]
+    # MC_TEST_SELECT keeps part of the suite: CI runs each part where it adds something.
+    dropped = [
+        item
+        for item in items
+        if not backends.selected(
+            bool(item.get_closest_marker("processes")), bool(item.get_closest_marker("django"))
+        )
+    ]
+    if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
 
@@ -43,10 +43,8 @@ def pytest_configure(config):
     chosen = backends.requested()
     if chosen and chosen not in backends.ALL:
         raise pytest.UsageError(f"MC_TEST_DB must be one of {', '.join(backends.ALL)}.")
-    if backends.process_tests() not in backends.PROCESS_TESTS:
-        raise pytest.UsageError(
-            f"MC_TEST_PROCESSES must be one of {', '.join(backends.PROCESS_TESTS)}."
-        )
+    if backends.selection() not in backends.SELECTIONS:
+        raise pytest.UsageError(f"MC_TEST_SELECT must be one of {', '.join(backends.SELECTIONS)}.")
     reason = backends.unavailable(chosen) if chosen else None
     if reason:
         raise pytest.UsageError(f"MC_TEST_DB={chosen} was asked for but {reason}")
