@@ -266,7 +266,7 @@ BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
 def _value(name: str) -> Any:
-    """The valid value of setting ``name``, read from the settings now (``override_settings`` works)."""
+    """The valid value of setting ``name``, read now (so ``override_settings`` works)."""
     configured = getattr(settings, "MANAGED_COMMANDS", {})
     if not isinstance(configured, dict):
         # The message of check E001.

@@ -7,9 +7,9 @@ which its success keeps and any other end clears: a second unique index, so a
 done command refuses the insert itself, and no read before or after it can
 miss a success committing in between.
 
-The loser of the insert reads the rows holding either key (one statement) to
-learn which refused it: a success holding ``once_key`` means done (skip); a
-row holding ``lock_key`` is a holder to wait for, take over from when dead
+The loser of the insert asks the history whether the command is done (a
+success holding ``once_key``: one statement), and skips if so; otherwise it
+reads the row holding ``lock_key``: a holder to wait for, take over from when dead
 (closing its row as abandoned and freeing both keys in the same step), or
 give up on after the wait timeout.
 """
@@ -201,19 +201,21 @@ class RunClaim:
 
     def _refused_by(self, key: str) -> tuple[CommandExecution | None, CommandExecution | None]:
         """Read which key refused the insert: (the row holding ``lock_key``, the
-        success holding ``once_key``), each None when no row holds it."""
-        holder = done = None
+        success that makes the command done), each None when no row holds it."""
+        if self.run_once:
+            done = self.recorder.done([self.name], self.scope).get(self.name)
+            if done is not None:
+                return None, done
+        holder = None
         for row in self.recorder.key_holders(key, once=self.run_once):
             if row.lock_key == key:
                 holder = row
-            elif row.once_key == key and row.success:
-                done = row
             elif row.once_key == key:
                 # A finished run that did not succeed holds no once_key; one
                 # written by hand (or by an older version) must not block forever.
                 with self.guard.deferred():
                     self.recorder.free_once_key(row)
-        return holder, done
+        return holder, None
 
     def release(self) -> None:
         if self.key:
