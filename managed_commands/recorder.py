@@ -137,6 +137,8 @@ class ExecutionRecorder:
 
         found = Newest({}, {}, {})
         extra = shape(self._done_runs(keys)) if keys else None
+        # Both kinds of rows come mixed: a holder is told apart as _done_runs() chose it,
+        # and a holder older than its command's newest run is not that newest run.
         for run in self._newest(names, scope, shape, extra=extra):
             if run.success and run.once_key in keys:
                 found.done[keys[str(run.once_key)]] = run
