@@ -182,15 +182,16 @@ class ExecutionRecorder:
             if successful:
                 runs = runs.filter(_SUCCEEDED)
             seeks.append(runs.order_by("-executed_at", "-pk")[:1])
-        if connections[self.using].features.supports_slicing_ordering_in_compound:
+        if connections[self.using].vendor == "mysql":
+            # MySQL and MariaDB refuse LIMIT in a subquery under IN: a union of the seeks.
             parts = [shape(seek) for seek in seeks]
             parts += [] if extra is None else [extra]
             if not parts:
                 return []
             return parts[0].union(*parts[1:], all=True) if parts[1:] else parts[0]
-        # SQLite refuses LIMIT in the parts of a compound statement: there, each
-        # seek is a subquery (MariaDB would read the whole table around these).
-        chosen = [Q(pk=Subquery(seek.values("pk"))) for seek in seeks]
+        # Elsewhere a list of subqueries, which costs less to compile than a union
+        # (and SQLite refuses LIMIT in the parts of a compound statement).
+        chosen = [Q(pk__in=[Subquery(seek.values("pk")) for seek in seeks])] if seeks else []
         if extra is not None:
             chosen.append(Q(pk__in=extra.values("pk")))
         if not chosen:
