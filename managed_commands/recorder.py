@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Callable, Iterable
-from functools import reduce
-from operator import or_
 from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
@@ -102,7 +100,7 @@ class ExecutionRecorder:
         return {keys[str(run.once_key)]: run for run in self._done_runs(keys)}
 
     def _done_runs(self, keys: dict[str, str]) -> QuerySet[CommandExecution]:
-        """The runs that make the commands of ``keys`` (``_keys()``) done."""
+        """The runs that make the commands of ``keys`` (``_keys()``) done: the rule."""
         return self.executions.filter(_SUCCEEDED, once_key__in=list(keys)).order_by()
 
     def newest(
@@ -136,10 +134,9 @@ class ExecutionRecorder:
             return runs.defer(*SUMMARY_DEFERRED)
 
         found = Newest({}, {}, {})
-        extra = shape(self._done_runs(keys)) if keys else None
         # Both kinds of rows come mixed: a holder is told apart as _done_runs() chose it,
         # and a holder older than its command's newest run is not that newest run.
-        for run in self._newest(names, scope, shape, extra=extra):
+        for run in self._newest(names, scope, shape, done_keys=keys):
             if run.success and run.once_key in keys:
                 found.done[keys[str(run.once_key)]] = run
             seen = found.runs.get(run.command_name)
@@ -166,15 +163,15 @@ class ExecutionRecorder:
         shape: Callable[[QuerySet[CommandExecution]], QuerySet[Any]],
         *,
         successful: bool = False,
-        extra: QuerySet[Any] | None = None,
+        done_keys: dict[str, str] | None = None,
     ) -> Iterable[Any]:
-        """``shape`` of the newest (successful) run of each of ``names``, and the rows
-        of ``extra`` (shaped alike), in one statement.
+        """``shape`` of the newest (successful) run of each of ``names``, and of the
+        runs that make the commands of ``done_keys`` done, in one statement.
 
         One seek per name, each reading one entry of an index that ends with
         the model's ordering (``mc_exec_name_scope_start_id``, or
-        ``..._success_id``), so the cost grows with the number of names, never
-        with the history.
+        ``..._success_id``), and one per key (its unique index), so the cost
+        grows with the number of names, never with the history.
         """
         seeks = []
         for name in dict.fromkeys(names):
@@ -182,21 +179,22 @@ class ExecutionRecorder:
             if successful:
                 runs = runs.filter(_SUCCEEDED)
             seeks.append(runs.order_by("-executed_at", "-pk")[:1])
+        done_keys = done_keys or {}
         if connections[self.using].vendor == "mysql":
             # MySQL and MariaDB refuse LIMIT in a subquery under IN: a union of the seeks.
             parts = [shape(seek) for seek in seeks]
-            parts += [] if extra is None else [extra]
+            parts += [shape(self._done_runs(done_keys))] if done_keys else []
             if not parts:
                 return []
             return parts[0].union(*parts[1:], all=True) if parts[1:] else parts[0]
         # Elsewhere a list of subqueries, which costs less to compile than a union
-        # (and SQLite refuses LIMIT in the parts of a compound statement).
-        chosen = [Q(pk__in=[Subquery(seek.values("pk")) for seek in seeks])] if seeks else []
-        if extra is not None:
-            chosen.append(Q(pk__in=extra.values("pk")))
+        # (and SQLite refuses LIMIT in the parts of a compound statement). The holder
+        # of each key is one too: ORed apart, SQLite would read the whole table.
+        holders = [self._done_runs({key: name}) for key, name in done_keys.items()]
+        chosen = [Subquery(runs.values("pk")) for runs in (*seeks, *holders)]
         if not chosen:
             return []
-        return shape(self.executions.filter(reduce(or_, chosen)).order_by())
+        return shape(self.executions.filter(Q(pk__in=chosen)).order_by())
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or

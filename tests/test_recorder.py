@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import zoneinfo
 
 import pytest
@@ -235,6 +236,7 @@ def test_sqlite_seeks_read_the_index_in_order(recorder):
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
         assert "TEMP B-TREE" not in plan, plan
         assert "INDEX mc_exec_name_scope_" in plan, plan
+        assert not re.search("^SCAN ", plan, re.MULTILINE), plan  # no table read whole
     successful = _seek_statements(recorder)[1]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {successful}")
@@ -254,6 +256,7 @@ def test_postgresql_seeks_need_no_sort(recorder):
             cursor.execute(f"EXPLAIN {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Sort" not in plan and "mc_exec_name_scope_" in plan, plan
+            assert "Seq Scan" not in plan, plan
 
 
 def test_an_end_is_written_only_while_the_row_holds_its_claim(recorder):
