@@ -62,6 +62,12 @@ def _keys(names: Iterable[str], scope: str) -> dict[str, str]:
     return {command_key(name, scope): name for name in names}
 
 
+def makes_done(run: CommandExecution, key: str) -> bool:
+    """The rule for "done" (``ExecutionRecorder.done()``) on a run already read: a
+    success holding ``key`` (its command's, ``command_key()``) as its ``once_key``."""
+    return run.success and run.once_key == key
+
+
 def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
     """Where ``run`` stands in its command's history: the model's ordering."""
     return run.executed_at, run.pk
@@ -100,7 +106,8 @@ class ExecutionRecorder:
         return {keys[str(run.once_key)]: run for run in self._done_runs(keys)}
 
     def _done_runs(self, keys: dict[str, str]) -> QuerySet[CommandExecution]:
-        """The runs that make the commands of ``keys`` (``_keys()``) done: the rule."""
+        """The runs that make the commands of ``keys`` (``_keys()``) done: ``makes_done()``
+        in SQL."""
         return self.executions.filter(_SUCCEEDED, once_key__in=list(keys)).order_by()
 
     def newest(
@@ -134,11 +141,12 @@ class ExecutionRecorder:
             return runs.defer(*SUMMARY_DEFERRED)
 
         found = Newest({}, {}, {})
-        # Both kinds of rows come mixed: a holder is told apart as _done_runs() chose it,
+        # Both kinds of rows come mixed: a holder is told apart by the same rule,
         # and a holder older than its command's newest run is not that newest run.
         for run in self._newest(names, scope, shape, done_keys=keys):
-            if run.success and run.once_key in keys:
-                found.done[keys[str(run.once_key)]] = run
+            key = str(run.once_key)
+            if key in keys and makes_done(run, key):
+                found.done[keys[key]] = run
             seen = found.runs.get(run.command_name)
             if run.command_name in names and (seen is None or _order(run) > _order(seen)):
                 found.runs[run.command_name] = run
