@@ -265,20 +265,9 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
-# The valid values read so far, by key, each with the MANAGED_COMMANDS dict it
-# came from: while that dict is the one in settings, the value is reused, so a
-# run validates nothing again; override_settings (or a test's ``del``) puts
-# another dict there, which is read afresh. A bad value is never kept.
-_read: dict[str, tuple[object, Any]] = {}
-# What a project without MANAGED_COMMANDS reads: one object, so it can be kept too.
-_UNSET: dict[str, Any] = {}
-
-
 def _value(name: str) -> Any:
-    configured = getattr(settings, "MANAGED_COMMANDS", _UNSET)
-    kept = _read.get(name)
-    if kept is not None and kept[0] is configured:
-        return kept[1]
+    """The valid value of setting ``name``, read now (so ``override_settings`` works)."""
+    configured = getattr(settings, "MANAGED_COMMANDS", {})
     if not isinstance(configured, dict):
         # The message of check E001.
         raise ImproperlyConfigured(
@@ -289,9 +278,7 @@ def _value(name: str) -> Any:
     problem = setting.validate(value)
     if problem is not None:
         raise ImproperlyConfigured(f"{setting.message(problem)} {setting.hint}")
-    value = setting.convert(value)
-    _read[name] = (configured, value)
-    return value
+    return setting.convert(value)
 
 
 def output_limit() -> int:

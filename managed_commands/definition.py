@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
-from operator import attrgetter, is_
-from typing import TYPE_CHECKING, Any, NamedTuple
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.management import get_commands
@@ -399,62 +397,12 @@ def _replaces_problems(where: str, name: str, replaces: Any) -> list[Problem]:
     return found
 
 
-#: The class attributes a definition is read from (with ``__module__``, which names it).
-DECLARED = (
-    "__module__",
-    "run_once",
-    "requires",
-    "allow_concurrent",
-    "sensitive_options",
-    "lease_seconds",
-    "resume",
-    "supports_dry_run",
-    "statement_timeout",
-    "lock_timeout",
-    "time_limit",
-    "phase",
-    "tags",
-    "replaces",
-)
-_declared = attrgetter(*DECLARED)
-
-
-class _Known(NamedTuple):
-    declared: tuple[Any, ...]
-    # The lists and sets among them, by position, as they were when read.
-    contents: tuple[tuple[int, tuple[Any, ...]], ...]
-    definition: Definition
-
-
-# The valid definition of each command class, with the declaration it was read
-# from: every run reads its class's, and validating it again costs more than
-# comparing. A class whose attributes were set since (a test's patch: the same
-# objects or not, so ``1`` does not pass for ``True``), or whose lists and sets
-# changed in place, is read afresh.
-_definitions: WeakKeyDictionary[type, _Known] = WeakKeyDictionary()
-
-
 def read(command_class: type) -> Definition:
-    """Return the validated definition; raises ``InvalidDefinition`` listing every problem."""
-    declared = _declared(command_class)
-    known = _definitions.get(command_class)
-    if (
-        known is not None
-        and all(map(is_, known.declared, declared))
-        and all(tuple(declared[index]) == items for index, items in known.contents)
-    ):
-        return known.definition
-    definition = _validated(command_class)
-    contents = tuple(
-        (index, tuple(value))
-        for index, value in enumerate(declared)
-        if isinstance(value, list | set)
-    )
-    _definitions[command_class] = _Known(declared, contents, definition)
-    return definition
+    """Return the validated definition; raises ``InvalidDefinition`` listing every problem.
 
-
-def _validated(command_class: type) -> Definition:
+    Read afresh on every call, so a class attribute changed since (a test's
+    patch) is seen.
+    """
     found = problems(command_class)
     if found:
         raise InvalidDefinition(" ".join(problem.message for problem in found))

@@ -1,17 +1,14 @@
-"""The only code that reads or writes ``CommandExecution`` rows."""
+"""The history: the only code that reads or writes ``CommandExecution`` rows."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import DEFERRED, Count, Exists, Field, OuterRef, Q, QuerySet, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -20,11 +17,6 @@ from managed_commands.models import CommandExecution
 
 Status = CommandExecution.Status
 _UNFINISHED = (Status.RUNNING, Status.QUEUED)
-_UNION_BATCH = 100
-# Stand for the command name and the scope in the compiled SQL of the seeks.
-_NAME = "<managed_commands:name>"
-_SCOPE = "<managed_commands:scope>"
-_KEY = "<managed_commands:key>"
 _DELETE_BATCH = 1000
 # ``success=True`` compiles to a bare ``WHERE "success"``, which SQLite cannot
 # use as a key of an index: this compiles to ``"success" = true`` instead, so
@@ -37,9 +29,20 @@ _SUCCEEDED = Q(success=Value(True))
 _DECIDES_RESUME = Q(cursor__isnull=False) | _SUCCEEDED
 #: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
+#: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
+BRIEF_COLUMNS = (
+    "id",
+    "command_name",
+    "status",
+    "success",
+    "dry_run",
+    "executed_at",
+    "finished_at",
+    "source_hash",
+    "once_key",
+)
 
 
-@lru_cache(maxsize=1024)
 def command_key(name: str, scope: str) -> str:
     """The key of command ``name`` in ``scope``: the value of its ``lock_key`` and ``once_key``.
 
@@ -54,6 +57,31 @@ def history_recorder() -> ExecutionRecorder:
     return ExecutionRecorder(conf.history_database())
 
 
+def _keys(names: Iterable[str], scope: str) -> dict[str, str]:
+    """Map the ``once_key`` of each of ``names`` in ``scope`` to its name."""
+    return {command_key(name, scope): name for name in names}
+
+
+def makes_done(run: CommandExecution, key: str) -> bool:
+    """The rule for "done" (``ExecutionRecorder.done()``) on a run already read: a
+    success holding ``key`` (its command's, ``command_key()``) as its ``once_key``."""
+    return run.success and run.once_key == key
+
+
+def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
+    """Where ``run`` stands in its command's history: the model's ordering."""
+    return run.executed_at, run.pk
+
+
+class Newest(NamedTuple):
+    """What ``ExecutionRecorder.newest()`` read, each by command name."""
+
+    runs: dict[str, CommandExecution]
+    successes: dict[str, CommandExecution]
+    #: As ``ExecutionRecorder.done()``, of the names asked.
+    done: dict[str, CommandExecution]
+
+
 class ExecutionRecorder:
     """Reads and writes the history of managed commands on one database."""
 
@@ -64,26 +92,39 @@ class ExecutionRecorder:
     def executions(self) -> QuerySet[CommandExecution]:
         return CommandExecution.objects.using(self.using)
 
-    def last_successes(self, names: Iterable[str], scope: str) -> dict[str, Any]:
-        """Map each of ``names`` that has a successful run to the start of its newest one.
+    def done(self, names: Iterable[str], scope: str) -> dict[str, CommandExecution]:
+        """Map each of ``names`` that is done in ``scope`` to the success that makes it so.
 
-        On the path of every run with ``requires`` (a run_once run asks its
-        claim's insert instead, see ``once_key``): one
-        index seek per name (the newest success is the first entry), in SQL
-        built once per backend rather than compiled by the ORM on every call.
+        The one rule for "done", which the claim, the status view (``newest()``)
+        and so the deploy step ask: a run_once command is done when a
+        successful run holds its ``once_key``. The unique index on ``once_key``
+        admits one such row per (scope, command), so a done command refuses the
+        claim's insert itself. A renamed command is done when one of the names
+        it replaces is.
         """
-        rows = self._seek_rows(names, scope, ("command_name", "executed_at"), successful=True)
-        return dict(rows)
+        keys = _keys(names, scope)
+        return {keys[str(run.once_key)]: run for run in self._done_runs(keys)}
 
-    def newest_runs(
-        self, names: Iterable[str], scope: str, columns: tuple[str, ...] | None = None
-    ) -> tuple[dict[str, CommandExecution], dict[str, CommandExecution]]:
-        """Map each of ``names`` that ran to its newest run, and to its newest successful run.
+    def _done_runs(self, keys: dict[str, str]) -> QuerySet[CommandExecution]:
+        """The runs that make the commands of ``keys`` (``_keys()``) done: ``makes_done()``
+        in SQL."""
+        return self.executions.filter(_SUCCEEDED, once_key__in=list(keys)).order_by()
 
-        One index seek per name (on PostgreSQL all in one statement) reads the
-        newest run, so the cost grows with the number of names, never with
-        history. Only for the names whose newest run did not succeed (a
-        failure, a run in progress) is the newest success sought apart.
+    def newest(
+        self,
+        names: Iterable[str],
+        scope: str,
+        columns: tuple[str, ...] | None = None,
+        *,
+        done_of: Iterable[str] = (),
+    ) -> Newest:
+        """The newest run and the newest successful run of each of ``names``, and
+        ``done()`` of the names ``done_of``, in two statements at most.
+
+        One statement reads the newest runs, however many names and rows (with
+        the runs that make ``done_of`` done); a second reads the newest
+        successes, only for the names whose newest run did not succeed (a
+        failure, a run in progress).
 
         Args:
             columns: The columns the rows hold (``BRIEF_COLUMNS``, say); the
@@ -91,83 +132,95 @@ class ExecutionRecorder:
                 (``SUMMARY_DEFERRED``), which a listing never prints and which
                 may hold megabytes.
         """
-        columns = _read_columns(columns or _SUMMARY)
-        newest = self._runs(names, scope, columns, successful=False)
-        succeeded = {name: run for name, run in newest.items() if run.success}
-        others = [name for name in newest if name not in succeeded]
-        succeeded.update(self._runs(others, scope, columns, successful=True))
-        return newest, succeeded
-
-    def _runs(
-        self, names: Iterable[str], scope: str, columns: tuple[str, ...], *, successful: bool
-    ) -> dict[str, CommandExecution]:
-        """Map each of ``names`` to its newest (successful) run, holding ``columns``."""
-        deferred = _deferred_positions(columns)
-        found = {}
-        for values in self._seek_rows(names, scope, columns, successful=successful):
-            for position in deferred:  # from_db() takes every field, in order
-                values.insert(position, DEFERRED)
-            run = CommandExecution.from_db(self.using, _ATTNAMES, values)
-            found[run.command_name] = run
-        return found
-
-    def _seek_rows(
-        self, names: Iterable[str], scope: str, columns: tuple[str, ...], *, successful: bool
-    ) -> list[list[Any]]:
-        """``columns`` of the newest (successful) run of each of ``names`` that has one."""
         names = list(dict.fromkeys(names))
-        if not names:
-            return []
-        connection = connections[self.using]
-        reads = _reads(self.using, connection)
-        converters = reads.converters(columns, connection)
-        found = []
-        for sql, params in reads.seeks(
-            names, scope, connection, successful=successful, columns=columns
-        ):
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
-            for row in rows:
-                values = list(row)
-                for index, column, convert in converters:
-                    for converter in convert:
-                        values[index] = converter(values[index], column, connection)
-                found.append(values)
+        keys = _keys(done_of, scope)
+
+        def shape(runs: QuerySet[CommandExecution]) -> QuerySet[CommandExecution]:
+            if columns:
+                return runs.only(*columns, "command_name", "success", "once_key")
+            return runs.defer(*SUMMARY_DEFERRED)
+
+        found = Newest({}, {}, {})
+        # Both kinds of rows come mixed: a holder is told apart by the same rule,
+        # and a holder older than its command's newest run is not that newest run.
+        for run in self._newest(names, scope, shape, done_keys=keys):
+            key = str(run.once_key)
+            if key in keys and makes_done(run, key):
+                found.done[keys[key]] = run
+            seen = found.runs.get(run.command_name)
+            if run.command_name in names and (seen is None or _order(run) > _order(seen)):
+                found.runs[run.command_name] = run
+        found.successes.update((name, run) for name, run in found.runs.items() if run.success)
+        others = [name for name in found.runs if name not in found.successes]
+        seeks = self._newest(others, scope, shape, successful=True)
+        found.successes.update((run.command_name, run) for run in seeks)
         return found
 
-    def has_succeeded(self, name: str, scope: str) -> bool:
-        """Tell whether ``name`` has a successful run in ``scope`` (SQL built once per backend).
+    def last_successes(self, names: Iterable[str], scope: str) -> dict[str, datetime.datetime]:
+        """Map each of ``names`` that has a successful run to the start of its newest one."""
 
-        No longer on a run's path: whether a run_once run may start is decided
-        by the unique ``once_key`` its claim inserts, never by a read.
+        def shape(runs: QuerySet[CommandExecution]) -> QuerySet[Any]:
+            return runs.values_list("command_name", "executed_at")
+
+        return dict(self._newest(names, scope, shape, successful=True))
+
+    def _newest(
+        self,
+        names: Iterable[str],
+        scope: str,
+        shape: Callable[[QuerySet[CommandExecution]], QuerySet[Any]],
+        *,
+        successful: bool = False,
+        done_keys: dict[str, str] | None = None,
+    ) -> Iterable[Any]:
+        """``shape`` of the newest (successful) run of each of ``names``, and of the
+        runs that make the commands of ``done_keys`` done, in one statement.
+
+        One seek per name, each reading one entry of an index that ends with
+        the model's ordering (``mc_exec_name_scope_start_id``, or
+        ``..._success_id``), and one per key (its unique index), so the cost
+        grows with the number of names, never with the history.
         """
-        connection = connections[self.using]
-        sql, params = _reads(self.using, connection).succeeded(name, scope, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() is not None
+        seeks = []
+        for name in dict.fromkeys(names):
+            runs = self.executions.filter(command_name=name, scope=scope)
+            if successful:
+                runs = runs.filter(_SUCCEEDED)
+            seeks.append(runs.order_by("-executed_at", "-pk")[:1])
+        done_keys = done_keys or {}
+        if connections[self.using].vendor == "mysql":
+            # MySQL and MariaDB refuse LIMIT in a subquery under IN: a union of the seeks.
+            parts = [shape(seek) for seek in seeks]
+            parts += [shape(self._done_runs(done_keys))] if done_keys else []
+            if not parts:
+                return []
+            return parts[0].union(*parts[1:], all=True) if parts[1:] else parts[0]
+        # Elsewhere a list of subqueries, which costs less to compile than a union
+        # (and SQLite refuses LIMIT in the parts of a compound statement). The holder
+        # of each key is one too: ORed apart, SQLite would read the whole table.
+        holders = [self._done_runs({key: name}) for key, name in done_keys.items()]
+        chosen = [Subquery(runs.values("pk")) for runs in (*seeks, *holders)]
+        if not chosen:
+            return []
+        return shape(self.executions.filter(Q(pk__in=chosen)).order_by())
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or
         ``once_key`` is already held."""
-        connection = connections[self.using]
-        if connection.in_atomic_block:
+        if connections[self.using].in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
             with transaction.atomic(using=self.using):
-                return _insert(connection, fields)
-        return _insert(connection, fields)
+                return self.executions.create(**fields)
+        return self.executions.create(**fields)
 
     def key_holders(self, key: str, *, once: bool) -> list[CommandExecution]:
         """The rows holding ``key`` as their ``lock_key`` or, with ``once``, their ``once_key``.
 
         What a refused claim reads to learn which unique key refused it: at
-        most two rows (a live run_once run holds both keys on one row), in one
-        statement whose SQL is built once per backend.
+        most two rows (a live run_once run holds both keys on one row).
         """
-        connection = connections[self.using]
-        sql, params = _reads(self.using, connection).key_holders(key, once, connection)
-        return _select(connection, sql, params)
+        held = Q(lock_key=key) | Q(once_key=key) if once else Q(lock_key=key)
+        return list(self.executions.filter(held).order_by())
 
     def free_once_key(self, row: CommandExecution) -> bool:
         """Clear the ``once_key`` of a finished row that did not succeed (it should hold none)."""
@@ -259,30 +312,46 @@ class ExecutionRecorder:
         ``abandoned`` row. Only a success keeps its ``once_key``: a success
         leaves it out of the UPDATE, any other end of a run_once run clears it
         (decided by ``run_once``, not by the key in memory, which a first
-        attempt that failed has already cleared).
+        attempt that failed has already cleared). A forced success (``--rerun``)
+        takes the key when no row holds it, so the command is done by it.
         """
         fields["lock_key"] = None
         if execution.run_once and not fields.get("success", execution.success):
             fields["once_key"] = None
         for name, value in fields.items():
             setattr(execution, name, value)
-        return _update(connections[self.using], execution.pk, fields, lock_key) == 1
+        if self._held(execution.pk, lock_key).update(**fields) != 1:
+            return False
+        if execution.run_once and execution.forced and execution.success:
+            self._take_once_key(execution)
+        return True
+
+    def _take_once_key(self, run: CommandExecution) -> None:
+        """Give successful run_once ``run`` its command's ``once_key``, unless a row holds it."""
+        key = command_key(run.command_name, run.scope)
+        try:
+            # A refused UPDATE must not abort the caller's transaction.
+            with transaction.atomic(using=self.using):
+                if self.executions.filter(pk=run.pk).update(once_key=key):
+                    run.once_key = key
+        except IntegrityError:
+            pass  # the command is done by another run already
+
+    def _held(self, pk: int, lock_key: str | None) -> QuerySet[CommandExecution]:
+        """Row ``pk``, while it holds ``lock_key`` (a run without a lock has none to lose)."""
+        rows = self.executions.filter(pk=pk)
+        return rows if lock_key is None else rows.filter(lock_key=lock_key)
 
     def mark_ended(self, execution: CommandExecution, lock_key: str | None, **times: Any) -> bool:
         """Mark a run ended whose end could not be written: ``times`` (its ``finished_at``
         and ``duration``) only, on a row left ``running`` with its claim (see
         ``CommandExecution.outcome_unknown``); False when the row no longer holds it."""
-        rows = self.executions.filter(pk=execution.pk, status=Status.RUNNING)
-        rows = rows.filter(lock_key=lock_key) if lock_key else rows
-        return rows.update(**times) == 1
+        return self._held(execution.pk, lock_key).filter(status=Status.RUNNING).update(**times) == 1
 
     def save_progress(self, pk: int, lock_key: str | None, values: dict[str, Any]) -> bool:
         """Write a batch loop's cursor and progress on run ``pk``, fenced like ``finish()``
-        and only while no stop was asked of it; False when either stopped the write.
-
-        One prebuilt statement: it runs after every batch of a loop.
-        """
-        return _update(connections[self.using], pk, values, lock_key, unless_stopped=True) == 1
+        and only while no stop was asked of it; False when either stopped the write."""
+        return self._held(pk, lock_key).filter(stop_requested_at=None).update(**values) == 1
 
     def end_state(self, execution: CommandExecution, lock_key: str | None) -> bool | None:
         """After a write of the end that may or may not have landed: where the row stands.
@@ -318,7 +387,7 @@ class ExecutionRecorder:
 
     def holds(self, pk: int, lock_key: str) -> bool:
         """Tell whether run ``pk`` still holds ``lock_key``."""
-        return self.executions.filter(pk=pk, lock_key=lock_key).exists()
+        return self._held(pk, lock_key).exists()
 
     def ping(self) -> None:
         """Connect if need be; raises ``DatabaseError`` while the database does not answer."""
@@ -326,10 +395,7 @@ class ExecutionRecorder:
 
     def renew(self, pk: int, lock_key: str) -> bool:
         """Beat for run ``pk``; False when it no longer holds ``lock_key`` (it was taken over)."""
-        renewed = self.executions.filter(pk=pk, lock_key=lock_key).update(
-            heartbeat_at=timezone.now()
-        )
-        return renewed == 1
+        return self._held(pk, lock_key).update(heartbeat_at=timezone.now()) == 1
 
     def running_runs(self, name: str, scope: str) -> list[tuple[int, str]]:
         """The (id, process token) of each running run of ``name`` in ``scope``."""
@@ -383,11 +449,11 @@ class ExecutionRecorder:
     def record(self, **fields: Any) -> CommandExecution:
         """Insert a finished row (manual API, faked runs).
 
-        A successful, unforced run_once row takes its command's ``once_key``
-        when no row holds it yet; when one does (the command is done, or a run
-        of it is live), it is recorded without it.
+        A successful run_once row takes its command's ``once_key`` when no row
+        holds it yet; when one does (the command is done, or a run of it is
+        live), it is recorded without it.
         """
-        if fields.get("success") and fields.get("run_once") and not fields.get("forced"):
+        if fields.get("success") and fields.get("run_once"):
             key = command_key(fields["command_name"], fields.get("scope", ""))
             try:
                 with transaction.atomic(using=self.using):
@@ -494,385 +560,3 @@ class ExecutionRecorder:
     def flush(self) -> None:
         """Delete every row (for tests)."""
         self.executions.all().delete()
-
-
-# -- The reads of a run's hot path, compiled by the ORM once per backend. -------
-# Compiling an ORM query costs about as much Python as a durable write: the
-# seeks are compiled once with placeholders standing for the command name and
-# the scope, and their SQL repeated with the real values (adapted as the ORM
-# adapts the value of an exact lookup).
-
-
-class _Reads:
-    """The compiled seeks of one database alias (SQL and parameters, no connection)."""
-
-    def __init__(self, using: str) -> None:
-        self._using = using
-        self._compiled: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
-        self._unions: dict[tuple[bool, tuple[str, ...], int], str] = {}
-        self._converters: dict[tuple[str, ...], list[tuple[int, Any, Any]]] = {}
-
-    def _compile(
-        self,
-        key: tuple[Any, ...],
-        build: Callable[[], QuerySet[Any, Any]],
-        connection: BaseDatabaseWrapper,
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The SQL of the queryset ``build()`` returns, built and compiled on first use."""
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            sql, params = build().query.get_compiler(connection=connection).as_sql()
-            compiled = self._compiled[key] = (sql, tuple(params))
-        return compiled
-
-    def _seek(
-        self,
-        name: object,
-        successful: bool,
-        columns: tuple[str, ...],
-        connection: BaseDatabaseWrapper,
-    ) -> tuple[str, tuple[Any, ...]]:
-        """``columns`` of the newest (successful) run of the command ``name``."""
-
-        def build() -> QuerySet[Any, Any]:
-            runs: QuerySet[Any, Any] = CommandExecution.objects.using(self._using).filter(
-                command_name=name, scope=_SCOPE
-            )
-            if successful:
-                runs = runs.filter(_SUCCEEDED)
-            return runs.order_by("-executed_at", "-pk").values_list(*columns)[:1]
-
-        return self._compile(
-            ("seek", successful, columns, isinstance(name, RawSQL)), build, connection
-        )
-
-    def converters(
-        self, columns: tuple[str, ...], connection: BaseDatabaseWrapper
-    ) -> list[tuple[int, Any, tuple[Callable[..., Any], ...]]]:
-        """How to convert each of ``columns`` read raw, as the ORM converts it."""
-        found = self._converters.get(columns)
-        if found is None:
-            found = self._converters[columns] = []
-            for index, name in enumerate(columns):
-                column = _COLUMNS[name].get_col(_TABLE)
-                convert = (
-                    *connection.ops.get_db_converters(column),
-                    *column.get_db_converters(connection),
-                )
-                if convert:
-                    found.append((index, column, convert))
-        return found
-
-    def seeks(
-        self,
-        names: list[str],
-        scope: str,
-        connection: BaseDatabaseWrapper,
-        *,
-        successful: bool,
-        columns: tuple[str, ...],
-    ) -> list[tuple[str, list[Any]]]:
-        """The statements reading the newest (successful) run of each of ``names``."""
-        scope = _lookup_value("scope", scope, connection)
-        if connection.vendor == "postgresql" and len(names) > 1:
-            # Planned once, where a UNION of 100 seeks costs tens of ms to plan
-            # (a lone seek plans faster than the join, so it goes the other way).
-            sql, params = self._seek(RawSQL("wanted.name", ()), successful, columns, connection)
-            lateral = (
-                "SELECT newest.* FROM unnest(%s::text[]) AS wanted(name) "
-                f"CROSS JOIN LATERAL ({sql}) AS newest"
-            )
-            return [(lateral, [names, *_substitute(params, {_SCOPE: scope})])]
-        sql, params = self._seek(_NAME, successful, columns, connection)
-        statements = []
-        for start in range(0, len(names), _UNION_BATCH):
-            batch = names[start : start + _UNION_BATCH]
-            key = (successful, columns, len(batch))
-            union = self._unions.get(key)
-            if union is None:
-                # A derived table may hold ORDER BY and LIMIT on every backend.
-                union = self._unions[key] = " UNION ALL ".join(
-                    f"SELECT * FROM ({sql}) newest_{number}" for number in range(len(batch))
-                )
-            values = []
-            for name in batch:
-                name = _lookup_value("command_name", name, connection)
-                values += _substitute(params, {_NAME: name, _SCOPE: scope})
-            statements.append((union, values))
-        return statements
-
-    def succeeded(
-        self, name: str, scope: str, connection: BaseDatabaseWrapper
-    ) -> tuple[str, list[Any]]:
-        """A statement returning a row when ``name`` has a successful run in ``scope``."""
-
-        def build() -> QuerySet[Any, Any]:
-            runs = CommandExecution.objects.using(self._using)
-            runs = runs.filter(_SUCCEEDED, command_name=_NAME, scope=_SCOPE)
-            return runs.order_by().values_list("pk")[:1]
-
-        sql, params = self._compile(("succeeded",), build, connection)
-        name = _lookup_value("command_name", name, connection)
-        scope = _lookup_value("scope", scope, connection)
-        return sql, _substitute(params, {_NAME: name, _SCOPE: scope})
-
-    def key_holders(
-        self, key: str, once: bool, connection: BaseDatabaseWrapper
-    ) -> tuple[str, list[Any]]:
-        """A statement returning the rows holding ``key`` as ``lock_key`` (or ``once_key``)."""
-
-        def build() -> QuerySet[Any, Any]:
-            held = Q(lock_key=_KEY) | Q(once_key=_KEY) if once else Q(lock_key=_KEY)
-            return CommandExecution.objects.using(self._using).filter(held).order_by()
-
-        sql, params = self._compile(("key_holders", once), build, connection)
-        return sql, _substitute(params, {_KEY: _lookup_value("lock_key", key, connection)})
-
-
-# By backend class and database alias.
-_READS: dict[tuple[type, str], _Reads] = {}
-
-
-def _reads(using: str, connection: BaseDatabaseWrapper) -> _Reads:
-    key = (type(connection), using)
-    reads = _READS.get(key)
-    if reads is None:
-        reads = _READS[key] = _Reads(using)
-    return reads
-
-
-def _lookup_value(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """``value`` as the ORM passes it to the database for ``field = value``."""
-    field = _FIELDS[name]
-    return field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
-
-
-def _substitute(params: tuple[Any, ...], values: Mapping[str, Any]) -> list[Any]:
-    return [values.get(p, p) if isinstance(p, str) else p for p in params]
-
-
-# -- The two writes every run makes, as SQL built once per database backend. --
-# The ORM compiles the INSERT of a twenty-column row and the UPDATE that
-# finishes it on every call, and builds a model instance through keyword
-# arguments; on the hot path of every command that costs about as much as the
-# writes themselves (see tests/benchmarks/README.md), so the recorder sends
-# these prebuilt statements instead. Values still go through each
-# field's ``get_db_prep_save()``, so they are adapted exactly as the ORM would;
-# a scalar that repeats from run to run (a name, a flag, an empty output) is
-# adapted once per backend and its adapted value reused.
-
-_META = CommandExecution._meta
-_FIELDS: dict[str, Field[Any, Any]] = {f.name: f for f in _META.concrete_fields}
-_COLUMNS: dict[str, Field[Any, Any]] = {f.attname: f for f in _META.concrete_fields}
-# What ``newest_runs()`` reads of a run: the summary columns, by attname and in
-# field order, as ``from_db()`` takes them.
-_SUMMARY = tuple(f.attname for f in _META.concrete_fields if f.name not in SUMMARY_DEFERRED)
-_ATTNAMES = [f.attname for f in _META.concrete_fields]
-#: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
-BRIEF_COLUMNS = (
-    "id",
-    "command_name",
-    "status",
-    "success",
-    "dry_run",
-    "executed_at",
-    "finished_at",
-    "source_hash",
-)
-
-
-@lru_cache(maxsize=8)
-def _read_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """``columns`` in field order, with the three that ``newest_runs()`` reads itself."""
-    wanted = {*columns, "id", "command_name", "success"}
-    return tuple(name for name in _ATTNAMES if name in wanted)
-
-
-@lru_cache(maxsize=8)
-def _deferred_positions(columns: tuple[str, ...]) -> list[int]:
-    """Where ``DEFERRED`` goes among ``columns`` (in field order) to fill every field."""
-    return [index for index, name in enumerate(_ATTNAMES) if name not in columns]
-
-
-_INSERTED: tuple[Field[Any, Any], ...] = tuple(f for f in _FIELDS.values() if not f.primary_key)
-_INDEX = {f.name: index for index, f in enumerate(_INSERTED)}
-_TABLE = str(_META.db_table)
-_PK = str(_FIELDS["id"].column)
-_MISSING = object()
-# Positional arguments in field order (the key first): the fast path of the
-# model's __init__, giving the same instance as keyword arguments.
-_new_row: Callable[..., CommandExecution] = CommandExecution
-# What get_db_prep_save() of a value of these types depends on: the field, the
-# value and the backend, nothing else (a datetime also depends on time zone
-# settings, a dict or list may be changed in place: those are adapted each time).
-# An adaptation is reused only when it is itself one of these immutable types.
-_REUSED_TYPES = frozenset({str, bool, int, type(None)})
-_REUSED_MAX_LENGTH = 255
-_REUSED_LIMIT = 4096
-
-
-class _Backend:
-    """The prebuilt statements and adapted scalars of one kind of database."""
-
-    def __init__(self, connection: BaseDatabaseWrapper, returning: bool) -> None:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(str(f.column)) for f in _INSERTED)
-        values = ", ".join(["%s"] * len(_INSERTED))
-        self.insert = f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES ({values})"
-        if returning:
-            self.insert += f" RETURNING {quote(_PK)}"
-        self.returning = returning
-        self._quote = quote
-        # What turns a fetched row's values into the model's, as the ORM does
-        # (JSON, booleans and datetimes on some backends): (index, column, converters).
-        self.converters: list[tuple[int, Any, list[Any]]] = []
-        for index, field in enumerate(_FIELDS.values()):
-            column = field.get_col(_TABLE)
-            found = [
-                *connection.ops.get_db_converters(column),
-                *column.get_db_converters(connection),
-            ]
-            if found:
-                self.converters.append((index, column, found))
-        self._updates: dict[tuple[tuple[str, ...], bool, bool], str] = {}
-        self._adapted: dict[tuple[str, type, Any], Any] = {}
-        # The row a bare insert would write: constant defaults, adapted once; a
-        # callable default (timezone.now, dict) is called on every insert instead.
-        self._called: list[tuple[int, Field[Any, Any]]] = []
-        self._values: list[Any] = []
-        self._params: list[Any] = []
-        for index, field in enumerate(_INSERTED):
-            value = field.get_default()
-            if (field.has_default() and callable(field.default)) or (
-                type(value) not in _REUSED_TYPES
-            ):
-                self._called.append((index, field))
-                self._values.append(None)
-                self._params.append(None)
-            else:
-                self._values.append(value)
-                self._params.append(self.adapt(field, value, connection))
-
-    def start_row(
-        self, fields: Mapping[str, Any], connection: BaseDatabaseWrapper
-    ) -> tuple[list[Any], list[Any]]:
-        """The values of an inserted row in ``_INSERTED`` order, and their adapted params."""
-        values = self._values.copy()
-        params = self._params.copy()
-        for index, field in self._called:
-            if field.name not in fields:
-                values[index] = value = field.get_default()
-                params[index] = self.adapt(field, value, connection)
-        for name, value in fields.items():
-            index = _INDEX[name]
-            values[index] = value
-            params[index] = self.adapt(_INSERTED[index], value, connection)
-        return values, params
-
-    def update(self, names: tuple[str, ...], fenced: bool, unless_stopped: bool = False) -> str:
-        """The UPDATE of ``names`` by key (and, when ``fenced``, by the lock key it holds;
-        when ``unless_stopped``, only while no stop was asked of the run)."""
-        sql = self._updates.get((names, fenced, unless_stopped))
-        if sql is None:
-            quote = self._quote
-            assignments = ", ".join(f"{quote(str(_FIELDS[n].column))} = %s" for n in names)
-            sql = f"UPDATE {quote(_TABLE)} SET {assignments} WHERE {quote(_PK)} = %s"
-            if fenced:
-                sql += f" AND {quote(str(_FIELDS['lock_key'].column))} = %s"
-            if unless_stopped:
-                sql += f" AND {quote(str(_FIELDS['stop_requested_at'].column))} IS NULL"
-            self._updates[(names, fenced, unless_stopped)] = sql
-        return sql
-
-    def adapt(self, field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
-        """``field.get_db_prep_save(value, connection)``, reused for a repeating scalar."""
-        kind = type(value)
-        if kind not in _REUSED_TYPES or (kind is str and len(value) > _REUSED_MAX_LENGTH):
-            return field.get_db_prep_save(value, connection)
-        # The type is part of the key: True == 1, but they need not adapt alike.
-        key = (field.name, kind, value)
-        adapted = self._adapted.get(key, _MISSING)
-        if adapted is _MISSING:
-            adapted = field.get_db_prep_save(value, connection)
-            if type(adapted) in _REUSED_TYPES:  # not an adapter object, such as Jsonb
-                if len(self._adapted) >= _REUSED_LIMIT:
-                    self._adapted.clear()
-                self._adapted[key] = adapted
-        return adapted
-
-
-# By backend class and RETURNING support (a feature of the server's version).
-_BACKENDS: dict[tuple[type, bool], _Backend] = {}
-
-
-def _backend(connection: BaseDatabaseWrapper) -> _Backend:
-    returning = bool(connection.features.can_return_columns_from_insert)
-    key = (type(connection), returning)
-    backend = _BACKENDS.get(key)
-    if backend is None:
-        backend = _BACKENDS[key] = _Backend(connection, returning)
-    return backend
-
-
-def _insert(connection: BaseDatabaseWrapper, fields: Mapping[str, Any]) -> CommandExecution:
-    """Insert a row with ``fields`` (the rest take their defaults) and return it."""
-    if not _INDEX.keys() >= fields.keys():
-        CommandExecution(**fields)  # raises the model's own TypeError for an unknown name
-        fields = {name: value for name, value in fields.items() if name in _INDEX}  # "pk"
-    backend = _backend(connection)
-    values, params = backend.start_row(fields, connection)
-    # Built before the write: Python run right after a durable commit runs with
-    # cold caches, so what can be done first is done first.
-    row = _new_row(None, *values)
-    with connection.cursor() as cursor:
-        cursor.execute(backend.insert, params)
-        if backend.returning:
-            row.pk = cursor.fetchone()[0]
-        else:
-            row.pk = connection.ops.last_insert_id(cursor, _TABLE, _PK)
-    row._state.adding = False
-    row._state.db = connection.alias
-    return row
-
-
-def _select(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[CommandExecution]:
-    """The rows a SELECT of every column (in field order) returns, built as the ORM builds them.
-
-    Cheaper than ``raw()``, which resolves its columns against the model on every call.
-    """
-    backend = _backend(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    rows = []
-    for found in fetched:
-        values = list(found)
-        for index, column, converters in backend.converters:
-            for converter in converters:
-                values[index] = converter(values[index], column, connection)
-        row = _new_row(*values)
-        row._state.adding = False
-        row._state.db = connection.alias
-        rows.append(row)
-    return rows
-
-
-def _update(
-    connection: BaseDatabaseWrapper,
-    pk: int,
-    values: Mapping[str, Any],
-    lock_key: str | None,
-    unless_stopped: bool = False,
-) -> int:
-    """Set ``values`` on row ``pk`` (only while it holds ``lock_key``, if given, and, with
-    ``unless_stopped``, while no stop was asked of it); count the rows."""
-    backend = _backend(connection)
-    names = tuple(values)
-    sql = backend.update(names, lock_key is not None, unless_stopped)
-    params = [backend.adapt(_FIELDS[name], values[name], connection) for name in names]
-    params.append(pk)
-    if lock_key is not None:
-        params.append(lock_key)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)

@@ -37,7 +37,8 @@ __all__ = [
 
 
 class CommandState(models.TextChoices):
-    """Where a command stands: a run_once command is pending until a run succeeds."""
+    """Where a command stands: a run_once command is pending until it is done
+    (``ExecutionRecorder.done()``: a success holds its ``once_key``)."""
 
     PENDING = "pending", _("pending")
     DONE = "done", _("done")
@@ -72,19 +73,22 @@ class CommandStatus:
         last_success: Its newest successful run in the scope, if any.
         unapplied_migrations: The ``"app_label.migration"`` entries of its
             ``requires`` not applied yet.
+        done_by: The success that makes a run_once command done (it holds the
+            ``once_key`` of the command or of a name it replaces), if any.
     """
 
     command: Definition
     last_run: CommandExecution | None
     last_success: CommandExecution | None
     unapplied_migrations: frozenset[str] = field(default=frozenset())
+    done_by: CommandExecution | None = None
 
     @property
     def state(self) -> CommandState:
         """``PENDING`` or ``DONE`` for a run_once command, else ``REPEATABLE``."""
         if not self.command.run_once:
             return CommandState.REPEATABLE
-        return CommandState.DONE if self.last_success is not None else CommandState.PENDING
+        return CommandState.DONE if self.done_by is not None else CommandState.PENDING
 
     @property
     def running(self) -> bool:
@@ -192,21 +196,31 @@ def command_statuses(
     # A renamed command's history is under the names it replaces too.
     names = [name for command in commands for name in command.history_names]
     columns = BRIEF_COLUMNS if brief else None
-    last_runs, last_successes = recorder.newest_runs(names, scope, columns)
+    once = [name for command in commands if command.run_once for name in command.history_names]
+    newest = recorder.newest(names, scope, columns, done_of=once)
     runs = [
-        (command, _newest(last_runs, command), _newest(last_successes, command))
+        (
+            command,
+            _newest(newest.runs, command),
+            _newest(newest.successes, command),
+            _newest(newest.done, command) if command.run_once else None,
+        )
         for command in commands
     ]
     # One query on django_migrations, and none when no command requires a
     # migration (brief: no pending command).
-    asking = [c for c, _, success in runs if not brief or (c.run_once and success is None)]
+    asking = [c for c, _, _, done_by in runs if not brief or (c.run_once and done_by is None)]
     wanted = sorted({pair for command in asking for pair in command.migration_requires})
     unapplied = set(unapplied_migrations(using, wanted))
     return [
         CommandStatus(
-            command, run, success, frozenset(e for e in command.requires if e in unapplied)
+            command,
+            run,
+            success,
+            frozenset(e for e in command.requires if e in unapplied),
+            done_by,
         )
-        for command, run, success in runs
+        for command, run, success, done_by in runs
     ]
 
 

@@ -62,7 +62,14 @@ def record_command_execution(
 
 
 def should_run_command(command_name: str) -> bool:
-    """Return False only when the newest run is a success of a run_once command."""
+    """Return False only when the newest run is a success of a run_once command.
+
+    This is django-managed-commands' documented meaning, kept for code written
+    against it; it is not this app's "done" (a success holding the command's
+    ``once_key``, ``ExecutionRecorder.done()``), which a start, the status view
+    and ``run_pending_commands`` go by: after a forced rerun that failed, say,
+    this returns True while the command stays done.
+    """
     recorder = history_recorder()
     newest = recorder.history(clip_name(command_name), current_scope()).first()
     return not (newest and newest.success and newest.run_once)

@@ -33,7 +33,7 @@ def test_a_valid_command_has_no_problems_and_reads_with_its_module():
 
 def test_a_definition_is_read_again_once_its_class_changes(monkeypatch):
     first = definition.read(noop_managed.Command)
-    assert definition.read(noop_managed.Command) is first  # kept while nothing changed
+    assert definition.read(noop_managed.Command) == first  # the same while nothing changed
     monkeypatch.setattr(noop_managed.Command, "requires", ["load_catalog"])
     assert definition.read(noop_managed.Command).requires == ("load_catalog",)
     noop_managed.Command.requires.append("shop.0002_price")  # changed in place

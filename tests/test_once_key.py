@@ -12,11 +12,11 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from managed_commands import recorder
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.claim import lock_key
+from managed_commands.status import command_statuses
 from managed_commands.testing.factories import CommandExecutionFactory
 from managed_commands.testing.utils import run_command
 from managed_commands.utils import record_command_execution
@@ -35,7 +35,10 @@ def holder_of_once_key(name="once", scope=""):
 def statements(name, **options):
     with CaptureQueriesContext(connection) as captured:
         result = run_command(name, **options)
-    return result, [query["sql"].split(None, 1)[0].upper() for query in captured.captured_queries]
+    # A union of seeks starts with "(SELECT".
+    return result, [
+        query["sql"].lstrip("(").split(None, 1)[0].upper() for query in captured.captured_queries
+    ]
 
 
 # -- the statements of a run ------------------------------------------------------
@@ -118,21 +121,20 @@ def test_a_success_keeps_the_key_and_a_failure_clears_it():
 
 
 def test_a_failure_recorded_without_its_output_still_clears_the_key(monkeypatch):
+    real_finish, attempts = ExecutionRecorder.finish, []
 
-    real_update, attempts = recorder._update, []
-
-    def first_attempt_fails(connection, pk, values, lock_key):
-        attempts.append(dict(values))
+    def first_attempt_fails(self, execution, lock_key, **fields):
+        attempts.append(dict(fields))
         if len(attempts) == 1:
             raise DatabaseError("cannot store this output")
-        return real_update(connection, pk, values, lock_key)
+        return real_finish(self, execution, lock_key, **fields)
 
-    monkeypatch.setattr(recorder, "_update", first_attempt_fails)
+    monkeypatch.setattr(ExecutionRecorder, "finish", first_attempt_fails)
     with pytest.raises(RuntimeError):
         run_command("once", fail=True)
     row = CommandExecution.objects.get()
     assert row.status == "failed" and row.output.startswith("[managed_commands: output not")
-    assert [a["once_key"] for a in attempts] == [None, None] and row.once_key is None
+    assert len(attempts) == 2 and row.once_key is None
 
 
 def test_an_interruption_clears_the_key(monkeypatch):
@@ -180,6 +182,18 @@ def test_rerun_is_forced_and_leaves_the_key_where_it_is():
         run_command("once", rerun=True, fail=True)
     assert holder_of_once_key().pk == done.pk
     assert run_command("once").stdout.startswith("Skipped 'once'")
+
+
+def test_a_forced_success_takes_the_free_key_so_the_command_is_done():
+    with pytest.raises(RuntimeError):
+        run_command("once", fail=True)
+    forced = run_command("once", rerun=True).execution
+    assert forced.forced and forced.once_key == KEY and holder_of_once_key().pk == forced.pk
+    assert run_command("once").execution is None
+    assert {s.command.name: s.state for s in command_statuses()}["once"] == "done"
+    with pytest.raises(RuntimeError):  # a failed rerun frees no key it does not hold
+        run_command("once", rerun=True, fail=True)
+    assert holder_of_once_key().pk == forced.pk
 
 
 def test_rerun_waits_for_a_live_run_once_holder_instead_of_skipping(settings):
@@ -233,7 +247,8 @@ def test_factory_success_of_a_run_once_command_makes_it_done():
         ({"run_once": True}, True),
         ({"run_once": True, "faked": True}, True),
         ({"run_once": True, "holding_lock": True}, True),
-        ({"run_once": True, "forced": True}, False),
+        ({"run_once": True, "forced": True}, True),  # a forced success takes it when free
+        ({"run_once": True, "forced": True, "holding_lock": True}, False),
         ({"run_once": True, "failed": True}, False),
         ({"run_once": True, "running": True}, False),
         ({"run_once": True, "once_key": None}, False),

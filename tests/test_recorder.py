@@ -1,13 +1,13 @@
-"""ExecutionRecorder: its prebuilt writes store what the ORM stores, its seeks use the indexes."""
+"""ExecutionRecorder: its writes store what the ORM stores, its seeks use the indexes."""
 
 from __future__ import annotations
 
 import datetime
 import io
+import re
 import zoneinfo
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.forms.models import model_to_dict
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from managed_commands import recorder as recorder_module
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
+from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
 
 pytestmark = pytest.mark.django_db
 
@@ -114,38 +114,19 @@ def test_finish_stores_what_the_orm_stores(recorder):
     assert CommandExecution.objects.get(pk=claimed.pk).finished_at == ended
 
 
-def test_reused_adaptations_equal_fresh_ones(recorder):
-    recorder.claim(command_name="warm")  # builds the statements and first adaptations
-    backend = recorder_module._backend(connection)
-    samples = ["", "running", "é" * 10, "x" * 300, True, False, 0, 1, 7, None]
-    for field in recorder_module._INSERTED:
-        for value in samples:
-            try:
-                expected = field.get_db_prep_save(value, connection)
-            except (TypeError, ValueError, ValidationError):
-                continue  # not a value of this field
-            first, second = (backend.adapt(field, value, connection) for _ in range(2))
-            assert type(first) is type(second) is type(expected), (field, value)
-            if type(expected) in (str, bool, int, type(None)):
-                assert first == second == expected, (field, value)
-            else:  # an adapter object (psycopg's Jsonb): never shared between rows
-                assert first is not second, (field, value)
-
-
 def test_newest_run_wins_a_tie_on_start_time(recorder):
     at = timezone.now()
     older = CommandExecution.objects.create(command_name="a", executed_at=at, success=True)
     newer = CommandExecution.objects.create(command_name="a", executed_at=at)
     CommandExecution.objects.create(command_name="a", executed_at=at - datetime.timedelta(1))
-    newest, succeeded = recorder.newest_runs(["a", "b"], "")
+    newest, succeeded, _ = recorder.newest(["a", "b"], "")
     assert newest["a"].pk == newer.pk and succeeded["a"].pk == older.pk
     assert "b" not in newest and "b" not in succeeded
     assert recorder.last_successes(["a", "b"], "") == {"a": at}
-    assert recorder.has_succeeded("a", "") and not recorder.has_succeeded("a", "acme")
+    assert recorder.last_successes(["a"], "acme") == {}
 
 
-def test_reads_agree_with_the_orm_over_a_mixed_history(recorder, monkeypatch):
-    monkeypatch.setattr(recorder_module, "_UNION_BATCH", 2)  # several statements
+def test_reads_agree_with_the_orm_over_a_mixed_history(recorder):
     base = timezone.now() - datetime.timedelta(days=3)
     for number in range(40):
         CommandExecution.objects.create(
@@ -167,7 +148,7 @@ def test_reads_agree_with_the_orm_over_a_mixed_history(recorder, monkeypatch):
         assert recorder.last_successes(iter(names[:1] * 3), scope) == {
             k: v for k, v in expected.items() if k == names[0]
         }
-        found = recorder.newest_runs(names, scope)
+        found = recorder.newest(names, scope)[:2]
         for successful, runs_found in zip((False, True), found, strict=True):
             newest = {}
             for name in names:
@@ -179,8 +160,6 @@ def test_reads_agree_with_the_orm_over_a_mixed_history(recorder, monkeypatch):
             }
             for name, run in runs_found.items():  # the same values as the ORM reads
                 assert model_to_dict(run) == model_to_dict(newest[name])
-        for name in names:
-            assert recorder.has_succeeded(name, scope) == (name in expected)
     started = recorder.last_successes(["c1"], "")["c1"]
     assert timezone.is_aware(started) and isinstance(started, datetime.datetime)
 
@@ -189,12 +168,36 @@ def test_newest_runs_leave_the_long_columns_to_load_on_access(recorder):
     run = CommandExecution.objects.create(
         command_name="a", output="x" * 100_000, traceback="Traceback...", parameters={"n": 1}
     )
-    [found], _ = (list(runs.values()) for runs in recorder.newest_runs(["a"], ""))
+    [found], _ = (list(runs.values()) for runs in recorder.newest(["a"], "")[:2])
     assert found.get_deferred_fields() == set(recorder_module.SUMMARY_DEFERRED)
     assert found.status == run.status and found.executed_at == run.executed_at
     with CaptureQueriesContext(connection) as loads:
         assert found.output == "x" * 100_000 and found.parameters == {"n": 1}
     assert len(loads) == 2  # one read per deferred column touched
+
+
+def test_newest_reads_what_makes_a_command_done_in_the_same_statement(recorder):
+    key = recorder_module.command_key
+    at = timezone.now()
+    holder = CommandExecution.objects.create(
+        command_name="a", executed_at=at, success=True, once_key=key("a", "")
+    )
+    forced = CommandExecution.objects.create(
+        command_name="a", executed_at=at, success=True, forced=True
+    )
+    CommandExecution.objects.create(command_name="b", success=True)  # holds no key
+    CommandExecution.objects.create(command_name="c", once_key=key("c", ""))  # running
+    CommandExecution.objects.create(command_name="d", success=True, once_key=key("d", "x"))
+    with CaptureQueriesContext(connection) as captured:
+        newest = recorder.newest(["a", "b"], "", BRIEF_COLUMNS, done_of=["a", "b", "c", "d"])
+    assert len(captured) == 1  # every newest run succeeded: no seek for successes
+    assert {name: run.pk for name, run in newest.runs.items()} == {
+        "a": forced.pk,
+        "b": CommandExecution.objects.get(command_name="b").pk,
+    }
+    assert {name: run.pk for name, run in newest.done.items()} == {"a": holder.pk}
+    assert recorder.done(["a", "b", "c", "d"], "") == newest.done
+    assert list(recorder.done(["d"], "x")) == ["d"]
 
 
 def test_pruning_keeps_the_newest_success_of_a_tie(recorder):
@@ -218,8 +221,8 @@ def test_the_migrations_match_the_model():
 def _seek_statements(recorder):
     names = ["a", "b", "c"]
     with CaptureQueriesContext(connection) as captured:
-        recorder.newest_runs(names, "")
-        recorder.has_succeeded("a", "")
+        recorder.newest(names, "", done_of=names)
+        recorder.last_successes(["a"], "")
         recorder.last_successes(names, "")
         recorder.resume_point(CommandExecution(pk=10**9, command_name="a", scope=""))
     return [query["sql"] for query in captured.captured_queries]
@@ -233,6 +236,7 @@ def test_sqlite_seeks_read_the_index_in_order(recorder):
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
         assert "TEMP B-TREE" not in plan, plan
         assert "INDEX mc_exec_name_scope_" in plan, plan
+        assert not re.search("^SCAN ", plan, re.MULTILINE), plan  # no table read whole
     successful = _seek_statements(recorder)[1]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {successful}")
@@ -252,6 +256,7 @@ def test_postgresql_seeks_need_no_sort(recorder):
             cursor.execute(f"EXPLAIN {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Sort" not in plan and "mc_exec_name_scope_" in plan, plan
+            assert "Seq Scan" not in plan, plan
 
 
 def test_an_end_is_written_only_while_the_row_holds_its_claim(recorder):

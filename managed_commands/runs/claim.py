@@ -8,10 +8,10 @@ done command refuses the insert itself, and no read before or after it can
 miss a success committing in between.
 
 The loser of the insert reads the rows holding either key (one statement) to
-learn which refused it: a success holding ``once_key`` means done (skip); a
-row holding ``lock_key`` is a holder to wait for, take over from when dead
-(closing its row as abandoned and freeing both keys in the same step), or
-give up on after the wait timeout.
+learn which refused it: a success holding ``once_key`` means done (skip, by
+``recorder.makes_done()``); a row holding ``lock_key`` is a holder to wait
+for, take over from when dead (closing its row as abandoned and freeing both
+keys in the same step), or give up on after the wait timeout.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.utils import timezone
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder, command_key
+from managed_commands.recorder import ExecutionRecorder, command_key, makes_done
 from managed_commands.runs import lease
 from managed_commands.runs.dberrors import after_reconnect, is_busy
 from managed_commands.runs.interrupts import InterruptGuard
@@ -200,13 +200,14 @@ class RunClaim:
         )
 
     def _refused_by(self, key: str) -> tuple[CommandExecution | None, CommandExecution | None]:
-        """Read which key refused the insert: (the row holding ``lock_key``, the
-        success holding ``once_key``), each None when no row holds it."""
+        """Read which key refused the insert, in one statement: (the row holding
+        ``lock_key``, the success that makes the command done), each None when no
+        row holds it."""
         holder = done = None
         for row in self.recorder.key_holders(key, once=self.run_once):
             if row.lock_key == key:
                 holder = row
-            elif row.once_key == key and row.success:
+            elif makes_done(row, key):
                 done = row
             elif row.once_key == key:
                 # A finished run that did not succeed holds no once_key; one

@@ -15,17 +15,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-try:
-    # The C functions under signal.getsignal() and signal.signal(): the wrappers
-    # turn every handler into an enum member (raising and catching ValueError
-    # for each callable), which costs more than the rest of the guard, twice per
-    # signal on every run.
-    from _signal import getsignal as _get_handler
-    from _signal import signal as _set_handler
-except ImportError:  # an interpreter without CPython's _signal
-    from signal import getsignal as _get_handler
-    from signal import signal as _set_handler
-
 _SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
 
 
@@ -83,13 +72,12 @@ class InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
             return self
         for signum in _SIGNALS:
-            previous = _get_handler(signum)
-            # A signal the process chose to ignore stays ignored (== : _signal
-            # gives SIG_IGN as a plain int).
+            previous = signal.getsignal(signum)
+            # A signal the process chose to ignore stays ignored.
             if previous is None or previous == signal.SIG_IGN:
                 continue
             self._previous[signum] = previous
-            _set_handler(signum, self._handle)
+            signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -99,7 +87,7 @@ class InterruptGuard:
         """Put the handlers that were there before the run back."""
         with self._handlers:
             for signum, previous in self._previous.items():
-                _set_handler(signum, previous)
+                signal.signal(signum, previous)
             self._previous.clear()
 
     def stop(self, reason: BaseException, then: Callable[[], None] | None = None) -> bool:

@@ -270,19 +270,19 @@ class TrackedRun:
             self.release()  # the worker holds it from now on, not this process
 
     def _done_under_old_name(self, scope: str) -> bool:
-        """Skip with a notice when a name this command replaces has succeeded.
+        """Skip with a notice when a name this command replaces is done (``recorder.done()``).
 
         A read is enough here: the old name's code is gone, so no success of
         it can commit meanwhile (the claim's key is the new name's).
         """
-        found = self.recorder.last_successes(self.definition.replaced_names, scope)
+        found = self.recorder.done(self.definition.replaced_names, scope)
         if not found:
             return False
-        name, started = max(found.items(), key=lambda item: item[1])
+        run = max(found.values(), key=lambda run: run.executed_at)
         self._notice(
             f"Skipped '{self.definition.name}': this run_once command already ran "
-            f"successfully as '{name}' (which it replaces) on "
-            f"{local_time(started)}. Pass --rerun to run it again."
+            f"successfully as '{run.command_name}' (which it replaces) on "
+            f"{local_time(run.executed_at)}. Pass --rerun to run it again."
         )
         return True
 

@@ -34,8 +34,9 @@ def _started(row: Any) -> datetime.datetime:
 
 def _holds_once_key(row: dict[str, Any]) -> bool:
     """Whether a real run would have left ``row`` holding its command's ``once_key``."""
-    unforced_once = bool(row.get("run_once")) and not row.get("forced")
-    return unforced_once and bool(row.get("success") or row.get("lock_key"))
+    # A success takes it when free, forced or not; a live run only when not forced.
+    live = bool(row.get("lock_key")) and not row.get("forced")
+    return bool(row.get("run_once")) and bool(row.get("success") or live)
 
 
 def _cursor(rows_done: int) -> dict[str, Any]:
@@ -66,8 +67,8 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     ``once_key``: a run_once command is done when a row holds its
     ``once_key`` (the unique key its claim refuses to insert past), so rows
     built here get one where a real run would have it. A successful (or
-    faked) row with ``run_once=True`` and not ``forced`` takes the command's
-    key, and so does a ``holding_lock`` one (a live run_once run holds both
+    faked) row with ``run_once=True`` takes the command's key, and so does a
+    ``holding_lock`` one not ``forced`` (a live run_once run holds both
     keys), unless a row of that command and scope holds it already: a second
     successful row then is recorded without it instead of failing with
     ``IntegrityError``, as ``record_command_execution`` does. Pass
