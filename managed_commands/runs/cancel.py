@@ -60,6 +60,14 @@ class StatementCanceller:
         self._running = self._end
         try:
             return execute(sql, params, many, context)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and self._connection.vendor == "mysql":
+                # A stop that lands as MySQLdb returns from a killed statement leaves
+                # its result unread, and every later statement on the connection
+                # fails "out of sync": close it, so the run's end is written on a
+                # new one.
+                self._connection.close()
+            raise
         finally:
             self._running = None
 
