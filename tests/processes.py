@@ -251,6 +251,18 @@ class ProcessProject:
         stdout, stderr = self.wait(process, timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
+    def kill_once_started(
+        self, *argv: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.Popen[str]:
+        """Start ``manage.py argv`` and SIGKILL it, by its PID, once its body has begun."""
+        process = self.spawn(*argv, env=env)
+        try:
+            self.wait_until_started(process, timeout)
+        finally:
+            process.kill()
+            self.wait(process)
+        return process
+
     def wait_until_started(self, process: subprocess.Popen[str], timeout: float = 60) -> None:
         """Block until the command's body has begun (it writes MC_TEST_STARTED)."""
         self.wait_for_file(process, self.started, timeout)

@@ -44,12 +44,9 @@ def progress(project: ProcessProject) -> list[tuple]:
 def test_kill_9_mid_batch_then_a_plain_rerun_processes_every_row_exactly_once(project, items):
     items(100_000)
     # Inside batch 37 of 100, after its update and before its commit.
-    process = project.spawn("backfill", "--batch-size", "1000", "--hold-at", "37", env=BATCHES)
-    try:
-        project.wait_until_started(process, timeout=120)
-    finally:
-        process.kill()
-        project.wait(process)
+    project.kill_once_started(
+        "backfill", "--batch-size", "1000", "--hold-at", "37", env=BATCHES, timeout=120
+    )
     [(first, status, count, total, _)] = progress(project)
     assert (status, count, total) == ("running", 36_000, 100_000)
     assert processed(project) == {1: 36_000, 0: 64_000}
@@ -64,12 +61,7 @@ def test_kill_9_mid_batch_then_a_plain_rerun_processes_every_row_exactly_once(pr
 def test_a_saved_cursor_outlives_25_starts_that_ended_before_their_loop(project, items):
     items(2_000)
     # Killed inside batch 20: 1,900 rows committed with their cursor.
-    killed = project.spawn("backfill", "--batch-size", "100", "--hold-at", "20", env=BATCHES)
-    try:
-        project.wait_until_started(killed)
-    finally:
-        killed.kill()
-        project.wait(killed)
+    project.kill_once_started("backfill", "--batch-size", "100", "--hold-at", "20", env=BATCHES)
     [(saved, *_)] = progress(project)
     # More than any look-back over the newest runs would read: setup steps that
     # crash, and every fifth start killed -9 in its setup (taken over by the next).
@@ -79,12 +71,7 @@ def test_a_saved_cursor_outlives_25_starts_that_ended_before_their_loop(project,
             assert crashed.returncode == 1, crashed.stderr
             continue
         project.started.unlink()
-        killed = project.spawn("backfill", "--before-loop", "hold", env=BATCHES)
-        try:
-            project.wait_until_started(killed)
-        finally:
-            killed.kill()
-            project.wait(killed)
+        project.kill_once_started("backfill", "--before-loop", "hold", env=BATCHES)
     result = project.run("backfill", "--batch-size", "100", env=BATCHES)
     assert result.returncode == 0, result.stderr
     assert processed(project) == {1: 2_000}

@@ -88,12 +88,7 @@ def test_a_killed_run_shows_as_gone_without_an_eta_and_the_read_writes_nothing(p
     # Killed inside batch 3, so two batches (100 rows) have committed their progress.
     # A long lease: the run writes no heartbeat before it is killed.
     env = {**BATCHES, "MC_TEST_LEASE": "1000"}
-    process = project.spawn("backfill", "--batch-size", "50", "--hold-at", "3", env=env)
-    try:
-        project.wait_until_started(process)
-    finally:
-        process.kill()
-        project.wait(process)
+    process = project.kill_once_started("backfill", "--batch-size", "50", "--hold-at", "3", env=env)
     recorded = project.rows("backfill")
 
     def listed(lease: str = "60") -> tuple[str, dict]:
