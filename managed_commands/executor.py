@@ -24,7 +24,7 @@ from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import dberrors, lease
+from managed_commands.runs import claim, dberrors
 from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
 from managed_commands.signals import command_finished
@@ -148,7 +148,7 @@ class CommandExecutor:
                 self.scope,
                 app_label=command.app_label,
                 source_hash=command.current_source_hash(),
-                hostname=lease.hostname(),
+                hostname=claim.hostname(),
                 pid=os.getpid(),
                 origin=started,
             )

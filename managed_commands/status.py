@@ -21,7 +21,7 @@ from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
 from managed_commands.runs import dberrors
-from managed_commands.runs.lease import last_heard, why_gone
+from managed_commands.runs.claim import last_heard, why_gone
 from managed_commands.scopes import current_scope
 
 __all__ = [

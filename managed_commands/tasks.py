@@ -33,8 +33,8 @@ from managed_commands.executor import CommandExecutor
 from managed_commands.models import CommandExecution
 from managed_commands.origin import started_by
 from managed_commands.recorder import history_recorder
-from managed_commands.runs import queued, replay
-from managed_commands.runs.lease import hostname
+from managed_commands.runs import capture, queued
+from managed_commands.runs.claim import hostname
 from managed_commands.runs.tracked import TrackedRun
 from managed_commands.scopes import current_scope
 from managed_commands.selection import EVERYTHING, Selection
@@ -163,7 +163,7 @@ def enqueue_again(
             f"run it again from there."
         )
     parser = _managed_command(name).create_parser("", name)
-    args, options = replay.call_arguments(name, parser, execution.parameters)
+    args, options = capture.call_arguments(name, parser, execution.parameters)
     with started_by(trigger, triggered_by):
         return _enqueue(name, tuple(args), options, queue_name, backend, chain=None)
 

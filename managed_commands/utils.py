@@ -14,9 +14,8 @@ from django.utils import timezone
 from managed_commands.models import CommandExecution
 from managed_commands.origin import origin
 from managed_commands.recorder import history_recorder
-from managed_commands.runs import lease
-from managed_commands.runs.parameters import to_json
-from managed_commands.runs.sanitize import clean_text, clip_name
+from managed_commands.runs import claim
+from managed_commands.runs.capture import clean_text, clip_name, to_json
 from managed_commands.scopes import current_scope
 
 __all__ = ["get_command_history", "record_command_execution", "should_run_command"]
@@ -57,7 +56,7 @@ def record_command_execution(
         origin=origin(),
         executed_at=finished - datetime.timedelta(seconds=duration or 0),
         finished_at=finished,
-        hostname=lease.hostname(),
+        hostname=claim.hostname(),
     )
 
 

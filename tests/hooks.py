@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import lease
+from managed_commands.runs import claim
 
 
 def beat_after_each_end(patch: Callable[[Any, str, Any], None] = setattr) -> dict[int, Any]:
@@ -19,19 +19,19 @@ def beat_after_each_end(patch: Callable[[Any, str, Any], None] = setattr) -> dic
     a test of a real process knows the beat did fire.
     """
     taken: dict[int, Any] = {}
-    register, finish = lease.heartbeat.register, ExecutionRecorder.finish
+    register, finish = claim.heartbeat.register, ExecutionRecorder.finish
 
     def register_and_take(using, pk, *args):
         register(using, pk, *args)
-        taken[pk] = lease.heartbeat._live[pk]
+        taken[pk] = claim.heartbeat._live[pk]
 
     def finish_then_beat(recorder, execution, lock_key, **fields):
         held = finish(recorder, execution, lock_key, **fields)
         if execution.pk in taken:
-            lease.heartbeat._beat(execution.pk, taken[execution.pk])
+            claim.heartbeat._beat(execution.pk, taken[execution.pk])
             sys.stderr.write(f"[test] beat after the end of run #{execution.pk}\n")
         return held
 
-    patch(lease.heartbeat, "register", register_and_take)
+    patch(claim.heartbeat, "register", register_and_take)
     patch(ExecutionRecorder, "finish", finish_then_beat)
     return taken

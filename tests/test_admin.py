@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs import beatfile, lease
+from managed_commands.runs import claim
 from tests.admin_history import ESCAPED_PAYLOAD, PAYLOAD, make_history
 
 pytestmark = pytest.mark.django_db
@@ -355,11 +355,11 @@ def test_a_run_whose_process_is_gone_shows_as_gone_without_an_eta(viewer, histor
     child.wait()
     # Its process gone from this host; then silent on another host past its lease.
     dead = running_backfill(
-        pid=child.pid, hostname=lease.hostname(), host_id=lease.host_identity(), process_token="1"
+        pid=child.pid, hostname=claim.hostname(), host_id=claim.host_identity(), process_token="1"
     )
     silent = dict(executed_at=timezone.now() - datetime.timedelta(hours=2), hostname="elsewhere")
     for run, reason in (
-        (dead, f"process {child.pid} on {lease.hostname()} is no longer running"),
+        (dead, f"process {child.pid} on {claim.hostname()} is no longer running"),
         (running_backfill(**silent, host_id="another-boot", pid=1), "no heartbeat from process 1"),
     ):
         html = viewer.get(CHANGELIST).content.decode()
@@ -390,12 +390,12 @@ def stop(client, *executions):
 def stop_asked(run: CommandExecution) -> bool:
     """Whether a stop was asked of ``run``: on its row, or on SQLite in its stop file
     (removed here, so no later run with the same id finds it)."""
-    path = beatfile.path_for(run._state.db or "default", run.pk, "stop")
+    path = claim.side_file(run._state.db or "default", run.pk, "stop")
     if path is None:
         run.refresh_from_db()
         return run.stop_requested_at is not None
-    asked = beatfile.stop_asked(path, run.process_token)
-    beatfile.remove(path)
+    asked = claim.stop_file_asks(path, run.process_token)
+    claim.remove_file(path)
     return asked
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from managed_commands.runs.interrupts import InterruptGuard, StopOnTakeover
+from managed_commands.runs.limits import InterruptGuard, StopOnTakeover
 
 
 def test_a_stop_from_another_thread_raises_its_reason_in_the_run():

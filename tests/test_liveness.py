@@ -15,42 +15,42 @@ from django.utils import timezone
 
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import beatfile, lease
+from managed_commands.runs import claim
 from tests import hooks
 
 
 def holder(**fields):
     defaults = {
-        "hostname": lease.hostname(),
+        "hostname": claim.hostname(),
         "pid": os.getpid(),
-        "process_token": lease.own_process_token(),
-        "host_id": lease.host_identity(),
+        "process_token": claim.own_process_token(),
+        "host_id": claim.host_identity(),
         "executed_at": timezone.now(),
     }
     return CommandExecution(**{**defaults, **fields})
 
 
 def test_this_process_is_alive():
-    assert lease.why_gone(holder(), lease_seconds=0) is None
+    assert claim.why_gone(holder(), lease_seconds=0) is None
 
 
 def test_a_dead_process_is_gone():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    reason = lease.why_gone(holder(pid=child.pid, process_token="1"), lease_seconds=3600)
-    assert reason == f"process {child.pid} on {lease.hostname()} is no longer running"
+    reason = claim.why_gone(holder(pid=child.pid, process_token="1"), lease_seconds=3600)
+    assert reason == f"process {child.pid} on {claim.hostname()} is no longer running"
 
 
 def test_a_reused_pid_is_gone():
-    assert lease.why_gone(holder(process_token="not-the-start-time"), 3600) is not None
+    assert claim.why_gone(holder(process_token="not-the-start-time"), 3600) is not None
 
 
 def test_a_zombie_is_gone():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     # Not reaped yet: /proc still lists it, in state Z, once it has exited.
     os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    token = lease.process_token(child.pid)
-    assert not lease.process_is_running(child.pid, token)
+    token = claim.process_token(child.pid)
+    assert not claim.process_is_running(child.pid, token)
     child.wait()
 
 
@@ -59,8 +59,8 @@ def test_other_hosts_are_judged_by_their_heartbeat():
     elsewhere = {"hostname": "elsewhere", "host_id": "another-boot/4026531836/another-machine"}
     fresh = holder(**elsewhere, heartbeat_at=now - datetime.timedelta(seconds=10))
     stale = holder(**elsewhere, heartbeat_at=now - datetime.timedelta(seconds=100))
-    assert lease.why_gone(fresh, 60, now) is None
-    assert lease.why_gone(stale, 60, now) == (
+    assert claim.why_gone(fresh, 60, now) is None
+    assert claim.why_gone(stale, 60, now) == (
         f"no heartbeat from process {os.getpid()} on elsewhere for 100 s (lease 60 s)"
     )
 
@@ -68,24 +68,24 @@ def test_other_hosts_are_judged_by_their_heartbeat():
 def test_the_host_identity_names_this_boot_and_pid_namespace():
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     namespace = os.stat("/proc/self/ns/pid").st_ino
-    assert lease.host_identity().startswith(f"{boot}/{namespace}/")
+    assert claim.host_identity().startswith(f"{boot}/{namespace}/")
 
 
 def test_a_holder_in_another_pid_namespace_is_judged_by_its_lease_not_its_pid():
     # Same hostname (host networking), its own PID namespace: our PID 1 or
     # its PID here means nothing about it, however alive that PID looks.
-    boot, _, machine = lease.host_identity().split("/")
+    boot, _, machine = claim.host_identity().split("/")
     other_namespace = f"{boot}/1/{machine}"
     now = timezone.now()
     silent = holder(pid=1, host_id=other_namespace, executed_at=now - datetime.timedelta(hours=1))
     beating = holder(pid=1, host_id=other_namespace, heartbeat_at=now)
-    assert lease.why_gone(silent, 60, now).startswith("no heartbeat from process 1 on ")
-    assert lease.why_gone(beating, 60, now) is None
+    assert claim.why_gone(silent, 60, now).startswith("no heartbeat from process 1 on ")
+    assert claim.why_gone(beating, 60, now) is None
     # A dead PID proves nothing either: only the lease can tell.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     dead_pid = holder(pid=child.pid, host_id=other_namespace, heartbeat_at=now)
-    assert lease.why_gone(dead_pid, 60) is None
+    assert claim.why_gone(dead_pid, 60) is None
 
 
 def test_a_holder_without_a_host_identity_is_judged_by_its_lease():
@@ -94,8 +94,8 @@ def test_a_holder_without_a_host_identity_is_judged_by_its_lease():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     unknown = holder(pid=child.pid, host_id="", heartbeat_at=now)
-    assert lease.why_gone(unknown, 60, now) is None
-    assert lease.why_gone(unknown, 60, now + datetime.timedelta(seconds=61)) is not None
+    assert claim.why_gone(unknown, 60, now) is None
+    assert claim.why_gone(unknown, 60, now + datetime.timedelta(seconds=61)) is not None
 
 
 @pytest.mark.django_db
@@ -105,19 +105,19 @@ def test_a_holder_on_a_sqlite_file_beats_beside_it_not_in_it():
         command_name="x", hostname="elsewhere", host_id="other", pid=1, executed_at=stale
     )
     holder_row = CommandExecution.objects.get(pk=row.pk)  # loaded: knows its database
-    path = beatfile.path_for("default", row.pk)
+    path = claim.side_file("default", row.pk)
     if connection.vendor != "sqlite":
         # Servers take the beat in the row itself.
-        assert path is None and beatfile.last_beat("default", row.pk) is None
+        assert path is None and claim.file_beat("default", row.pk) is None
         return
     database = Path(connection.settings_dict["NAME"]).resolve()
     assert path == database.parent / f".{database.name}.managed_commands" / f"{row.pk}.beat"
-    assert lease.why_gone(holder_row, 60) is not None  # silent for ten minutes
-    beatfile.touch(path)
+    assert claim.why_gone(holder_row, 60) is not None  # silent for ten minutes
+    claim.touch_file(path)
     try:
-        assert lease.why_gone(holder_row, 60) is None  # its file beat just now
+        assert claim.why_gone(holder_row, 60) is None  # its file beat just now
     finally:
-        beatfile.remove(path)
+        claim.remove_file(path)
     assert not path.exists()
 
 
@@ -160,12 +160,12 @@ def test_a_real_process_whose_beat_races_its_own_end_reports_no_takeover(
 def test_a_beat_finding_the_claim_of_a_running_run_gone_stops_it(caplog):
     row = CommandExecution.objects.create(command_name="x", lock_key="k" * 64)
     lost = []
-    lease.heartbeat.register("default", row.pk, "k" * 64, 3600, lambda: lost.append(row.pk))
+    claim.heartbeat.register("default", row.pk, "k" * 64, 3600, lambda: lost.append(row.pk))
     try:
-        beat = lease.heartbeat._live[row.pk]
+        beat = claim.heartbeat._live[row.pk]
         assert ExecutionRecorder("default").abandon(row, "no heartbeat")
-        lease.heartbeat._beat(row.pk, beat)
+        claim.heartbeat._beat(row.pk, beat)
     finally:
-        lease.heartbeat.unregister(row.pk)
+        claim.heartbeat.unregister(row.pk)
     assert lost == [row.pk]
     assert f"run #{row.pk} no longer holds its claim: another process took it over" in caplog.text

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from managed_commands.runs.parameters import REDACTED, is_sensitive, prepare, to_json
+from managed_commands.runs.capture import REDACTED, is_sensitive, prepare, to_json
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,7 @@ from django.test import override_settings
 from managed_commands import conf
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.capture import BoundedText
-from managed_commands.runs.parameters import REDACTED, prepare
-from managed_commands.runs.redact import Redactor
+from managed_commands.runs.capture import REDACTED, BoundedText, Redactor, prepare
 
 SECRET = "s3cr3t-value"
 KEY = re.compile(r"sk_live_[0-9a-zA-Z]{24}")

@@ -5,8 +5,7 @@ import datetime
 import pytest
 from django.core.management.base import CommandError, CommandParser
 
-from managed_commands.runs.parameters import prepare
-from managed_commands.runs.replay import call_arguments
+from managed_commands.runs.capture import call_arguments, prepare
 
 
 def parser():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from managed_commands.runs.sanitize import _ANSI_ESCAPE, _UNSTORABLE, clean_text, clip_name
+from managed_commands.runs.capture import _ANSI_ESCAPE, _UNSTORABLE, clean_text, clip_name
 
 
 def test_short_names_are_kept():

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs import outlive
+from managed_commands.runs import claim
 from managed_commands.testing.assertions import assert_refused, assert_skipped, assert_succeeded
 
 
@@ -26,10 +26,10 @@ def test_run_managed_command_returns_the_row_and_the_output(run_managed_command)
 def test_a_failure_in_a_test_stays_inside_the_test(run_managed_command, caplog):
     # A committed copy would leak into later tests: none is written, and the
     # log says the record rolls back with the test.
-    watchers = list(outlive._watchers)
+    watchers = list(claim._watchers)
     result = run_managed_command("fail")
     assert result.exit_code == 1 and result.execution.status == "failed"
-    assert outlive._watchers == watchers
+    assert claim._watchers == watchers
     assert "inside a test's transaction on database 'default'" in caplog.text
 
 

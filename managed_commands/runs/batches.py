@@ -25,10 +25,10 @@ from managed_commands.exceptions import InvalidIteration
 from managed_commands.models import CommandExecution
 from managed_commands.progress import describe
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import beatfile
+from managed_commands.runs import claim
 from managed_commands.runs.dryrun import DryRun
-from managed_commands.runs.interrupts import InterruptGuard, StopAsRequested, StopOnTakeover
 from managed_commands.runs.keyset import Keyset
+from managed_commands.runs.limits import InterruptGuard, StopAsRequested, StopOnTakeover
 
 __all__ = ["RunBatches"]
 
@@ -81,7 +81,7 @@ class RunBatches:
         self._batches = 0  # batches with rows
         self._commits = 0  # and the empty pages that end loops
         self._stop_asked = False
-        self._stop_file = beatfile.path_for(recorder.using, execution.pk, "stop")
+        self._stop_file = claim.side_file(recorder.using, execution.pk, "stop")
 
     # -- the saved cursor ------------------------------------------------------
     def steps(self) -> dict[str, dict[str, Any]]:
@@ -239,8 +239,8 @@ class RunBatches:
             "tick_rate": progress.rate(state["count"]),
             "throttled_seconds": self._throttled,
         }
-        if self._stop_file and beatfile.stop_asked(self._stop_file, self.execution.process_token):
-            beatfile.remove(self._stop_file)
+        if self._stop_file and claim.stop_file_asks(self._stop_file, self.execution.process_token):
+            claim.remove_file(self._stop_file)
             values["stop_requested_at"] = timezone.now()
             self._stop_asked = True
         if self.dry_run is not None:
@@ -315,9 +315,9 @@ def ask_to_stop(recorder: ExecutionRecorder, runs: Sequence[tuple[int, str]]) ->
     """
     by_file = False
     for pk, token in runs:
-        path = beatfile.path_for(recorder.using, pk, "stop")
+        path = claim.side_file(recorder.using, pk, "stop")
         if path is not None:
-            beatfile.ask_to_stop(path, token)
+            claim.write_stop_file(path, token)
             by_file = True
     if not by_file:
         recorder.request_stop([pk for pk, _ in runs])

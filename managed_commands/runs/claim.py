@@ -1,41 +1,47 @@
-"""Claim a run: one atomic step that both checks and takes a command's lock.
+"""Claim a run and keep its lease.
 
-The claim is the run's own row: it is inserted with ``lock_key`` set, and a
-unique index on ``lock_key`` lets exactly one row per (scope, command) hold
-it, on every backend. A run_once run (not ``--rerun``) also sets ``once_key``,
-which its success keeps and any other end clears: a second unique index, so a
-done command refuses the insert itself, and no read before or after it can
-miss a success committing in between.
-
-The loser of the insert reads the rows holding either key (one statement) to
-learn which refused it: a success holding ``once_key`` means done (skip, by
-``recorder.makes_done()``); a row holding ``lock_key`` is a holder to wait
-for, take over from when dead (closing its row as abandoned and freeing both
-keys in the same step), or give up on after the wait timeout.
+The claim is the run's own row: it is inserted with ``lock_key`` set, and a unique
+index on ``lock_key`` lets exactly one row per (scope, command) hold it, on every
+backend; a run_once run (not ``--rerun``) also sets ``once_key``, so once it has
+succeeded no second run can. While the run lives, its lease (a heartbeat, and the
+process that holds it) tells other processes whether the holder is still there; a
+holder that is gone is taken over. On SQLite the heartbeat is a file beside the
+database, so it never waits on the database's one writer.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime
+import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
-from typing import Any
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from managed_commands import conf
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key, makes_done
-from managed_commands.runs import lease
 from managed_commands.runs.dberrors import after_reconnect, is_busy
-from managed_commands.runs.interrupts import InterruptGuard
+from managed_commands.runs.limits import InterruptGuard
+from managed_commands.scopes import select_tenant, selected_tenant
 
 _FIRST_DELAY = 0.02
+
+
 _MAX_DELAY = 0.5
+
 
 # Locks this process holds, by key, with the thread holding each: a holder
 # that is this very thread can only be a recursive call, which would wait forever.
@@ -140,7 +146,7 @@ class RunClaim:
                 reason = (
                     "it ended, but its end could not be recorded"
                     if holder.outcome_unknown  # a repeatable command, or --rerun: run it again
-                    else lease.why_gone(holder, self.lease_seconds)
+                    else why_gone(holder, self.lease_seconds)
                 )
                 if reason:
                     with self.guard.deferred():
@@ -226,7 +232,7 @@ class RunClaim:
 
     def _refuse_recursion(self, holder: CommandExecution) -> None:
         recursive = _held_here.get(self.key or "") == threading.get_ident()
-        if recursive and lease.is_this_process(holder):
+        if recursive and is_this_process(holder):
             raise LockHeld(
                 f"Cannot start '{self.name}': this process is already running it "
                 f"({describe_holder(holder)}); a command cannot call itself."
@@ -244,3 +250,395 @@ class RunClaim:
             f"Gave up after waiting {self.wait_timeout:g} s. Try again once it has finished, "
             f"or raise MANAGED_COMMANDS['WAIT_TIMEOUT']."
         )
+
+
+logger = logging.getLogger("managed_commands")
+
+
+@lru_cache(maxsize=1)
+def hostname() -> str:
+    return socket.gethostname()[:255]
+
+
+@lru_cache(maxsize=1)
+def host_identity() -> str:
+    """The boot, PID namespace and machine of this process ("" where /proc cannot tell).
+
+    Two processes whose identities are equal see the same PIDs, so one can
+    check the other's PID; otherwise only a heartbeat can tell. Read once per
+    process: a fork stays in its parent's namespace.
+    """
+    boot = _first_line("/proc/sys/kernel/random/boot_id")
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    if not boot:
+        return ""
+    machine = _first_line("/etc/machine-id") or _first_line("/var/lib/dbus/machine-id")
+    return f"{boot}/{namespace}/{machine}"[:128]
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            return file.readline().strip()
+    except OSError:
+        return ""
+
+
+def is_this_process(holder: CommandExecution) -> bool:
+    """Tell whether ``holder`` is a run of this very process."""
+    return holder.pid == os.getpid() and _same_host(holder)
+
+
+def _same_host(holder: CommandExecution) -> bool:
+    identity = host_identity()
+    return bool(identity) and holder.host_id == identity
+
+
+def _read_stat(pid: int) -> tuple[str, str] | None:
+    """Return (state, start time in clock ticks) from /proc, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    # The command name in parentheses may itself contain spaces or ")".
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return fields[0], fields[19]
+
+
+def process_token(pid: int) -> str:
+    """Return an opaque token identifying this incarnation of ``pid`` (empty if unknown)."""
+    stat = _read_stat(pid)
+    return stat[1] if stat else ""
+
+
+def own_process_token() -> str:
+    """The token of this process, read once (keyed by PID, so a fork reads its own)."""
+    return _own_token(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _own_token(pid: int) -> str:
+    return process_token(pid)
+
+
+def process_is_running(pid: int, token: str) -> bool:
+    """Tell whether ``pid`` of this host identity is still the process that wrote ``token``.
+
+    Asked only where ``host_identity()`` is known, which needs /proc.
+    """
+    stat = _read_stat(pid)
+    if stat is None:
+        return False
+    state, started = stat
+    # A zombie has exited; only its parent has not reaped it yet.
+    if state in ("Z", "X", "x"):
+        return False
+    return not token or started == token
+
+
+def why_gone(
+    holder: CommandExecution, lease_seconds: float, now: datetime.datetime | None = None
+) -> str | None:
+    """Return why ``holder`` no longer holds its run, or None while it may still be alive.
+
+    A run enqueued for a task worker is gone once it waited longer than
+    ``QUEUE_TIMEOUT`` for one; a running one is judged by its process when
+    this host can check it, by its heartbeat lease otherwise.
+    """
+    now = now or timezone.now()
+    if holder.status == CommandExecution.Status.QUEUED:
+        waited = (now - (holder.enqueued_at or holder.executed_at)).total_seconds()
+        limit = conf.queue_timeout()
+        if waited <= limit:
+            return None
+        return (
+            f"enqueued {waited:.0f} s ago and never started by a worker (QUEUE_TIMEOUT {limit:g} s)"
+        )
+    if holder.pid and _same_host(holder):
+        if process_is_running(holder.pid, holder.process_token):
+            return None
+        return f"process {holder.pid} on {holder.hostname} is no longer running"
+    silent = (now - last_heard(holder)).total_seconds()
+    if silent <= lease_seconds:
+        return None
+    return (
+        f"no heartbeat from process {holder.pid} on {holder.hostname or 'an unknown host'} "
+        f"for {silent:.0f} s (lease {lease_seconds:g} s)"
+    )
+
+
+def last_heard(holder: CommandExecution) -> datetime.datetime:
+    """When ``holder`` last gave a sign of life: its newest heartbeat (in its row, or
+    in its beat file on SQLite), else its start."""
+    last_sign = holder.heartbeat_at or holder.executed_at
+    if holder._state.db and holder.pk:
+        in_file = file_beat(holder._state.db, holder.pk)
+        last_sign = max(last_sign, in_file) if in_file else last_sign
+    return last_sign
+
+
+class _Beat(NamedTuple):
+    using: str
+    tenant: Any
+    lock_key: str
+    interval: float
+    on_lost: Callable[[], None]
+
+
+class _Heartbeat:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, _Beat] = {}
+        # The beat files written so far, removed when their run ends.
+        self._touched: dict[int, Path] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(
+        self,
+        using: str,
+        pk: int,
+        lock_key: str,
+        lease_seconds: float,
+        on_lost: Callable[[], None],
+    ) -> None:
+        """Beat for run ``pk`` while it holds ``lock_key``; call ``on_lost`` if it stops holding it.
+
+        The beat writes on ``using`` as seen from this thread's connection
+        (the tenant selected on it).
+        """
+        interval = max(lease_seconds / 4, 0.05)
+        beat = _Beat(using, selected_tenant(using), lock_key, interval, on_lost)
+        with self._lock:
+            live = self._live
+            shortest = min(other.interval for other in live.values()) if live else None
+            live[pk] = beat
+            thread = self._thread
+            # A forked child inherits the object but not the thread: start its own.
+            if thread is None or not thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="managed_commands-heartbeat", daemon=True
+                )
+                self._thread.start()
+            elif shortest is not None and beat.interval < shortest:
+                self._wake.set()
+
+    def unregister(self, pk: int) -> None:
+        """Stop beating for run ``pk``; called before its end releases the claim, so that
+        a beat already on its way finds the claim gone without judging it taken over."""
+        with self._lock:
+            self._live.pop(pk, None)
+            touched = self._touched.pop(pk, None)
+        if touched:
+            remove_file(touched)
+
+    def _interval(self) -> float:
+        with self._lock:
+            return min((beat.interval for beat in self._live.values()), default=60.0)
+
+    def _run(self) -> None:
+        last_beat = time.monotonic()
+        opened: set[str] = set()
+        while True:
+            due = last_beat + self._interval() - time.monotonic()
+            if self._wake.wait(max(due, 0.0)):
+                # A run with a shorter lease arrived: recompute when to beat.
+                self._wake.clear()
+                continue
+            last_beat = time.monotonic()
+            with self._lock:
+                live = list(self._live.items())
+            for pk, beat in live:
+                opened.add(beat.using)
+                self._beat(pk, beat)
+            # One connection per database while runs beat on it (not one per
+            # beat, which a server at max_connections could refuse), none after.
+            for using in opened - {beat.using for _, beat in live}:
+                connections[using].close()
+            opened.intersection_update(beat.using for _, beat in live)
+
+    def _touch(self, pk: int, file: Path) -> None:
+        try:
+            touch_file(file)
+        except OSError as exc:
+            logger.warning(
+                "managed_commands: the heartbeat of run #%s could not touch %s (%s)", pk, file, exc
+            )
+            return
+        with self._lock:
+            ended = pk not in self._live
+            if not ended:
+                self._touched[pk] = file
+        if ended:  # the run ended while this beat was on its way
+            remove_file(file)
+
+    def _beat(self, pk: int, beat: _Beat) -> None:
+        try:
+            # The row may live in a tenant's schema (django-tenants), which
+            # this thread's own connection has not selected.
+            select_tenant(beat.using, beat.tenant)
+            recorder = ExecutionRecorder(beat.using)
+            # On SQLite the run beats in a file instead of its row (see beatfile).
+            # The start of the row is the first sign of life: the file is
+            # written at the first beat only, so a short run touches no file.
+            file = side_file(beat.using, pk)
+            if file:
+                # Only read the database: a write here could fail the command's own.
+                self._touch(pk, file)
+                held = recorder.holds(pk, beat.lock_key)
+            else:
+                held = recorder.renew(pk, beat.lock_key)
+        except DatabaseError as exc:
+            logger.warning(
+                "managed_commands: the heartbeat of run #%s could not be written (%s: %s); "
+                "trying again at the next beat.",
+                pk,
+                type(exc).__name__,
+                str(exc).strip(),
+            )
+            # A broken connection stays broken: the next beat opens a new one.
+            connections[beat.using].close_if_unusable_or_obsolete()
+            return
+        if held:
+            return
+        with self._lock:
+            # A run stops beating before its end releases the claim: one that
+            # stopped meanwhile released it itself, and was not taken over.
+            if self._live.pop(pk, None) is None:
+                return
+        logger.error(
+            "managed_commands: run #%s no longer holds its claim: another process took it "
+            "over after its lease ran out. Stopping the run.",
+            pk,
+        )
+        beat.on_lost()
+
+
+heartbeat = _Heartbeat()
+
+
+logger = logging.getLogger("managed_commands")
+
+
+_POLL_SECONDS = 0.02
+
+
+_EXIT_WAIT_SECONDS = 30.0
+
+
+_watchers: list[tuple[threading.Thread, str]] = []
+
+
+def in_test_transaction(using: str) -> bool:
+    """Tell whether the connection is inside a transaction a test case opened."""
+    blocks = connections[using].atomic_blocks
+    return any(getattr(block, "_from_testcase", False) for block in blocks)
+
+
+def keep_if_rolled_back(execution: CommandExecution, using: str) -> None:
+    """Write ``execution`` again once the caller's transaction has ended, if it rolled back."""
+    caller = connections[using]
+    fields = {
+        field.attname: getattr(execution, field.attname)
+        for field in CommandExecution._meta.concrete_fields
+        if not field.primary_key
+    }
+    watcher = threading.Thread(
+        target=_keep,
+        args=(caller, using, selected_tenant(using), execution.pk, fields),
+        name="managed_commands-failure-keeper",
+        daemon=True,
+    )
+    watcher.start()
+    _watchers[:] = [(other, alias) for other, alias in _watchers if other.is_alive()]
+    _watchers.append((watcher, using))
+
+
+def _keep(
+    caller: BaseDatabaseWrapper, using: str, tenant: Any, pk: int, fields: dict[str, Any]
+) -> None:
+    # The caller's connection belongs to its thread: only its plain attributes
+    # are read here. Autocommit comes back once the commit or rollback is done.
+    while not (caller.autocommit or caller.connection is None):
+        time.sleep(_POLL_SECONDS)
+    try:
+        select_tenant(using, tenant)
+        recorder = ExecutionRecorder(using)
+        if not recorder.executions.filter(pk=pk).exists():
+            kept = recorder.record(**fields)
+            logger.info("Failed run #%s was rolled back with its caller: kept as #%s", pk, kept.pk)
+    except DatabaseError:
+        logger.exception("Could not keep the record of failed run #%s after a rollback", pk)
+    finally:
+        connections[using].close()
+
+
+@atexit.register
+def _finish_keeping() -> None:
+    """Before the process exits, let every watcher write what it must."""
+    for watcher, using in _watchers:
+        if watcher.is_alive():
+            # A transaction still open now never commits: end it, so the
+            # watcher can see it ended (and, on SQLite, write at all).
+            connections[using].close()
+        watcher.join(_EXIT_WAIT_SECONDS)
+
+
+def side_file(using: str, pk: int, kind: str = "beat") -> Path | None:
+    """The ``beat`` (or ``stop``) file of run ``pk`` when ``using`` is a SQLite file, else None."""
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
+        return None
+    return _folder(str(connection.settings_dict["NAME"])) / f"{pk}.{kind}"
+
+
+@lru_cache(maxsize=16)
+def _folder(database_name: str) -> Path:
+    """The folder of beat files beside a database file (resolved once: it is on every run)."""
+    database = Path(database_name).resolve()
+    return database.parent / f".{database.name}.managed_commands"
+
+
+def touch_file(path: Path) -> None:
+    """Beat: create the file, or set its modification time to now."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def file_beat(using: str, pk: int) -> datetime.datetime | None:
+    """When run ``pk`` last beat in its file (None without one)."""
+    path = side_file(using, pk)
+    if path is None:
+        return None
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        return None
+    return datetime.datetime.fromtimestamp(modified, datetime.timezone.utc)
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def write_stop_file(path: Path, process_token: str) -> None:
+    """Write the stop request of the run held by ``process_token``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(process_token)
+
+
+def stop_file_asks(path: Path, process_token: str) -> bool:
+    """Whether a stop was asked of this very run (a file left for an earlier database's
+    run with the same id does not count)."""
+    try:
+        return path.read_text() == process_token
+    except OSError:
+        return False

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.lease import host_identity, hostname, own_process_token
+from managed_commands.runs.claim import host_identity, hostname, own_process_token
 
 # The row the next tracked run of this context adopts; taken by that run, so a
 # command it calls in turn claims its own.

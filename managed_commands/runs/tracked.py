@@ -44,25 +44,38 @@ from managed_commands.origin import metadata, nested_runs, origin
 from managed_commands.recorder import history_recorder
 from managed_commands.runs import queued
 from managed_commands.runs.batches import RunBatches
-from managed_commands.runs.capture import BoundedText, OutputCapture
-from managed_commands.runs.claim import RunClaim, describe_holder, settle_advice
+from managed_commands.runs.capture import (
+    BoundedText,
+    OutputCapture,
+    Redactor,
+    clean_text,
+    clip_name,
+    prepare,
+    to_json,
+)
+from managed_commands.runs.claim import (
+    RunClaim,
+    describe_holder,
+    heartbeat,
+    host_identity,
+    hostname,
+    in_test_transaction,
+    keep_if_rolled_back,
+    own_process_token,
+    settle_advice,
+)
 from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
-from managed_commands.runs.interrupts import (
+from managed_commands.runs.limits import (
     InterruptGuard,
     StopAsRequested,
     StopAtTimeLimit,
     StopBySignal,
     StopOnTakeover,
     StopRun,
+    database_timeouts,
+    time_limit,
 )
-from managed_commands.runs.lease import heartbeat, host_identity, hostname, own_process_token
-from managed_commands.runs.outlive import in_test_transaction, keep_if_rolled_back
-from managed_commands.runs.parameters import prepare, to_json
-from managed_commands.runs.redact import Redactor
-from managed_commands.runs.sanitize import clean_text, clip_name
-from managed_commands.runs.timelimit import time_limit
-from managed_commands.runs.timeouts import database_timeouts
 from managed_commands.scopes import command_database, current_scope
 from managed_commands.signals import command_finished, command_started
 

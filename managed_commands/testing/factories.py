@@ -18,7 +18,7 @@ from factory.django import DjangoModelFactory
 
 from managed_commands import conf
 from managed_commands.models import CommandExecution
-from managed_commands.runs import lease
+from managed_commands.runs import claim
 from managed_commands.runs.claim import lock_key
 from managed_commands.scopes import current_scope
 
@@ -100,8 +100,8 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             finished_at=None,
             duration=None,
             pid=LazyFunction(os.getpid),
-            process_token=LazyFunction(lease.own_process_token),
-            host_id=LazyFunction(lease.host_identity),
+            process_token=LazyFunction(claim.own_process_token),
+            host_id=LazyFunction(claim.host_identity),
         )
         holding_lock = Trait(
             running=True,
@@ -144,7 +144,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     finished_at = LazyAttribute(
         lambda row: row.executed_at + datetime.timedelta(seconds=row.duration or 0)
     )
-    hostname = LazyFunction(lease.hostname)
+    hostname = LazyFunction(claim.hostname)
 
     @classmethod
     def _create(cls, model_class: type[CommandExecution], *args: Any, **kwargs: Any) -> Any:
