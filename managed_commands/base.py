@@ -13,7 +13,7 @@ from django.db.models import Model, QuerySet
 
 from managed_commands import definition
 from managed_commands.exceptions import TrackingUnavailable
-from managed_commands.origin import started_by
+from managed_commands.runs.run import started_by
 
 __all__ = ["ManagedBaseCommand"]
 
@@ -146,7 +146,7 @@ class ManagedBaseCommand(BaseCommand):
             )
         # Imported here rather than at the top: the run loads the model, which
         # exists only once the app is installed, and ``--help`` never needs it.
-        from managed_commands.runs.tracked import TrackedRun
+        from managed_commands.runs.run import TrackedRun
 
         run = TrackedRun(self, definition.read(type(self)), args, options)
         return run.execute(super().execute)
@@ -186,7 +186,7 @@ class ManagedBaseCommand(BaseCommand):
         resumes included (by default counted at the start of the loop).
         """
         # Imported here: the run module loads the model, which needs the app registry.
-        from managed_commands.runs.tracked import run_of
+        from managed_commands.runs.run import run_of
 
         return (
             run_of(self)

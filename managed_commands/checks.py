@@ -15,9 +15,9 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from managed_commands import conf
+from managed_commands.conf import command_database
 from managed_commands.definition import POST_MIGRATE, PRE_MIGRATE, Definition
 from managed_commands.loader import discover
-from managed_commands.scopes import command_database
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

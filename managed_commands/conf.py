@@ -1,14 +1,20 @@
-"""Settings of managed_commands: one table of ``MANAGED_COMMANDS`` keys, one accessor each.
+"""Settings of managed_commands, and the scope and tasks API they select.
 
-``settings.MANAGED_COMMANDS`` is read at call time (never at import), so
-``override_settings`` works; a value is validated once per ``MANAGED_COMMANDS``
-dict (assign a new dict rather than change one in place). A bad value is reported by the system
-check of its key (``checks.check_settings``); an accessor reading one raises
-``ImproperlyConfigured`` with the same message rather than guess a value.
+One table of ``MANAGED_COMMANDS`` keys, one accessor each. ``settings.MANAGED_COMMANDS``
+is read at call time (never at import), so ``override_settings`` works. A bad value
+is reported by the system check of its key (``checks.check_settings``); an accessor
+reading one raises ``ImproperlyConfigured`` with the same message rather than guess
+a value.
+
+The scope of a run (a tenant, a site, or "" for an unscoped project) is read from
+the connection the command runs on, which is not necessarily the one that holds the
+history: django-tenants selects the tenant on its own alias (``TENANT_DB_ALIAS``,
+``default`` unless set), while ``MANAGED_COMMANDS["DATABASE"]`` may name another.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Callable
@@ -17,7 +23,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.utils.module_loading import import_string
 
 
@@ -262,6 +268,8 @@ SETTINGS: tuple[Setting, ...] = (
         "lost; the default is 3600.",
     ),
 )
+
+
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
@@ -392,3 +400,52 @@ def tenant_app_lists() -> frozenset[str]:
 def _is_this_app(entry: str) -> bool:
     # An entry may name the package or its AppConfig ("managed_commands.apps....").
     return entry == "managed_commands" or entry.startswith("managed_commands.")
+
+
+def command_database() -> str:
+    """Return the alias of the connection commands run on (and tenants are selected on)."""
+    return tenant_database()
+
+
+def current_scope() -> str:
+    """Return the scope of a run starting now in this thread.
+
+    ``MANAGED_COMMANDS["SCOPE"]``, when set, is called with the command's
+    connection. Otherwise the django-tenants schema selected on that
+    connection is the scope, except the public schema, which is "" like an
+    unscoped project.
+    """
+    connection = connections[command_database()]
+    custom = scope_function()
+    if custom is not None:
+        return str(custom(connection) or "")
+    schema = getattr(connection, "schema_name", None)
+    if schema and schema != public_schema():
+        return str(schema)
+    return ""
+
+
+def selected_tenant(using: str) -> Any:
+    """Return the django-tenants tenant selected on ``using`` in this thread (None without it)."""
+    return getattr(connections[using], "tenant", None)
+
+
+def select_tenant(using: str, tenant: Any) -> None:
+    """Select ``tenant`` on ``using`` in this thread, so tables resolve as where it was read.
+
+    Django connections are per thread, and django-tenants starts each new one
+    on the public schema: a helper thread writing a tenant's history must
+    select that tenant first.
+    """
+    if tenant is not None:
+        connections[using].set_tenant(tenant)  # type: ignore[attr-defined]
+
+
+def tasks_api() -> Any:
+    """``django.tasks`` (Django 6.0+) or the ``django_tasks`` backport; None without either."""
+    for name in ("django.tasks", "django_tasks"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None

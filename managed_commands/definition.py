@@ -26,7 +26,7 @@ from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
 
 if TYPE_CHECKING:  # the recorder loads the model: base.py imports this module without it
     from managed_commands.recorder import ExecutionRecorder
-from managed_commands.scopes import command_database
+from managed_commands.conf import command_database
 
 #: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).
 PRE_MIGRATE = "pre_migrate"

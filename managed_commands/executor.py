@@ -18,15 +18,14 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError
 
 from managed_commands import conf
+from managed_commands.conf import current_scope
 from managed_commands.definition import Definition
 from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed
-from managed_commands.loader import discover
+from managed_commands.loader import EVERYTHING, Selection, discover
 from managed_commands.models import CommandExecution
-from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import claim, dberrors
-from managed_commands.scopes import current_scope
-from managed_commands.selection import EVERYTHING, Selection
+from managed_commands.runs.run import origin, started_by
 from managed_commands.signals import command_finished
 from managed_commands.status import CommandState, command_statuses, recover_gone
 

@@ -1,6 +1,6 @@
-"""What ``show_managed_commands`` prints: the status lines, their JSON form, the Mermaid
-graph, and the matrix of commands by tenants.
-"""
+"""What our own management commands print: the status lines of
+``show_managed_commands``, their JSON form, the Mermaid graph, the matrix of commands
+by tenants, and progress lines that ``-v0`` silences."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
-from managed_commands.formatting import human_duration, local_time, plural
-from managed_commands.orphans import Orphan
-from managed_commands.progress import describe, figures
-from managed_commands.status import CommandState, CommandStatus, Condition, describe_gone
+from managed_commands.formatting import describe, figures, human_duration, local_time, plural
+from managed_commands.status import CommandState, CommandStatus, Condition, Orphan, describe_gone
 
 if TYPE_CHECKING:
     from managed_commands.tenants import TenantStatus
+
 
 #: The mark in front of each command, by ``CommandStatus.condition``.
 MARKS = {
@@ -192,7 +192,11 @@ def _command_json(command: Definition) -> dict[str, Any]:
 
 # Mermaid class styles: one per condition, then the nodes that are not commands.
 _MIGRATION = "migration"
+
+
 _UNKNOWN = "unknown"
+
+
 _STYLES = {
     Condition.DONE: "fill:#d3f9d8,stroke:#2b8a3e",
     Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
@@ -315,3 +319,21 @@ def _matrix_commands(tenants: Sequence[TenantStatus], pending: bool) -> list[Com
 
 def _cells(name: str, conditions: list[dict[str, Condition]]) -> list[str]:
     return ["-" if found[name] == Condition.REPEATABLE else found[name] for found in conditions]
+
+
+class ReportingCommand(BaseCommand):
+    """A ``BaseCommand`` whose ``say()`` lines ``--verbosity 0`` silences.
+
+    Errors and the output asked for (a plan, JSON) are written as usual.
+    """
+
+    verbosity = 1
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        self.verbosity = int(options.get("verbosity", 1))
+        return super().execute(*args, **options)
+
+    def say(self, message: str) -> None:
+        """Write ``message`` to stdout unless the verbosity is 0."""
+        if self.verbosity:
+            self.stdout.write(message)

@@ -2,7 +2,10 @@
 
 Shared by ``show_managed_commands``, the ``migrate`` notice, the deploy step
 and the admin overview, so they all agree on what "pending" means.
-"""
+
+Orphans are the other side: commands whose runs are recorded but whose code is
+gone (deleted, or renamed without ``replaces``). ``show_managed_commands --orphans``
+lists those names and ``prune_command_history --orphans`` deletes their runs."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ import datetime
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.core.management import get_commands
 from django.db import DatabaseError, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from managed_commands import conf
+from managed_commands.conf import current_scope
 from managed_commands.definition import Definition, unapplied_migrations
 from managed_commands.formatting import human_duration
 from managed_commands.loader import discover
@@ -22,14 +27,15 @@ from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
 from managed_commands.runs import dberrors
 from managed_commands.runs.claim import last_heard, why_gone
-from managed_commands.scopes import current_scope
 
 __all__ = [
     "CommandState",
     "CommandStatus",
     "Condition",
+    "Orphan",
     "command_statuses",
     "describe_gone",
+    "orphans",
     "readable_statuses",
     "recover_gone",
     "run_gone",
@@ -290,3 +296,35 @@ def readable_statuses(
         return command_statuses(using, scope, brief=brief)
     except DatabaseError as exc:
         raise dberrors.unavailable(exc, using, reading=True) from exc
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A command name with recorded runs and no code.
+
+    Attributes:
+        name: The name its runs were recorded under.
+        runs: How many runs it has, in every scope.
+        last_run: Its newest run, in any scope.
+    """
+
+    name: str
+    runs: int
+    last_run: CommandExecution
+
+
+def orphans(recorder: ExecutionRecorder) -> list[Orphan]:
+    """The command names with history that no installed command has or replaces.
+
+    Any installed command counts as code, managed or not (one that stopped
+    being managed keeps its history), and so does every name in a managed
+    command's ``replaces`` (its history is that command's). One aggregate
+    over the history, then one read per orphan.
+    """
+    known = set(get_commands())
+    for command in discover().commands.values():
+        known.update(command.replaced_names)
+    return [
+        Orphan(name, runs, recorder.history(name)[0])
+        for name, runs in recorder.recorded_names(leaving_out=known).items()
+    ]

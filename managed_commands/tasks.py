@@ -28,18 +28,16 @@ from django.db import transaction
 
 from managed_commands import definition
 from managed_commands.base import ManagedBaseCommand
+from managed_commands.conf import current_scope, tasks_api
 from managed_commands.exceptions import LockHeld
 from managed_commands.executor import CommandExecutor
+from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
-from managed_commands.origin import started_by
 from managed_commands.recorder import history_recorder
-from managed_commands.runs import capture, queued
+from managed_commands.runs.capture import call_arguments
 from managed_commands.runs.claim import hostname
-from managed_commands.runs.tracked import TrackedRun
-from managed_commands.scopes import current_scope
-from managed_commands.selection import EVERYTHING, Selection
+from managed_commands.runs.run import TrackedRun, adopting, started_by, take_queued
 from managed_commands.status import CommandState
-from managed_commands.taskapi import tasks_api
 
 __all__ = ["enqueue_again", "enqueue_command", "enqueue_pending", "run_enqueued_command"]
 
@@ -82,12 +80,12 @@ def run_enqueued_command(
     result = context.task_result
     worker = result.worker_ids[-1] if result.worker_ids else f"{hostname()}:{result.id}"
     found = recorder.executions.filter(pk=execution_id).first()
-    row = found and queued.start(recorder, found, worker_id=worker, task_id=str(result.id))
+    row = found and take_queued(recorder, found, worker_id=worker, task_id=str(result.id))
     if not row:
         status = found.status if found else None
         return {"execution_id": execution_id, "status": status, "started": False}
     with _in_scope(row.scope):
-        with queued.adopting(row):
+        with adopting(row):
             try:
                 call_command(name, *args, **options)
             except Exception:  # noqa: BLE001 - the run's row holds the failure
@@ -163,7 +161,7 @@ def enqueue_again(
             f"run it again from there."
         )
     parser = _managed_command(name).create_parser("", name)
-    args, options = capture.call_arguments(name, parser, execution.parameters)
+    args, options = call_arguments(name, parser, execution.parameters)
     with started_by(trigger, triggered_by):
         return _enqueue(name, tuple(args), options, queue_name, backend, chain=None)
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
+from managed_commands.formatting import figures
 from managed_commands.models import CommandExecution
-from managed_commands.progress import figures
 from managed_commands.testing.utils import run_command, run_interrupted
 from tests.batchmodels.models import Item
 

@@ -7,8 +7,8 @@ from django.db import connections
 from django.test import override_settings
 
 from managed_commands.checks import check_settings
+from managed_commands.conf import current_scope
 from managed_commands.exceptions import NotMultiTenant
-from managed_commands.scopes import current_scope
 from managed_commands.status import command_statuses
 from managed_commands.tenants import statuses_by_tenant
 from managed_commands.testing.utils import run_command

@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from managed_commands.definition import Definition
 from managed_commands.executor import CommandExecutor
-from managed_commands.selection import EVERYTHING, Selection
+from managed_commands.loader import EVERYTHING, Selection
 
 
 def command(phase: str = "post_migrate", tags: frozenset[str] = frozenset()) -> Definition:

@@ -29,13 +29,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from managed_commands import conf
+from managed_commands.conf import select_tenant, selected_tenant
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key, makes_done
 from managed_commands.runs.dberrors import after_reconnect, is_busy
 from managed_commands.runs.limits import InterruptGuard
-from managed_commands.scopes import select_tenant, selected_tenant
 
 _FIRST_DELAY = 0.02
 

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.core import mail
 from django.db import connections, transaction
 
+from managed_commands.conf import tasks_api
 from managed_commands.exceptions import DryRunRefused
-from managed_commands.taskapi import tasks_api
 
 __all__ = ["DryRun"]
 

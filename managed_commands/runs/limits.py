@@ -26,9 +26,9 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from managed_commands.conf import command_database
 from managed_commands.definition import Definition
 from managed_commands.exceptions import StatementTimedOut
-from managed_commands.scopes import command_database
 
 _SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
 

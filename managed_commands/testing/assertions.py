@@ -3,23 +3,27 @@
 Each takes a ``CommandResult`` (from ``run_command()`` or the
 ``run_managed_command`` fixture), a run's ``CommandExecution`` row or a command
 name, and on failure raises ``AssertionError`` with what the run printed and
-the command's runs in a table.
+the command's runs in a table; ``CommandResult`` is what one run of a command in
+a test produced.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.management.base import CommandError
+
+from managed_commands.conf import current_scope
 from managed_commands.exceptions import RequirementNotMet
 from managed_commands.formatting import local_time
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
-from managed_commands.scopes import current_scope
-from managed_commands.testing.results import CommandResult
 
 __all__ = [
+    "CommandResult",
     "assert_cursor",
     "assert_failed",
     "assert_history",
@@ -32,8 +36,13 @@ __all__ = [
     "history",
 ]
 
+
 Status = CommandExecution.Status
+
+
 _COLUMNS = ("#", "status", "success", "started", "duration", "error")
+
+
 #: ``assert_cursor()``: a saved value not checked.
 _UNCHECKED: Any = object()
 
@@ -267,3 +276,24 @@ def _cells(row: CommandExecution) -> tuple[str, ...]:
         duration,
         error[:80],
     )
+
+
+@dataclass
+class CommandResult:
+    """What one ``run_command()`` call produced.
+
+    Attributes:
+        exit_code: What ``manage.py`` would have exited with.
+        stdout: Everything written to stdout.
+        stderr: Everything written to stderr, plus the message of a ``CommandError``.
+        execution: The row this run wrote, or None when it was skipped or refused.
+        error: The ``CommandError`` raised, if any.
+        name: The command that was run.
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    execution: CommandExecution | None
+    error: CommandError | None = None
+    name: str = ""

@@ -17,10 +17,10 @@ from factory.declarations import LazyAttribute, LazyFunction, Sequence, Trait
 from factory.django import DjangoModelFactory
 
 from managed_commands import conf
+from managed_commands.conf import current_scope
 from managed_commands.models import CommandExecution
 from managed_commands.runs import claim
 from managed_commands.runs.claim import lock_key
-from managed_commands.scopes import current_scope
 
 __all__ = ["CommandExecutionFactory"]
 

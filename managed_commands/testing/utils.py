@@ -11,8 +11,7 @@ from django.core.management.base import CommandError
 from managed_commands.models import CommandExecution
 from managed_commands.runs import batches
 from managed_commands.signals import command_started
-from managed_commands.testing.assertions import _fail
-from managed_commands.testing.results import CommandResult
+from managed_commands.testing.assertions import CommandResult, _fail
 
 __all__ = ["CommandResult", "run_command", "run_interrupted"]
 

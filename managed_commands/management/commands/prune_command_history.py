@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from managed_commands.formatting import plural
-from managed_commands.orphans import orphans
 from managed_commands.recorder import ExecutionRecorder, history_recorder
+from managed_commands.status import orphans
 
 
 class Command(BaseCommand):

@@ -10,13 +10,11 @@ from django.core.management.base import CommandError, CommandParser
 from managed_commands.definition import Definition
 from managed_commands.executor import CommandExecutor
 from managed_commands.formatting import plural
-from managed_commands.listing import requirement_text
-from managed_commands.management.output import ReportingCommand
+from managed_commands.listing import ReportingCommand, requirement_text
+from managed_commands.loader import Selection, add_arguments, from_options
 from managed_commands.models import CommandExecution
-from managed_commands.selection import Selection, add_arguments, from_options
 from managed_commands.status import CommandState
-from managed_commands.tenants import deploy_targets, each_tenant
-from managed_commands.tenants_deploy import TenantsDeploy
+from managed_commands.tenants import TenantsDeploy, deploy_targets, each_tenant
 
 
 class Command(ReportingCommand):

@@ -11,11 +11,10 @@ from django.core.management.base import CommandError, CommandParser
 
 from managed_commands import listing
 from managed_commands.formatting import plural
-from managed_commands.management.output import ReportingCommand
-from managed_commands.orphans import orphans
+from managed_commands.listing import ReportingCommand
+from managed_commands.loader import add_arguments, from_options
 from managed_commands.recorder import history_recorder
-from managed_commands.selection import add_arguments, from_options
-from managed_commands.status import CommandState, readable_statuses, recover_gone
+from managed_commands.status import CommandState, orphans, readable_statuses, recover_gone
 from managed_commands.tenants import statuses_by_tenant
 
 

@@ -4,10 +4,21 @@ with its output captured and its lease kept, then record how it ended.
 ``ManagedBaseCommand.execute()`` builds one ``TrackedRun`` per run and hands it
 ``BaseCommand.execute``; everything the run needs lives on this object, so the
 command's own namespace stays free for the subclass.
+
+Each row also keeps who started the run and from which release: ``origin`` holds
+``trigger`` (``manage.py``, ``call_command``, ``run_pending_commands``,
+``admin``, ``worker`` or what the caller of ``started_by()`` names), ``os_user``,
+``django_user`` (a username, kept as text so the history outlives the account)
+and ``release``.
+
+A run enqueued for a task worker is written first as a ``queued`` row holding the
+command's claim; the worker takes that row with a conditional update, so a
+duplicate delivery takes nothing, and the run then continues on it.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import threading
@@ -15,6 +26,9 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
@@ -24,6 +38,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from managed_commands import conf
+from managed_commands.conf import command_database, current_scope
 from managed_commands.definition import (
     Definition,
     ensure_met,
@@ -40,9 +55,7 @@ from managed_commands.exceptions import (
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.origin import metadata, nested_runs, origin
-from managed_commands.recorder import history_recorder
-from managed_commands.runs import queued
+from managed_commands.recorder import ExecutionRecorder, history_recorder
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import (
     BoundedText,
@@ -76,15 +89,25 @@ from managed_commands.runs.limits import (
     database_timeouts,
     time_limit,
 )
-from managed_commands.scopes import command_database, current_scope
 from managed_commands.signals import command_finished, command_started
 
+__all__ = ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"]
+
+
 logger = logging.getLogger("managed_commands")
+
+
 Status = CommandExecution.Status
+
+
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
+
+
 #: The run of each command instance while its handle() runs.
 _RUNS: WeakKeyDictionary[BaseCommand, TrackedRun] = WeakKeyDictionary()
+
+
 #: Around the ``handle()`` of a command without timeouts, time limit or dry run.
 _NOTHING_AROUND: AbstractContextManager[None] = nullcontext()
 
@@ -136,7 +159,7 @@ class TrackedRun:
             else None
         )
         #: The row enqueued for this run, which a task worker started (see runs.queued).
-        self.adopted = queued.take_adopted(definition.name)
+        self.adopted = take_adopted(definition.name)
         #: Whether this is ``enqueue()``: the row is claimed for a task worker.
         self.enqueuing = False
         # On a task worker, the worker's own SIGTERM handler keeps its place:
@@ -664,3 +687,171 @@ def _outcome_unknown(run: CommandExecution, cause: str, using: str, marked: bool
         f"{said} could not even be marked as ended: it stays 'running', and once its process "
         f"is found gone the next start runs '{name}' again. Before that, {settle_advice(run)}"
     )
+
+
+# The row the next tracked run of this context adopts; taken by that run, so a
+# command it calls in turn claims its own.
+_adoptable: ContextVar[CommandExecution | None] = ContextVar("adoptable", default=None)
+
+
+def take_queued(
+    recorder: ExecutionRecorder, row: CommandExecution, worker_id: str, task_id: str
+) -> CommandExecution | None:
+    """Take queued ``row`` for this worker process; None when it is no longer queued.
+
+    Its ``origin`` gains the worker's id (``"worker"``).
+    """
+    now = timezone.now()
+    return recorder.start_queued(
+        row.pk,
+        origin={**(row.origin or {}), "worker": worker_id},
+        executed_at=now,
+        heartbeat_at=now,
+        hostname=hostname(),
+        pid=os.getpid(),
+        process_token=own_process_token(),
+        host_id=host_identity(),
+        task_id=task_id[:255],
+    )
+
+
+@contextmanager
+def adopting(row: CommandExecution) -> Iterator[None]:
+    """The next tracked run started in this block runs as ``row`` (already started)."""
+    token = _adoptable.set(row)
+    try:
+        yield
+    finally:
+        _adoptable.reset(token)
+
+
+def take_adopted(name: str) -> CommandExecution | None:
+    """The started row a run of command ``name`` adopts, if one waits for it (taken once)."""
+    row = _adoptable.get()
+    if row is None or row.command_name != name:
+        return None
+    _adoptable.set(None)
+    return row
+
+
+logger = logging.getLogger("managed_commands")
+
+
+#: Read for the release when ``MANAGED_COMMANDS["RELEASE"]`` is not set.
+RELEASE_ENVIRONMENT_VARIABLE = "MANAGED_COMMANDS_RELEASE"
+
+
+@dataclass(frozen=True)
+class _Starter:
+    trigger: str
+    django_user: str
+
+
+_STARTER: ContextVar[_Starter | None] = ContextVar("managed_commands_starter", default=None)
+
+
+# A run started by no one in particular was called from code.
+_FROM_CODE = _Starter("call_command", "")
+
+
+@contextmanager
+def started_by(trigger: str, user: Any = None) -> Iterator[None]:
+    """Record ``trigger`` and the Django ``user`` on the runs started inside the block.
+
+    Runs that those runs start in turn (``call_command()`` inside ``handle()``)
+    record ``call_command``, with the same user.
+
+    Args:
+        trigger: What starts the runs, for example ``"admin"`` or ``"nightly-cron"``.
+        user: The Django user who asked for them (its username is stored); None
+            keeps the user of an enclosing block, if any.
+    """
+    token = _start(trigger, user)
+    try:
+        yield
+    finally:
+        _STARTER.reset(token)
+
+
+def nested_runs() -> AbstractContextManager[None]:
+    """Inside a run: the runs it starts were started by its code, for the same user."""
+    return _NestedRuns()
+
+
+class _NestedRuns(AbstractContextManager[None]):
+    """``started_by("call_command")`` as a plain class: it is entered on every run."""
+
+    def __enter__(self) -> None:
+        self._token = _start("call_command", None)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _STARTER.reset(self._token)
+
+
+def origin() -> dict[str, str]:
+    """The ``origin`` of a run starting now."""
+    starter = _starter()
+    return {
+        "trigger": starter.trigger,
+        "os_user": os_user(),
+        "django_user": starter.django_user,
+        "release": release(),
+    }
+
+
+def release() -> str:
+    """``MANAGED_COMMANDS["RELEASE"]`` (a string, or a callable returning one), else
+    ``$MANAGED_COMMANDS_RELEASE``; "" when neither says, or the callable fails."""
+    configured = conf.release()
+    if configured is None:
+        return os.environ.get(RELEASE_ENVIRONMENT_VARIABLE, "")
+    if isinstance(configured, str):
+        return configured
+    try:
+        return str(configured())
+    except Exception:  # a broken release hook must not stop a run
+        logger.warning(
+            "MANAGED_COMMANDS['RELEASE'] failed; the run records no release.", exc_info=True
+        )
+        return ""
+
+
+def metadata(command: Any) -> Any:
+    """What ``MANAGED_COMMANDS["METADATA"]`` returns for ``command`` (None without
+    the setting, or when it fails: a run never stops for it)."""
+    hook = conf.metadata_function()
+    if hook is None:
+        return None
+    try:
+        return hook(command)
+    except Exception:  # a broken metadata hook must not stop a run
+        logger.warning(
+            "MANAGED_COMMANDS['METADATA'] failed; the run records no metadata.", exc_info=True
+        )
+        return None
+
+
+@cache
+def os_user() -> str:
+    """The login name of the process's user; its uid where it has none (a container)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
+def _start(trigger: str, user: Any) -> Token[_Starter | None]:
+    """Record ``trigger`` and ``user`` (None: the enclosing block's) for the runs started next."""
+    django_user = _starter().django_user if user is None else _username(user)
+    return _STARTER.set(_Starter(trigger, django_user))
+
+
+def _starter() -> _Starter:
+    return _STARTER.get() or _FROM_CODE
+
+
+def _username(user: Any) -> str:
+    if not getattr(user, "is_authenticated", True):
+        return ""
+    get_username = getattr(user, "get_username", None)
+    return str(get_username() if callable(get_username) else user)
