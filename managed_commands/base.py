@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentError
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
@@ -13,7 +13,9 @@ from django.db.models import Model, QuerySet
 
 from managed_commands import definition
 from managed_commands.exceptions import TrackingUnavailable
-from managed_commands.runs.run import started_by
+
+if TYPE_CHECKING:  # the model exists only once the app is installed
+    from managed_commands.models import CommandExecution
 
 __all__ = ["ManagedBaseCommand"]
 
@@ -88,6 +90,9 @@ class ManagedBaseCommand(BaseCommand):
             running at that moment is cut short. A run outside the main
             thread cannot be stopped; its stderr says so. None (the
             default): no limit.
+        recorded_run: Set by the run: the ``CommandExecution`` row of this
+            instance's latest run once it has ended; None before, or when a
+            run_once command found itself done.
     """
 
     run_once: bool = False
@@ -104,6 +109,7 @@ class ManagedBaseCommand(BaseCommand):
     statement_timeout: float | None = None
     lock_timeout: float | None = None
     time_limit: float | None = None
+    recorded_run: CommandExecution | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -133,6 +139,9 @@ class ManagedBaseCommand(BaseCommand):
         return parser
 
     def run_from_argv(self, argv: list[str]) -> None:
+        # Imported here: the run module loads the model (see execute()).
+        from managed_commands.runs.run import started_by
+
         with started_by("manage.py"):
             super().run_from_argv(argv)
 

@@ -34,7 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     unknown = sorted(set(configured) - set(conf.BY_NAME), key=str)
     errors: list[CheckMessage] = [_unknown_key(key) for key in unknown]
     for setting in conf.SETTINGS:
-        problem = setting.validate(configured.get(setting.name, setting.default))
+        problem = setting.problem(configured.get(setting.name, setting.default))
         if problem is not None:
             errors.append(Error(setting.message(problem), hint=setting.hint, id=setting.check_id))
     return errors

@@ -27,50 +27,51 @@ from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.utils.module_loading import import_string
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
 @dataclass(frozen=True)
 class Setting:
     """One key of ``MANAGED_COMMANDS``, with its default and its system check."""
 
     name: str
     default: Any
-    # What is wrong with a value, as the end of a sentence ("must be ..., not -1"),
-    # or None when the value is valid.
-    validate: Callable[[Any], str | None]
+    # Turns a configured value into what the accessor returns, or raises
+    # ValueError with what is wrong, as the end of a sentence ("must be ..., not -1").
+    read: Callable[[Any], Any]
     check_id: str
     hint: str
-    # What the accessor works with, made from a valid value once per
-    # MANAGED_COMMANDS dict (and kept with it); the value itself by default.
-    convert: Callable[[Any], Any] = _as_is
 
     def message(self, problem: str) -> str:
         return f"MANAGED_COMMANDS[{self.name!r}] {problem}."
 
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this key; None when it is valid."""
+        try:
+            self.read(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
-def _count(value: Any) -> str | None:
+
+def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return f"must be an integer >= 0, not {value!r}"
-    return None
+        raise ValueError(f"must be an integer >= 0, not {value!r}")
+    return value
 
 
-def _seconds(value: Any) -> str | None:
+def _seconds(value: Any) -> float:
     # "not >= 0" also refuses NaN, which compares false to everything.
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        return f"must be a number >= 0, not {value!r}"
-    return None
+        raise ValueError(f"must be a number >= 0, not {value!r}")
+    return float(value)
 
 
-def _option_names(value: Any) -> str | None:
+def _option_names(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple | set | frozenset) and all(isinstance(n, str) for n in value):
-        return None
-    return f"must be a list of option names, not {value!r}"
+        return tuple(value)
+    raise ValueError(f"must be a list of option names, not {value!r}")
 
 
 def _log_level(value: Any) -> int | None:
-    """The level ``CAPTURE_LOGS`` captures at (None: not at all); ValueError if it names none."""
+    """The level ``CAPTURE_LOGS`` captures at (None: not at all)."""
     if value is False or value is None:
         return None
     if value is True:
@@ -82,64 +83,59 @@ def _log_level(value: Any) -> int | None:
         level = logging.getLevelName(value.upper())
         if isinstance(level, int):
             return level
-    raise ValueError(value)
-
-
-def _capture_logs(value: Any) -> str | None:
-    try:
-        _log_level(value)
-    except ValueError:
-        return f"must be False, True, a logging level or its name such as 'INFO', not {value!r}"
-    return None
+    raise ValueError(
+        f"must be False, True, a logging level or its name such as 'INFO', not {value!r}"
+    )
 
 
 def _database(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value in settings.DATABASES):
-        return None
-    return f"must be None or an alias of DATABASES, not {value!r}"
+        return value
+    raise ValueError(f"must be None or an alias of DATABASES, not {value!r}")
 
 
-def _function(value: Any) -> str | None:
+def _function(value: Any) -> Callable[..., Any] | None:
+    """The callable a setting gives itself or by its dotted path; None when unset."""
     if value is None or callable(value):
-        return None
+        return cast("Callable[..., Any] | None", value)
     if not isinstance(value, str):
-        return f"is not a callable or a dotted path, but {value!r}"
+        raise ValueError(f"is not a callable or a dotted path, but {value!r}")
     try:
         found = import_string(value)
     except ImportError as exc:
-        return f"cannot be imported ({exc})"
-    return None if callable(found) else f"names {found!r}, which is not callable"
+        raise ValueError(f"cannot be imported ({exc})") from None
+    if not callable(found):
+        raise ValueError(f"names {found!r}, which is not callable")
+    return cast("Callable[..., Any]", found)
 
 
-def _release(value: Any) -> str | None:
+def _release(value: Any) -> str | Callable[[], Any] | None:
     if value is None or isinstance(value, str) or callable(value):
-        return None
-    return f"must be None, a string or a callable returning one, not {value!r}"
+        return cast("str | Callable[[], Any] | None", value)
+    raise ValueError(f"must be None, a string or a callable returning one, not {value!r}")
 
 
-def _patterns(value: Any) -> str | None:
+def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
     if not isinstance(value, list | tuple):
-        return f"must be a list of regular expressions, not {value!r}"
+        raise ValueError(f"must be a list of regular expressions, not {value!r}")
+    compiled = []
     for pattern in value:
         if isinstance(pattern, re.Pattern):
             if not isinstance(pattern.pattern, str):
-                return f"must hold text patterns, not the bytes pattern {pattern!r}"
-            continue
-        if not isinstance(pattern, str):
-            return f"must hold strings or compiled patterns, not {pattern!r}"
+                raise ValueError(f"must hold text patterns, not the bytes pattern {pattern!r}")
+        elif not isinstance(pattern, str):
+            raise ValueError(f"must hold strings or compiled patterns, not {pattern!r}")
         try:
-            re.compile(pattern)
+            compiled.append(re.compile(pattern))
         except re.error as exc:
-            return f"has a pattern that does not compile, {pattern!r}: {exc}"
-    return None
+            raise ValueError(f"has a pattern that does not compile, {pattern!r}: {exc}") from None
+    return tuple(compiled)
 
 
-def _compiled(value: Any) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern) for pattern in value)
-
-
-def _flag(value: Any) -> str | None:
-    return None if value is True or value is False else f"must be True or False, not {value!r}"
+def _flag(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise ValueError(f"must be True or False, not {value!r}")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -166,7 +162,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CAPTURE_LOGS",
         False,
-        _capture_logs,
+        _log_level,
         "managed_commands.E013",
         "Use False (the default) to store no log records, True for INFO and above, "
         "or a level such as 'WARNING' or logging.WARNING.",
@@ -235,7 +231,6 @@ SETTINGS: tuple[Setting, ...] = (
         "managed_commands.E022",
         "Give a list of regular expressions (strings or re.compile() patterns), for example "
         "[r'sk_live_[0-9a-zA-Z]{24}']; the default is [].",
-        convert=_compiled,
     ),
     # The release runs record: a string (e.g. the git SHA the deploy sets), a
     # callable returning one, or None to read $MANAGED_COMMANDS_RELEASE.
@@ -274,7 +269,8 @@ BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 
 def _value(name: str) -> Any:
-    """The valid value of setting ``name``, read now (so ``override_settings`` works)."""
+    """The value of setting ``name`` as its accessor returns it, read now (so
+    ``override_settings`` works)."""
     configured = getattr(settings, "MANAGED_COMMANDS", {})
     if not isinstance(configured, dict):
         # The message of check E001.
@@ -282,58 +278,57 @@ def _value(name: str) -> Any:
             f"MANAGED_COMMANDS must be a dict, not {type(configured).__name__}."
         )
     setting = BY_NAME[name]
-    value = configured.get(name, setting.default)
-    problem = setting.validate(value)
-    if problem is not None:
-        raise ImproperlyConfigured(f"{setting.message(problem)} {setting.hint}")
-    return setting.convert(value)
+    try:
+        return setting.read(configured.get(name, setting.default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{setting.message(str(exc))} {setting.hint}") from None
 
 
 def output_limit() -> int:
     """Return how many characters of stdout (and of stderr) are stored per run."""
-    return int(_value("OUTPUT_LIMIT"))
+    return cast(int, _value("OUTPUT_LIMIT"))
 
 
 def sensitive_options() -> tuple[str, ...]:
     """Return the option names stored redacted, on top of the built-in ones."""
-    return tuple(_value("SENSITIVE_OPTIONS"))
+    return cast("tuple[str, ...]", _value("SENSITIVE_OPTIONS"))
 
 
 def redact_patterns() -> tuple[re.Pattern[str], ...]:
-    """Return the ``REDACT`` patterns, compiled once per ``MANAGED_COMMANDS`` dict."""
+    """Return the ``REDACT`` patterns, compiled."""
     return cast("tuple[re.Pattern[str], ...]", _value("REDACT"))
 
 
 def capture_logs_level() -> int | None:
     """Return the logging level to capture at, or None when logs are not captured."""
-    return _log_level(_value("CAPTURE_LOGS"))
+    return cast("int | None", _value("CAPTURE_LOGS"))
 
 
 def wait_timeout() -> float:
     """Return the seconds a start waits for a running holder of the same command."""
-    return float(_value("WAIT_TIMEOUT"))
+    return cast(float, _value("WAIT_TIMEOUT"))
 
 
 def lease_seconds() -> float:
     """Return the seconds without a heartbeat after which another host's holder is gone."""
-    return float(_value("LEASE_SECONDS"))
+    return cast(float, _value("LEASE_SECONDS"))
 
 
 def queue_timeout() -> float:
     """Return the seconds an enqueued run may wait for a worker before it is presumed lost."""
-    return float(_value("QUEUE_TIMEOUT"))
+    return cast(float, _value("QUEUE_TIMEOUT"))
 
 
 def reconnect_timeout() -> float:
     """Return the seconds a run keeps reconnecting to record its start or its end."""
-    return float(_value("RECONNECT_TIMEOUT"))
+    return cast(float, _value("RECONNECT_TIMEOUT"))
 
 
 def history_database() -> str:
     """Return the alias of the database that holds ``CommandExecution`` rows."""
     alias = _value("DATABASE")
     if alias is not None:
-        return str(alias)
+        return cast(str, alias)
     # Imported here: conf must import without the app registry, which models need.
     from managed_commands.models import CommandExecution
 
@@ -342,7 +337,7 @@ def history_database() -> str:
 
 def scope_function() -> Callable[[Any], str] | None:
     """Return the configured scope callable, or None without a SCOPE setting."""
-    return _function_setting("SCOPE")
+    return cast("Callable[[Any], str] | None", _value("SCOPE"))
 
 
 def release() -> str | Callable[[], Any] | None:
@@ -352,15 +347,7 @@ def release() -> str | Callable[[], Any] | None:
 
 def metadata_function() -> Callable[[Any], Any] | None:
     """Return the configured metadata callable, or None without a METADATA setting."""
-    return _function_setting("METADATA")
-
-
-def _function_setting(name: str) -> Callable[[Any], Any] | None:
-    """The callable a setting gives itself or by its dotted path; None when unset."""
-    value = _value(name)
-    if value is None:
-        return None
-    return cast("Callable[[Any], Any]", value if callable(value) else import_string(value))
+    return cast("Callable[[Any], Any] | None", _value("METADATA"))
 
 
 def scope_setting_is_set() -> bool:

@@ -11,22 +11,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from io import TextIOBase
-from typing import Any
+from typing import Any, cast
 
-from django.core.management import call_command
+from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
 from managed_commands import conf
+from managed_commands.base import ManagedBaseCommand
 from managed_commands.conf import current_scope
 from managed_commands.definition import Definition
 from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed
 from managed_commands.loader import EVERYTHING, Selection, discover
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs import claim, dberrors
+from managed_commands.recorder import ExecutionRecorder, unavailable
+from managed_commands.runs import claim
 from managed_commands.runs.run import origin, started_by
-from managed_commands.signals import command_finished
 from managed_commands.status import CommandState, command_statuses, recover_gone
 
 #: ``progress_callback(event, command, execution=None, error=None)`` is called
@@ -64,7 +64,7 @@ class CommandExecutor:
         except DatabaseError as exc:
             # Before the first migrate (a pre_migrate step on a new database):
             # say what to run rather than show a traceback.
-            raise dberrors.unavailable(exc, self.using) from exc
+            raise unavailable(exc, self.using) from exc
         self.statuses = {s.command.name: s for s in statuses}
         # The statuses cover every discovered command: the graph is theirs.
         self.graph = discovery.graph
@@ -168,19 +168,11 @@ class CommandExecutor:
 
 def _call(name: str, **options: Any) -> CommandExecution | None:
     """Run command ``name``; return its row, or None when it found itself already done."""
-    finished: list[CommandExecution] = []
-
-    def remember(execution: CommandExecution, **kwargs: Any) -> None:
-        if execution.command_name == name:
-            finished.append(execution)
-
-    command_finished.connect(remember, weak=False)
-    try:
-        with started_by("run_pending_commands"):
-            call_command(name, **options)
-    finally:
-        command_finished.disconnect(remember)
-    return finished[-1] if finished else None
+    app_name = get_commands()[name]
+    command = load_command_class(app_name, name) if isinstance(app_name, str) else app_name
+    with started_by("run_pending_commands"):
+        call_command(command, **options)
+    return cast(ManagedBaseCommand, command).recorded_run
 
 
 def _ignore(*args: Any, **kwargs: Any) -> None:

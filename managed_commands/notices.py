@@ -17,7 +17,7 @@ from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.executor import CommandExecutor
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
-from managed_commands.runs import dberrors
+from managed_commands.recorder import is_missing_table
 from managed_commands.tenants import deploy_targets, each_tenant
 
 logger = logging.getLogger("managed_commands")
@@ -134,7 +134,7 @@ def _pending_here() -> list[str]:
         return [command.name for command in CommandExecutor().plan()]
     except TrackingUnavailable as exc:
         cause = exc.__cause__
-        if not (isinstance(cause, DatabaseError) and dberrors.is_missing_table(cause)):
+        if not (isinstance(cause, DatabaseError) and is_missing_table(cause)):
             raise
         return [command.name for command in discover().commands.values() if command.run_once]
 

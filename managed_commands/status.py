@@ -24,8 +24,7 @@ from managed_commands.definition import Definition, unapplied_migrations
 from managed_commands.formatting import human_duration
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder
-from managed_commands.runs import dberrors
+from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder, unavailable
 from managed_commands.runs.claim import last_heard, why_gone
 
 __all__ = [
@@ -295,7 +294,7 @@ def readable_statuses(
     try:
         return command_statuses(using, scope, brief=brief)
     except DatabaseError as exc:
-        raise dberrors.unavailable(exc, using, reading=True) from exc
+        raise unavailable(exc, using, reading=True) from exc
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
 from managed_commands.runs.capture import call_arguments
 from managed_commands.runs.claim import hostname
-from managed_commands.runs.run import TrackedRun, adopting, started_by, take_queued
+from managed_commands.runs.run import TrackedRun, run_queued, started_by, take_queued
 from managed_commands.status import CommandState
 
 __all__ = ["enqueue_again", "enqueue_command", "enqueue_pending", "run_enqueued_command"]
@@ -85,11 +85,21 @@ def run_enqueued_command(
         status = found.status if found else None
         return {"execution_id": execution_id, "status": status, "started": False}
     with _in_scope(row.scope):
-        with adopting(row):
-            try:
-                call_command(name, *args, **options)
-            except Exception:  # noqa: BLE001 - the run's row holds the failure
-                logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
+        try:
+            command = _managed_command(name)
+            parsed = _parsed(command, tuple(args), options)
+        except CommandError as exc:
+            # Its code changed since the enqueue: nothing can run, so the run ends now.
+            recorder.close_holder(row, CommandExecution.Status.FAILED, f"Not started: {exc}")
+            return {
+                "execution_id": row.pk,
+                "status": CommandExecution.Status.FAILED,
+                "started": False,
+            }
+        try:
+            run_queued(command, row, *parsed)
+        except Exception:  # noqa: BLE001 - the run's row holds the failure
+            logger.info("Run #%s of '%s' failed on a task worker", row.pk, name)
         row.refresh_from_db(using=recorder.using)
         if row.success and chain is not None:
             _release_runnable(_selection(chain), name, row.origin or {})
@@ -304,7 +314,7 @@ def _selection(chain: dict[str, Any]) -> Selection:
     return Selection(chain.get("phase"), frozenset(chain.get("tags") or ()))
 
 
-def _managed_command(name: str) -> BaseCommand:
+def _managed_command(name: str) -> ManagedBaseCommand:
     app_name = get_commands().get(name)
     if app_name is None:
         raise CommandError(f"Cannot enqueue '{name}': no installed app has a command by that name.")

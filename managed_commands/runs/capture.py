@@ -294,7 +294,6 @@ _SECRET_SUBSTRINGS = ("password", "secret", "token")
 _ENCODER = DjangoJSONEncoder()
 
 
-_AS_IS = frozenset({type(None), bool, int})
 
 
 def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
@@ -318,16 +317,6 @@ def _is_sensitive(name: str, extra_names: frozenset[str]) -> bool:
 
 def to_json(value: Any) -> Any:
     """Return ``value`` as JSON-ready data; what JSON cannot hold becomes text."""
-    kind = type(value)
-    # The exact types options almost always have first, then the general rules.
-    if kind is str:
-        return clean_text(value)
-    if kind in _AS_IS:
-        return value
-    if kind is list or kind is tuple:
-        return [to_json(v) for v in value]
-    if kind is dict:
-        return {clean_text(str(k)): to_json(v) for k, v in value.items()}
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):

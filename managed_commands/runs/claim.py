@@ -33,8 +33,7 @@ from managed_commands.conf import select_tenant, selected_tenant
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder, command_key, makes_done
-from managed_commands.runs.dberrors import after_reconnect, is_busy
+from managed_commands.recorder import ExecutionRecorder, command_key, is_busy, makes_done, retried
 from managed_commands.runs.limits import InterruptGuard
 
 _FIRST_DELAY = 0.02
@@ -120,10 +119,16 @@ class RunClaim:
         if self.run_once:
             keys["once_key"] = self.key
         while True:
-            attempted = timezone.now()
             try:
-                with self.guard.deferred():
-                    self.row = self.recorder.claim(**keys, **fields)
+                # A failover may break the connection after the insert landed:
+                # then this process's own running row is the claim.
+                self.row = retried(
+                    self.recorder,
+                    partial(self._insert, keys, fields),
+                    self.reconnect_deadline,
+                    self.on_reconnect,
+                    landed=partial(self._own_row, fields, timezone.now()),
+                )
                 break
             except IntegrityError:
                 if self.key is None:
@@ -157,23 +162,9 @@ class RunClaim:
                     self.on_wait(holder)
                     announced = True
             except DatabaseError as exc:
-                if is_busy(exc):
-                    holder = None
-                elif self.recorder.drop_broken_connection():
-                    # A failover: the insert may have landed before the connection broke.
-                    landed = after_reconnect(
-                        self.recorder,
-                        exc,
-                        self.reconnect_deadline,
-                        partial(self._own_row, fields, attempted),
-                        self.on_reconnect,
-                    )
-                    if landed is not None:
-                        self.row = landed
-                        break
-                    continue
-                else:
+                if not is_busy(exc):
                     raise
+                holder = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockHeld(self._gave_up(holder))
@@ -182,6 +173,12 @@ class RunClaim:
             delay = min(delay * 2, _MAX_DELAY)
         if self.key:
             _held_here[self.key] = threading.get_ident()
+
+    def _insert(self, keys: dict[str, str | None], fields: dict[str, Any]) -> CommandExecution:
+        # Set inside the hold-back: a signal raised as the insert returns finds the row.
+        with self.guard.deferred():
+            self.row = self.recorder.claim(**keys, **fields)
+        return self.row
 
     def adopt(self, row: CommandExecution) -> None:
         """Hold ``row``, a queued row a task worker started for this run (see runs.queued)."""

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, cast
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary
 
 from django.core.management.base import ALL_CHECKS, BaseCommand, OutputWrapper
@@ -44,6 +44,7 @@ from managed_commands.definition import (
     ensure_met,
     names_replaced_by,
     newest_successes,
+    read,
     source_hash,
 )
 from managed_commands.exceptions import (
@@ -55,7 +56,13 @@ from managed_commands.exceptions import (
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.recorder import ExecutionRecorder, history_recorder
+from managed_commands.recorder import (
+    ExecutionRecorder,
+    error_code,
+    history_recorder,
+    retried,
+    unavailable,
+)
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import (
     BoundedText,
@@ -77,7 +84,6 @@ from managed_commands.runs.claim import (
     own_process_token,
     settle_advice,
 )
-from managed_commands.runs.dberrors import after_reconnect, error_code, unavailable
 from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.limits import (
     InterruptGuard,
@@ -90,6 +96,9 @@ from managed_commands.runs.limits import (
     time_limit,
 )
 from managed_commands.signals import command_finished, command_started
+
+if TYPE_CHECKING:  # base.py imports this module when a run starts
+    from managed_commands.base import ManagedBaseCommand
 
 __all__ = ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"]
 
@@ -132,14 +141,17 @@ class TrackedRun:
         definition: What its class declares, validated.
         args: The positional arguments given to ``execute()``.
         options: The options given to ``execute()``; never changed.
+        queued: The queued row a task worker took for this run (see ``run_queued()``).
     """
 
     def __init__(
         self,
-        command: BaseCommand,
+        command: ManagedBaseCommand,
         definition: Definition,
         args: tuple[Any, ...],
         options: dict[str, Any],
+        *,
+        queued: CommandExecution | None = None,
     ) -> None:
         self.command = command
         self.definition = definition
@@ -158,13 +170,12 @@ class TrackedRun:
             if definition.supports_dry_run and options.get("dry_run")
             else None
         )
-        #: The row enqueued for this run, which a task worker started (see runs.queued).
-        self.adopted = take_adopted(definition.name)
-        #: Whether this is ``enqueue()``: the row is claimed for a task worker.
-        self.enqueuing = False
+        self.queued = queued
+        # A worker's run is recorded in the scope it was enqueued in.
+        self.scope = queued.scope if queued else current_scope()
         # On a task worker, the worker's own SIGTERM handler keeps its place:
         # the run's handler calls it, then stops the run.
-        self.guard = InterruptGuard(chain=self.adopted is not None)
+        self.guard = InterruptGuard(chain=queued is not None)
         self.claim_of_run: RunClaim | None = None
         self.execution: CommandExecution | None = None
         self.capture = OutputCapture(conf.output_limit(), conf.capture_logs_level())
@@ -201,7 +212,7 @@ class TrackedRun:
 
     def _claim_and_run(self, call: Execute) -> str | None:
         try:
-            if not self.claim():
+            if not self._claim(self._take):
                 return None
             try:
                 return self.run(call)
@@ -215,6 +226,28 @@ class TrackedRun:
                 self.finish(exc)
             raise
 
+    def _take(self, claim: RunClaim) -> None:
+        """Insert the run's row holding the claim, or hold the queued row a worker took."""
+        if self.queued is None:
+            claim.acquire(self._start_fields())
+        else:
+            claim.adopt(self.queued)
+
+    def enqueue(self) -> CommandExecution | None:
+        """Claim a queued row for a task worker to run; None when the run_once command is done.
+
+        The row holds the command's claim as a running one would (a second
+        enqueue, or a start, is refused until a worker ran it, or until it
+        waited ``QUEUE_TIMEOUT`` seconds for one). Raises ``LockHeld`` at once
+        when another run holds the claim: an enqueue does not wait.
+        """
+        self.check_project()
+        try:
+            claimed = self._claim(lambda claim: claim.acquire(self._queued_fields()), wait=0)
+            return self.execution if claimed else None
+        finally:
+            self.release()  # the worker holds it from now on, not this process
+
     def check_project(self) -> None:
         """Run the system checks first: a project that fails them never starts a run."""
         if not self.command.requires_system_checks or self.given.get("skip_checks"):
@@ -224,50 +257,45 @@ class TrackedRun:
         except DatabaseError as exc:  # database checks (Django 6.1+) connect first
             raise unavailable(exc, self.recorder.using) from exc
 
-    def claim(self) -> bool:
-        """Check the requirements and take the lock; False when a run_once command is done.
+    def _claim(self, take: Callable[[RunClaim], None], wait: float | None = None) -> bool:
+        """Check the requirements, then ``take`` the claim (waiting up to ``wait`` seconds,
+        by default ``WAIT_TIMEOUT``, for a running holder); False when a run_once command
+        is done.
 
         When the database stops answering (a failover, a restart), the start
         waits for it, for up to ``RECONNECT_TIMEOUT`` seconds, then fails closed.
         """
         deadline = time.monotonic() + conf.reconnect_timeout()
-        while True:
-            try:
-                return self._claim(deadline)
-            except DatabaseError as exc:
-                error = exc
-                if self.recorder.drop_broken_connection():
-                    try:
-                        after_reconnect(
-                            self.recorder, exc, deadline, self.recorder.ping, self._warn
-                        )
-                        continue
-                    except DatabaseError as last:
-                        error = last
-                raise unavailable(error, self.recorder.using) from error
+        try:
+            return retried(
+                self.recorder,
+                lambda: self._check_and_take(take, wait, deadline),
+                deadline,
+                self._warn,
+            )
+        except DatabaseError as exc:
+            raise unavailable(exc, self.recorder.using) from exc
 
-    def _claim(self, reconnect_deadline: float) -> bool:
-        spec = self.definition
-        name = clip_name(spec.name)
-        # A worker's run is recorded in the scope it was enqueued in.
-        scope = self.adopted.scope if self.adopted else current_scope()
+    def _check_and_take(
+        self, take: Callable[[RunClaim], None], wait: float | None, deadline: float
+    ) -> bool:
+        spec, scope = self.definition, self.scope
         # No read before the claim, but for ``requires`` and a rename: whether
         # a run_once command is done is for the claim's insert to tell (its once_key).
         once = spec.run_once and not self.rerun
         if spec.requires:
             required = {each: (each, *names_replaced_by(each)) for each in spec.command_requires}
             ensure_met(spec, newest_successes(self.recorder, required, scope) if required else {})
-        if once and spec.replaces and not self.adopted and self._done_under_old_name(scope):
+        if once and spec.replaces and not self.queued and self._done_under_old_name(scope):
             return False
         self.claim_of_run = RunClaim(
             self.recorder,
-            name=name,
+            name=clip_name(spec.name),
             scope=scope,
             exclusive=spec.run_once or not spec.allow_concurrent,
             run_once=once,
-            # An enqueue is refused at once rather than wait for a running holder.
-            wait_timeout=0 if self.enqueuing else conf.wait_timeout(),
-            reconnect_deadline=reconnect_deadline,
+            wait_timeout=conf.wait_timeout() if wait is None else wait,
+            reconnect_deadline=deadline,
             lease_seconds=(
                 conf.lease_seconds() if spec.lease_seconds is None else spec.lease_seconds
             ),
@@ -277,10 +305,7 @@ class TrackedRun:
         )
         self.in_transaction = self.claim_of_run.in_callers_transaction
         try:
-            if self.adopted:
-                self.claim_of_run.adopt(self.adopted)
-            else:
-                self.claim_of_run.acquire(self._start_fields(name, scope))
+            take(self.claim_of_run)
         finally:
             # Also when a signal is raised as the insert returns: the run holds that row.
             self.execution = self.claim_of_run.row
@@ -289,21 +314,6 @@ class TrackedRun:
             self._notice(_already_done(spec.name, self.claim_of_run.done_at))
             return False
         return True
-
-    def enqueue(self) -> CommandExecution | None:
-        """Claim a queued row for a task worker to run; None when the run_once command is done.
-
-        The row holds the command's claim as a running one would (a second
-        enqueue, or a start, is refused until a worker ran it, or until it
-        waited ``QUEUE_TIMEOUT`` seconds for one). Raises ``LockHeld`` when
-        another run holds the claim.
-        """
-        self.enqueuing = True
-        self.check_project()
-        try:
-            return self.execution if self.claim() else None
-        finally:
-            self.release()  # the worker holds it from now on, not this process
 
     def _done_under_old_name(self, scope: str) -> bool:
         """Skip with a notice when a name this command replaces is done (``recorder.done()``).
@@ -344,7 +354,8 @@ class TrackedRun:
             # the command's own streams only there.
             process_streams = threading.current_thread() is threading.main_thread()
             tee = self.capture.tee(self.command, self.given, process_streams=process_streams)
-            with tee as streams, nested_runs():
+            # The runs it starts in turn were started by its code, for the same user.
+            with tee as streams, started_by("call_command"):
                 _send(command_started, self.command, execution)
                 options = {**self.given, "skip_checks": True, **streams}
                 options.pop("rerun", None)
@@ -388,12 +399,12 @@ class TrackedRun:
         if self.dry_run is None:
             yield
             return
-        self.command.dry_run = True  # type: ignore[attr-defined]
+        self.command.dry_run = True
         try:
             with self.dry_run.rolled_back():
                 yield
         finally:
-            del self.command.dry_run  # type: ignore[attr-defined]
+            del self.command.dry_run
 
     def batch_loops(self) -> RunBatches:
         """The cursor and progress of this run's ``iterate()`` loops."""
@@ -440,6 +451,7 @@ class TrackedRun:
             self._report_taken_over(status, fields)
         if status != Status.SUCCEEDED and self.in_transaction:
             self._keep_failure(status, exc)
+        self.command.recorded_run = execution
         _send(command_finished, self.command, execution)
 
     def _keep_failure(self, status: str, exc: BaseException | None) -> None:
@@ -466,22 +478,13 @@ class TrackedRun:
         seconds, reading first whether the write that failed landed after all.
         """
         execution, key = self._row(), self._lock_key()
-        deadline = time.monotonic() + conf.reconnect_timeout()
-        while True:
-            try:
-                return self.recorder.finish(execution, key, **fields)
-            except DatabaseError as exc:
-                if not self.recorder.drop_broken_connection():
-                    raise
-                landed = after_reconnect(
-                    self.recorder,
-                    exc,
-                    deadline,
-                    lambda: self.recorder.end_state(execution, key),
-                    self._warn,
-                )
-                if landed is not None:
-                    return landed
+        return retried(
+            self.recorder,
+            lambda: self.recorder.finish(execution, key, **fields),
+            time.monotonic() + conf.reconnect_timeout(),
+            self._warn,
+            landed=lambda: self.recorder.end_state(execution, key),
+        )
 
     def _report_taken_over(self, status: str, fields: dict[str, Any]) -> None:
         """Note a late end on the abandoned row, then raise ``ClaimLost`` (exit code 5)."""
@@ -530,26 +533,37 @@ class TrackedRun:
         assert self.execution is not None, "claim() comes before run() and finish()"
         return self.execution
 
-    def _start_fields(self, name: str, scope: str) -> dict[str, Any]:
-        spec = self.definition
-        if self.enqueuing:
-            # No process holds it yet: the worker that starts it writes its own.
-            now = timezone.now()
-            where: dict[str, Any] = {"status": Status.QUEUED, "enqueued_at": now}
-            where |= {"executed_at": now, "hostname": "", "pid": None}
-            where |= {"process_token": "", "host_id": ""}
-        else:
-            where = {
-                "hostname": hostname(),
-                "pid": os.getpid(),
-                "process_token": own_process_token(),
-                "host_id": host_identity(),
-            }
+    def _start_fields(self) -> dict[str, Any]:
+        """The row of a run starting in this process."""
         return {
-            **where,
-            "command_name": name,
+            **self._declared_fields(),
+            "hostname": hostname(),
+            "pid": os.getpid(),
+            "process_token": own_process_token(),
+            "host_id": host_identity(),
+        }
+
+    def _queued_fields(self) -> dict[str, Any]:
+        """The row of a run queued for a task worker: the worker that takes it writes
+        its own process."""
+        now = timezone.now()
+        return {
+            **self._declared_fields(),
+            "status": Status.QUEUED,
+            "enqueued_at": now,
+            "executed_at": now,
+            "hostname": "",
+            "pid": None,
+            "process_token": "",
+            "host_id": "",
+        }
+
+    def _declared_fields(self) -> dict[str, Any]:
+        spec = self.definition
+        return {
+            "command_name": clip_name(spec.name),
             "app_label": spec.app_label,
-            "scope": scope,
+            "scope": self.scope,
             "run_once": spec.run_once,
             "forced": self.rerun,
             "parameters": prepare(
@@ -689,11 +703,6 @@ def _outcome_unknown(run: CommandExecution, cause: str, using: str, marked: bool
     )
 
 
-# The row the next tracked run of this context adopts; taken by that run, so a
-# command it calls in turn claims its own.
-_adoptable: ContextVar[CommandExecution | None] = ContextVar("adoptable", default=None)
-
-
 def take_queued(
     recorder: ExecutionRecorder, row: CommandExecution, worker_id: str, task_id: str
 ) -> CommandExecution | None:
@@ -715,23 +724,18 @@ def take_queued(
     )
 
 
-@contextmanager
-def adopting(row: CommandExecution) -> Iterator[None]:
-    """The next tracked run started in this block runs as ``row`` (already started)."""
-    token = _adoptable.set(row)
-    try:
-        yield
-    finally:
-        _adoptable.reset(token)
+def run_queued(
+    command: ManagedBaseCommand,
+    row: CommandExecution,
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+) -> str | None:
+    """Run ``command`` on a task worker as queued run ``row``, which ``take_queued()`` took.
 
-
-def take_adopted(name: str) -> CommandExecution | None:
-    """The started row a run of command ``name`` adopts, if one waits for it (taken once)."""
-    row = _adoptable.get()
-    if row is None or row.command_name != name:
-        return None
-    _adoptable.set(None)
-    return row
+    ``args`` and ``options`` are parsed as ``call_command()`` hands them to ``execute()``.
+    """
+    run = TrackedRun(command, read(type(command)), args, options, queued=row)
+    return run.execute(partial(BaseCommand.execute, command))
 
 
 logger = logging.getLogger("managed_commands")
@@ -771,21 +775,6 @@ def started_by(trigger: str, user: Any = None) -> Iterator[None]:
         yield
     finally:
         _STARTER.reset(token)
-
-
-def nested_runs() -> AbstractContextManager[None]:
-    """Inside a run: the runs it starts were started by its code, for the same user."""
-    return _NestedRuns()
-
-
-class _NestedRuns(AbstractContextManager[None]):
-    """``started_by("call_command")`` as a plain class: it is entered on every run."""
-
-    def __enter__(self) -> None:
-        self._token = _start("call_command", None)
-
-    def __exit__(self, *exc_info: object) -> None:
-        _STARTER.reset(self._token)
 
 
 def origin() -> dict[str, str]:
