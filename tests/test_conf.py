@@ -211,4 +211,4 @@ def test_every_setting_has_its_own_check_id():
 
 
 def test_every_default_passes_its_own_validation():
-    assert [s.name for s in conf.SETTINGS if s.validate(s.default) is not None] == []
+    assert [s.name for s in conf.SETTINGS if s.problem(s.default) is not None] == []
