@@ -11,22 +11,17 @@ import hashlib
 import importlib
 import math
 import sys
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.core.management import get_commands
-from django.db import DatabaseError, connections, transaction
-from django.db.migrations.recorder import MigrationRecorder
 
-from managed_commands.exceptions import InvalidDefinition, RequirementNotMet
+from managed_commands.exceptions import InvalidDefinition
 
 if TYPE_CHECKING:  # the recorder loads the model: base.py imports this module without it
-    from managed_commands.recorder import ExecutionRecorder
-from managed_commands.conf import command_database
+    pass
 
 #: Runs before ``migrate`` (``run_pending_commands --phase pre_migrate``).
 PRE_MIGRATE = "pre_migrate"
@@ -358,7 +353,7 @@ def problems(command_class: type) -> list[Problem]:
                 _TAGS_HINT,
             )
         )
-    found += _replaces_problems(where, name, cls.replaces)
+    found += replaces_problems(where, name, cls.replaces)
     return found
 
 
@@ -367,7 +362,7 @@ def _is_replaced_entry(entry: Any) -> bool:
     return bool(old_name) and "." not in app and (not app or app.isidentifier())
 
 
-def _replaces_problems(where: str, name: str, replaces: Any) -> list[Problem]:
+def replaces_problems(where: str, name: str, replaces: Any) -> list[Problem]:
     """E029: ``replaces`` is not a list of 'old_name' / 'app.old_name' entries, or names itself."""
     if isinstance(replaces, str) or not isinstance(replaces, list | tuple | set | frozenset):
         return [
@@ -433,112 +428,3 @@ def _seconds(value: float | None) -> float | None:
 
 # -- Whether a run's ``requires`` are met: other commands that succeeded,
 # migrations that are applied.
-
-
-def unapplied_migrations(using: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
-    """The ``"app_label.migration"`` names of ``migrations`` not applied on ``using``.
-
-    No query when ``migrations`` is empty.
-    """
-    wanted = list(migrations)
-    if not wanted:
-        return []
-    applied = _applied_migrations(using, {app for app, _ in wanted})
-    return [f"{app}.{name}" for app, name in wanted if (app, name) not in applied]
-
-
-def _applied_migrations(using: str, app_labels: set[str]) -> set[tuple[str, str]]:
-    """The ``(app, name)`` rows of ``django_migrations`` for ``app_labels``: one read.
-
-    Not ``MigrationRecorder.applied_migrations()``, which first asks the
-    catalogue whether the table exists (five statements per schema under
-    django-tenants) and then reads every app's rows; and in SQL, since
-    compiling a queryset would cost more than the read. The catalogue is
-    asked only when the read fails: before the first ``migrate`` nothing is
-    applied.
-    """
-    connection = connections[using]
-    recorder = MigrationRecorder(connection)
-    quote = connection.ops.quote_name
-    sql = "SELECT {app}, {name} FROM {table} WHERE {app} IN ({labels})".format(
-        app=quote("app"),
-        name=quote("name"),
-        table=quote(recorder.Migration._meta.db_table),
-        labels=", ".join(["%s"] * len(app_labels)),
-    )
-    try:
-        # A failed read must not abort the caller's transaction.
-        guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
-        with guard, connection.cursor() as cursor:
-            cursor.execute(sql, sorted(app_labels))
-            return {(app, name) for app, name in cursor.fetchall()}
-    except DatabaseError:
-        if recorder.has_table():
-            raise
-        return set()
-
-
-def names_replaced_by(name: str) -> tuple[str, ...]:
-    """The names the installed command ``name`` replaces, read from its class.
-
-    () when it is not installed, cannot be imported or its ``replaces`` is
-    invalid (the system checks report those). For the run path, which
-    validates only the running command's own definition.
-    """
-    app_name = get_commands().get(name)
-    try:
-        cls = command_class_of(app_name, name) if isinstance(app_name, str) else None
-        if cls is None or _replaces_problems("", name, getattr(cls, "replaces", ())):
-            return ()
-    except Exception:  # noqa: BLE001 - a broken module is the system checks' to report
-        return ()
-    return replaced_names(cls.replaces)
-
-
-def newest_successes(
-    recorder: ExecutionRecorder, names: Mapping[str, Iterable[str]], scope: str
-) -> dict[str, Any]:
-    """Map each command of ``names`` to the start of its newest success in ``scope``.
-
-    Args:
-        names: Each command's name -> every name its runs were recorded
-            under (its own and those it replaces), so a renamed command's
-            history counts as its own.
-    """
-    found = recorder.last_successes([old for history in names.values() for old in history], scope)
-    newest = {}
-    for name, history in names.items():
-        starts = [found[old] for old in history if old in found]
-        if starts:
-            newest[name] = max(starts)
-    return newest
-
-
-def ensure_met(definition: Definition, successes: Mapping[str, Any]) -> None:
-    """Raise ``RequirementNotMet`` naming every requirement that is not met.
-
-    Required commands are looked up in ``successes`` (this scope's history);
-    required migrations must be applied on the database the command runs on,
-    where its data lives, whichever database holds the history. Under
-    django-tenants that is the selected tenant's schema.
-    """
-    using = command_database()
-    commands = [name for name in definition.command_requires if name not in successes]
-    migrations = unapplied_migrations(using, definition.migration_requires)
-    if not commands and not migrations:
-        return
-    parts = []
-    if commands:
-        listed = ", ".join(f"'{name}'" for name in commands)
-        parts.append(
-            f"it requires {listed}, which {'has' if len(commands) == 1 else 'have'} "
-            f"not run successfully yet. Run {'it' if len(commands) == 1 else 'them'} first "
-            f"(python manage.py run_pending_commands runs everything pending in order)"
-        )
-    if migrations:
-        listed = ", ".join(f"'{name}'" for name in migrations)
-        parts.append(
-            f"it requires the migration{'s' if len(migrations) > 1 else ''} {listed}, "
-            f"not applied on database '{using}'. Run 'python manage.py migrate' first"
-        )
-    raise RequirementNotMet(f"Cannot run '{definition.name}': " + "; ".join(parts) + ".")

@@ -20,11 +20,11 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from managed_commands.conf import command_database, current_scope
-from managed_commands.definition import newest_successes
 from managed_commands.exceptions import RequirementNotMet
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import history_recorder
+from managed_commands.requirements import newest_successes
 
 __all__ = ["RequireCommand"]
 

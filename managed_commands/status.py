@@ -20,11 +20,12 @@ from django.utils.translation import gettext_lazy as _
 
 from managed_commands import conf
 from managed_commands.conf import current_scope
-from managed_commands.definition import Definition, unapplied_migrations
+from managed_commands.definition import Definition
 from managed_commands.formatting import human_duration
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder, unavailable
+from managed_commands.requirements import unapplied_migrations
 from managed_commands.runs.claim import last_heard, why_gone
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from managed_commands import definition
+from managed_commands import definition, requirements
 from managed_commands.exceptions import InvalidDefinition
 from tests.testapp.management.commands import noop_managed
 
@@ -194,9 +194,9 @@ def test_replaces_that_is_not_a_list_of_old_names_is_e029(monkeypatch, replaces,
 
 
 def test_the_names_an_installed_command_replaces_are_read_from_its_class(monkeypatch):
-    assert definition.names_replaced_by("noop_managed") == ()
-    assert definition.names_replaced_by("no_such_command") == ()
+    assert requirements.names_replaced_by("noop_managed") == ()
+    assert requirements.names_replaced_by("no_such_command") == ()
     monkeypatch.setattr(noop_managed.Command, "replaces", ["shop.old_noop"])
-    assert definition.names_replaced_by("noop_managed") == ("old_noop",)
+    assert requirements.names_replaced_by("noop_managed") == ("old_noop",)
     monkeypatch.setattr(noop_managed.Command, "replaces", "old_noop")  # invalid: E029's
-    assert definition.names_replaced_by("noop_managed") == ()
+    assert requirements.names_replaced_by("noop_managed") == ()

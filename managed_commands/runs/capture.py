@@ -294,8 +294,6 @@ _SECRET_SUBSTRINGS = ("password", "secret", "token")
 _ENCODER = DjangoJSONEncoder()
 
 
-
-
 def is_sensitive(name: str, extra: Iterable[str] = ()) -> bool:
     """Tell whether an option's value must never be stored in clear."""
     return _is_sensitive(name, _option_names(extra))

@@ -41,9 +41,6 @@ from managed_commands import conf
 from managed_commands.conf import command_database, current_scope
 from managed_commands.definition import (
     Definition,
-    ensure_met,
-    names_replaced_by,
-    newest_successes,
     read,
     source_hash,
 )
@@ -63,6 +60,7 @@ from managed_commands.recorder import (
     retried,
     unavailable,
 )
+from managed_commands.requirements import ensure_met, names_replaced_by, newest_successes
 from managed_commands.runs.batches import RunBatches
 from managed_commands.runs.capture import (
     BoundedText,
