@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     )
     from managed_commands.models import CommandExecution
     from managed_commands.operations import RequireCommand
-    from managed_commands.runs.run import RELEASE_ENVIRONMENT_VARIABLE, started_by
+    from managed_commands.origin import RELEASE_ENVIRONMENT_VARIABLE, started_by
     from managed_commands.signals import command_finished, command_started
     from managed_commands.status import (
         CommandState,
@@ -116,7 +116,7 @@ _HOMES = {
     ],
     "models": ["CommandExecution"],
     "operations": ["RequireCommand"],
-    "runs.run": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
+    "origin": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
     "signals": ["command_finished", "command_started"],
     "status": [
         "CommandState",

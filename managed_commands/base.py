@@ -13,6 +13,7 @@ from django.db.models import Model, QuerySet
 
 from managed_commands import definition
 from managed_commands.exceptions import TrackingUnavailable
+from managed_commands.origin import started_by
 
 if TYPE_CHECKING:  # the model exists only once the app is installed
     from managed_commands.models import CommandExecution
@@ -139,9 +140,6 @@ class ManagedBaseCommand(BaseCommand):
         return parser
 
     def run_from_argv(self, argv: list[str]) -> None:
-        # Imported here: the run module loads the model (see execute()).
-        from managed_commands.runs.run import started_by
-
         with started_by("manage.py"):
             super().run_from_argv(argv)
 

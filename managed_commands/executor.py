@@ -24,9 +24,9 @@ from managed_commands.definition import Definition
 from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed
 from managed_commands.loader import EVERYTHING, Selection, discover
 from managed_commands.models import CommandExecution
+from managed_commands.origin import origin, started_by
 from managed_commands.recorder import ExecutionRecorder, unavailable
 from managed_commands.runs import claim
-from managed_commands.runs.run import origin, started_by
 from managed_commands.status import CommandState, command_statuses, recover_gone
 
 #: ``progress_callback(event, command, execution=None, error=None)`` is called

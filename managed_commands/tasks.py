@@ -33,10 +33,11 @@ from managed_commands.exceptions import LockHeld
 from managed_commands.executor import CommandExecutor
 from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
+from managed_commands.origin import started_by
 from managed_commands.recorder import history_recorder
 from managed_commands.runs.capture import call_arguments
 from managed_commands.runs.claim import hostname
-from managed_commands.runs.run import TrackedRun, run_queued, started_by, take_queued
+from managed_commands.runs.run import TrackedRun, run_queued, take_queued
 from managed_commands.status import CommandState
 
 __all__ = ["enqueue_again", "enqueue_command", "enqueue_pending", "run_enqueued_command"]

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs.run import os_user
+from managed_commands.origin import os_user
 from tests import backends
 from tests.admin_history import PAYLOAD, make_history
 

@@ -33,6 +33,7 @@ def test_the_base_class_leaves_every_private_name_to_subclasses():
         "statement_timeout",
         "lock_timeout",
         "time_limit",
+        "recorded_run",
         "iterate",
         "iterate_batches",
     }

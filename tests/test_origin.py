@@ -14,7 +14,7 @@ from django.test.utils import override_settings
 
 from managed_commands.executor import CommandExecutor
 from managed_commands.models import CommandExecution
-from managed_commands.runs.run import started_by
+from managed_commands.origin import started_by
 from managed_commands.signals import command_started
 from managed_commands.testing.utils import run_command
 

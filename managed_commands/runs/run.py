@@ -5,12 +5,6 @@ with its output captured and its lease kept, then record how it ended.
 ``BaseCommand.execute``; everything the run needs lives on this object, so the
 command's own namespace stays free for the subclass.
 
-Each row also keeps who started the run and from which release: ``origin`` holds
-``trigger`` (``manage.py``, ``call_command``, ``run_pending_commands``,
-``admin``, ``worker`` or what the caller of ``started_by()`` names), ``os_user``,
-``django_user`` (a username, kept as text so the history outlives the account)
-and ``release``.
-
 A run enqueued for a task worker is written first as a ``queued`` row holding the
 command's claim; the worker takes that row with a conditional update, so a
 duplicate delivery takes nothing, and the run then continues on it.
@@ -18,7 +12,6 @@ duplicate delivery takes nothing, and the run then continues on it.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import threading
@@ -26,9 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar, Token
-from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary
 
@@ -53,6 +44,7 @@ from managed_commands.exceptions import (
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
+from managed_commands.origin import metadata, origin, started_by
 from managed_commands.recorder import (
     ExecutionRecorder,
     error_code,
@@ -97,8 +89,6 @@ from managed_commands.signals import command_finished, command_started
 
 if TYPE_CHECKING:  # base.py imports this module when a run starts
     from managed_commands.base import ManagedBaseCommand
-
-__all__ = ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"]
 
 
 logger = logging.getLogger("managed_commands")
@@ -734,111 +724,3 @@ def run_queued(
     """
     run = TrackedRun(command, read(type(command)), args, options, queued=row)
     return run.execute(partial(BaseCommand.execute, command))
-
-
-logger = logging.getLogger("managed_commands")
-
-
-#: Read for the release when ``MANAGED_COMMANDS["RELEASE"]`` is not set.
-RELEASE_ENVIRONMENT_VARIABLE = "MANAGED_COMMANDS_RELEASE"
-
-
-@dataclass(frozen=True)
-class _Starter:
-    trigger: str
-    django_user: str
-
-
-_STARTER: ContextVar[_Starter | None] = ContextVar("managed_commands_starter", default=None)
-
-
-# A run started by no one in particular was called from code.
-_FROM_CODE = _Starter("call_command", "")
-
-
-@contextmanager
-def started_by(trigger: str, user: Any = None) -> Iterator[None]:
-    """Record ``trigger`` and the Django ``user`` on the runs started inside the block.
-
-    Runs that those runs start in turn (``call_command()`` inside ``handle()``)
-    record ``call_command``, with the same user.
-
-    Args:
-        trigger: What starts the runs, for example ``"admin"`` or ``"nightly-cron"``.
-        user: The Django user who asked for them (its username is stored); None
-            keeps the user of an enclosing block, if any.
-    """
-    token = _start(trigger, user)
-    try:
-        yield
-    finally:
-        _STARTER.reset(token)
-
-
-def origin() -> dict[str, str]:
-    """The ``origin`` of a run starting now."""
-    starter = _starter()
-    return {
-        "trigger": starter.trigger,
-        "os_user": os_user(),
-        "django_user": starter.django_user,
-        "release": release(),
-    }
-
-
-def release() -> str:
-    """``MANAGED_COMMANDS["RELEASE"]`` (a string, or a callable returning one), else
-    ``$MANAGED_COMMANDS_RELEASE``; "" when neither says, or the callable fails."""
-    configured = conf.release()
-    if configured is None:
-        return os.environ.get(RELEASE_ENVIRONMENT_VARIABLE, "")
-    if isinstance(configured, str):
-        return configured
-    try:
-        return str(configured())
-    except Exception:  # a broken release hook must not stop a run
-        logger.warning(
-            "MANAGED_COMMANDS['RELEASE'] failed; the run records no release.", exc_info=True
-        )
-        return ""
-
-
-def metadata(command: Any) -> Any:
-    """What ``MANAGED_COMMANDS["METADATA"]`` returns for ``command`` (None without
-    the setting, or when it fails: a run never stops for it)."""
-    hook = conf.metadata_function()
-    if hook is None:
-        return None
-    try:
-        return hook(command)
-    except Exception:  # a broken metadata hook must not stop a run
-        logger.warning(
-            "MANAGED_COMMANDS['METADATA'] failed; the run records no metadata.", exc_info=True
-        )
-        return None
-
-
-@cache
-def os_user() -> str:
-    """The login name of the process's user; its uid where it has none (a container)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid()) if hasattr(os, "getuid") else ""
-
-
-def _start(trigger: str, user: Any) -> Token[_Starter | None]:
-    """Record ``trigger`` and ``user`` (None: the enclosing block's) for the runs started next."""
-    django_user = _starter().django_user if user is None else _username(user)
-    return _STARTER.set(_Starter(trigger, django_user))
-
-
-def _starter() -> _Starter:
-    return _STARTER.get() or _FROM_CODE
-
-
-def _username(user: Any) -> str:
-    if not getattr(user, "is_authenticated", True):
-        return ""
-    get_username = getattr(user, "get_username", None)
-    return str(get_username() if callable(get_username) else user)
