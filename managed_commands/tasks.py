@@ -66,17 +66,13 @@ INSTALL_HINT = (
 #: What a known misconfiguration looks like in a failed task, and what to do about it.
 _HINTS = {
     # RQ runs the job with its own Job class, which cannot call a django.tasks Task.
-    "'Task' object is not callable": (
-        "start the RQ workers with --job-class django_tasks_rq.Job"
-    ),
+    "'Task' object is not callable": "start the RQ workers with --job-class django_tasks_rq.Job",
     # The worker's Celery app never imported managed_commands.tasks.
-    "NotRegistered": (
-        "the workers' Celery app must find the task: call app.autodiscover_tasks()"
-    ),
+    "NotRegistered": "the workers' Celery app must find the task: call app.autodiscover_tasks()",
 }
 
 
-class WorkerStopped(Exception):  # noqa: N818 - a task's failure, as the backend shows it
+class WorkerStopped(Exception):
     """A run on a task worker was stopped by a signal; its row is ``interrupted``.
 
     Raised by the task in place of the run's own stop, a ``BaseException`` that
@@ -313,7 +309,7 @@ def lost_task(row: CommandExecution) -> str | None:
         if not backend.supports_get_result:
             return None
         result = backend.get_result(row.task_id)
-    except Exception as exc:  # noqa: BLE001 - the backend's hint must never fail a claim
+    except Exception as exc:  # the backend's hint must never fail a claim
         # Django's and the backport's own class alike (django-tasks-rq raises the latter).
         if type(exc).__name__ == "TaskResultDoesNotExist":
             return f"task backend '{alias}' no longer knows its task {row.task_id}"

@@ -122,9 +122,7 @@ def task_state(project: ProcessProject, task_id: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def test_racing_enqueues_run_a_run_once_command_once_on_two_celery_workers(
-    celery_project, report
-):
+def test_racing_enqueues_run_a_run_once_command_once_on_two_celery_workers(celery_project, report):
     project = celery_project
     start = time.monotonic()
     with workers(project, celery_worker(), 2, ready=READY) as pool:
@@ -169,7 +167,9 @@ def test_a_pool_child_killed_mid_run_is_taken_over_by_the_next_enqueue(celery_pr
     abandoned, _ = project.rows("once")
     assert abandoned["error_message"].startswith(f"Abandoned: process {row['pid']} on ")
     assert "is no longer running" in abandoned["error_message"]
-    report(f"Celery ({project.backend}): pool child killed, taken over after {taken_over_after:.1f} s")
+    report(
+        f"Celery ({project.backend}): pool child killed, taken over after {taken_over_after:.1f} s"
+    )
 
 
 def test_sigterm_to_a_pool_child_interrupts_the_run_and_to_the_worker_waits_for_it(

@@ -226,7 +226,10 @@ def test_a_chain_runs_in_order_across_two_rq_workers(rq_project, report):
     elapsed = time.monotonic() - start
     assert "Traceback" not in pool.output(), pool.output()
     used = check_chain(rq_project)
-    report(f"RQ ({rq_project.backend}): chain of 5 in order on {', '.join(sorted(used))}, {elapsed:.1f} s")
+    report(
+        f"RQ ({rq_project.backend}): chain of 5 in order on {', '.join(sorted(used))}, "
+        f"{elapsed:.1f} s"
+    )
 
 
 def test_a_queued_run_whose_job_failed_is_recovered_at_once_with_rqs_error(rq_project):

@@ -83,7 +83,7 @@ class InterruptGuard:
         self._stop_reason: BaseException | None = None
         self._ending = False
         #: What the task worker's own handler raised (``chain``), raised by resend().
-        self._worker_exit: BaseException | None = None
+        self._worker_exit: SystemExit | KeyboardInterrupt | None = None
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -131,10 +131,10 @@ class InterruptGuard:
         if self._chain and callable(previous) and self._stop_reason is None:
             try:
                 previous(signum, frame)
-            except BaseException as exc:
+            except (SystemExit, KeyboardInterrupt) as exc:
                 # The worker's handler ends the process its own way (billiard's
-                # SystemExit(-241) in a Celery prefork child): the run still ends
-                # as stopped by the signal, then resend() raises this.
+                # SystemExit(-241) in a Celery prefork child, a second Ctrl-C): the
+                # run still ends as stopped by the signal, then resend() raises this.
                 self._worker_exit = exc
         if self._deferring:
             self._pending = signum
