@@ -290,6 +290,10 @@ def _enqueue(
     return row
 
 
+#: The queued runs whose backend could not be asked, warned about once.
+_UNANSWERED: set[int] = set()
+
+
 def lost_task(row: CommandExecution) -> str | None:
     """Why queued run ``row`` will never be started by its task, in its backend's words.
 
@@ -313,12 +317,15 @@ def lost_task(row: CommandExecution) -> str | None:
         # Django's and the backport's own class alike (django-tasks-rq raises the latter).
         if type(exc).__name__ == "TaskResultDoesNotExist":
             return f"task backend '{alias}' no longer knows its task {row.task_id}"
-        logger.warning(
-            "Could not ask task backend '%s' about the task of queued run #%s",
-            alias,
-            row.pk,
-            exc_info=True,
-        )
+        if row.pk not in _UNANSWERED:  # once per run: a start waiting asks on every try
+            _UNANSWERED.add(row.pk)
+            logger.warning(
+                "Could not ask task backend '%s' about the task of queued run #%s; it is "
+                "taken over only after QUEUE_TIMEOUT",
+                alias,
+                row.pk,
+                exc_info=True,
+            )
         return None
     if result.status == "SUCCESSFUL":
         return f"its task {row.task_id} ended on task backend '{alias}' without starting it"
