@@ -285,6 +285,12 @@ class ExecutionRecorder:
         )
         return self.executions.get(pk=pk) if started else None
 
+    def add_origin(self, row: CommandExecution, **values: Any) -> None:
+        """Add ``values`` to the ``origin`` of ``row``, as read (a queued row no worker
+        can have started yet)."""
+        row.origin = {**(row.origin or {}), **values}
+        self.executions.filter(pk=row.pk).update(origin=row.origin)
+
     def abandon(self, holder: CommandExecution, reason: str) -> bool:
         """Close a dead holder's row and free its keys, unless it changed since it was
         judged dead (see ``close_holder()``)."""

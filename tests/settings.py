@@ -82,18 +82,44 @@ INSTALLED_APPS = [
 INSTALLED_APPS += [app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app]
 
 # Task workers: django.tasks (Django 6.0+) or the django-tasks backport. The
-# tests run tasks in process (ImmediateBackend) unless MC_TEST_TASKS=db, where
-# django-tasks-db's db_worker processes run them.
+# tests run tasks in process (ImmediateBackend) unless MC_TEST_TASKS names the
+# workers' engine: ``db`` (django-tasks-db's db_worker), ``rq`` (django-tasks-rq
+# on Redis, MC_TEST_REDIS_URL) or ``celery`` (django-tasks-celery on RabbitMQ,
+# MC_TEST_AMQP_URL, the app in tests/celery_app.py).
 _TASKS_API = next(
     (name for name in ("django.tasks", "django_tasks") if importlib.util.find_spec(name)), None
 )
+_ENGINE = os.environ.get("MC_TEST_TASKS")
 if _TASKS_API:
-    if os.environ.get("MC_TEST_TASKS") == "db":
+    _TASKS_OPTIONS: dict[str, str] = {}
+    if _ENGINE == "db":
         INSTALLED_APPS += ["django_tasks_db"]
         _TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
+    elif _ENGINE == "rq":
+        INSTALLED_APPS += ["django_rq"]
+        _TASKS_BACKEND = "django_tasks_rq.RQBackend"
+        # A job runs at most DEFAULT_TIMEOUT seconds (RQ's own default: 180).
+        RQ_QUEUES = {
+            "default": {
+                "URL": os.environ.get("MC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                "DEFAULT_TIMEOUT": int(os.environ.get("MC_TEST_JOB_TIMEOUT", "600")),
+            }
+        }
+    elif _ENGINE == "celery":
+        _TASKS_BACKEND = "django_tasks_celery.CeleryBackend"
+        _TASKS_OPTIONS = {"CELERY_APP": "tests.celery_app.app"}
+        CELERY_BROKER_URL = os.environ.get(
+            "MC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"
+        )
+        # Results other processes can read: get_result() tells a failed task.
+        CELERY_RESULT_BACKEND = os.environ.get("MC_TEST_CELERY_RESULTS", "")
+        CELERY_RESULT_EXTENDED = True
+        # A queue of the test run's own on the shared broker.
+        CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MC_TEST_CELERY_QUEUE", "celery")
+        CELERY_WORKER_PREFETCH_MULTIPLIER = 1
     else:
         _TASKS_BACKEND = f"{_TASKS_API}.backends.immediate.ImmediateBackend"
-    TASKS = {"default": {"BACKEND": _TASKS_BACKEND, "QUEUES": []}}
+    TASKS = {"default": {"BACKEND": _TASKS_BACKEND, "QUEUES": [], "OPTIONS": _TASKS_OPTIONS}}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

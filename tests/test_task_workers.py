@@ -13,22 +13,28 @@ killed in a ``finally``.
 
 from __future__ import annotations
 
-import datetime
-import itertools
-import json
 import signal
 import subprocess
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.processes import TABLE, ProcessProject
+from tests.workers import (
+    CHAIN,
+    ENQUEUERS,
+    check_chain,
+    check_racing_enqueues,
+    enqueue,
+    extra,
+    settled,
+    statuses,
+    wait_for,
+)
 
 # Its outcome depends on the Django version: it runs in every CI entry.
 pytestmark = [pytest.mark.processes, pytest.mark.django]
@@ -36,9 +42,7 @@ pytestmark = [pytest.mark.processes, pytest.mark.django]
 pytest.importorskip("django_tasks_db")
 
 TASKS = "django_tasks_database_dbtaskresult"
-CHAIN = [f"chain_{n}" for n in range(1, 6)]
 ENV = {"MC_TEST_TASKS": "db", "MC_TEST_EXTRA_APPS": "tests.chainapp", "MC_TEST_LEASE": "2"}
-ENQUEUERS = 20
 
 
 @pytest.fixture(scope="module")
@@ -102,59 +106,12 @@ def workers(
             pool.outputs.append(f"{stdout or ''}{stderr or ''}")
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.05)
-
-
-def statuses(project: ProcessProject, name: str) -> list[str]:
-    return [row["status"] for row in project.rows(name)]
-
-
-def settled(project: ProcessProject) -> bool:
-    """No run left queued or running."""
-    return not project.sql(f"SELECT id FROM {TABLE} WHERE status IN ('queued', 'running')")
-
-
-def extra(project: ProcessProject, pk: int) -> dict[str, Any]:
-    """The columns ``project.rows()`` leaves out: task id, origin, start time."""
-    task_id, origin, executed_at, finished_at = project.sql(
-        f"SELECT task_id, origin, executed_at, finished_at FROM {TABLE} WHERE id = ?", (pk,)
-    )[0]
-    return {
-        "task_id": task_id,
-        "origin": json.loads(origin) if isinstance(origin, str) else origin,
-        "executed_at": moment(executed_at),
-        "finished_at": moment(finished_at),
-    }
-
-
-def moment(value: Any) -> datetime.datetime:
-    """A timestamp column as a naive UTC datetime (SQLite stores text)."""
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    return value
-
-
 def tasks(project: ProcessProject) -> list[tuple[str, str]]:
     """(id, status) of every task in django_tasks_db's table, the id as a UUID string."""
     return [
         (str(uuid.UUID(str(pk))), status)
         for pk, status in project.sql(f"SELECT id, status FROM {TASKS}")
     ]
-
-
-def enqueue(project: ProcessProject, *argv: str) -> subprocess.CompletedProcess[str]:
-    return project.run("enqueue_command", *argv)
 
 
 def test_racing_enqueues_run_a_run_once_command_once_on_two_workers(workers_project, report):
@@ -171,17 +128,7 @@ def test_racing_enqueues_run_a_run_once_command_once_on_two_workers(workers_proj
     elapsed = time.monotonic() - start
     assert "Traceback" not in pool.output(), pool.output()
 
-    codes = sorted(result.returncode for result in results)
-    assert set(codes) <= {0, 3}, [(r.returncode, r.stderr) for r in results]
-    assert not any("Traceback" in r.stderr + r.stdout for r in results)
-    enqueued = [r for r in results if "Enqueued 'once' as run #" in r.stdout]
-    assert len(enqueued) == 1, [r.stdout for r in results]
-    for result in results:
-        if result.returncode == 3:
-            assert "another run holds its lock" in result.stderr, result.stderr
-        elif result not in enqueued:
-            assert "Skipped 'once': this run_once command already ran" in result.stdout
-    assert [line.split()[0] for line in project.effect_lines()] == ["once"]
+    codes = check_racing_enqueues(project, results)
 
     [row] = project.rows("once")
     assert row["status"] == "succeeded" and row["success"]
@@ -295,19 +242,7 @@ def test_run_pending_commands_enqueue_runs_a_chain_in_order_across_two_workers(
     elapsed = time.monotonic() - start
     assert "Traceback" not in pool.output(), pool.output()
 
-    noted = [line.split()[0] for line in project.effect_lines()]
-    assert [name for name in noted if name.startswith("chain_")] == CHAIN
-    # Each command ran once: the one that failed beside the chain was not retried
-    # by the successes after it (it is pending, and was runnable all along).
-    ran = Counter(row["command_name"] for row in project.rows())
-    assert set(ran.values()) == {1}, ran
-    assert statuses(project, "fails_always") == ["failed"]
-    assert noted.count("fails_always") == 1
-    rows = [project.rows(name)[0] for name in CHAIN]
-    times = [extra(project, row["id"]) for row in rows]
-    for before, after in itertools.pairwise(times):
-        assert after["executed_at"] >= before["finished_at"], (before, after)
-    workers_used = {each["origin"]["worker"] for each in times}
+    workers_used = check_chain(project)
     report(
         f"task workers ({project.backend}): chain of {len(CHAIN)} run in order on "
         f"{', '.join(sorted(workers_used))}, {elapsed:.1f} s"
@@ -360,3 +295,27 @@ def test_a_queued_run_started_by_its_worker_is_not_taken_over_by_a_racing_enqueu
     assert not row["error_message"]
     assert [status for _, status in tasks(project)] == ["SUCCESSFUL"]
     assert "Traceback" not in pool.output() + stderr, pool.output() + stderr
+
+
+def test_a_queued_run_whose_task_the_backend_no_longer_knows_is_recovered_at_once(
+    workers_project,
+):
+    """Its task deleted from django-tasks-db's table (pruned, or a database restored):
+    the next enqueue asks the backend (get_result), recovers the queued run at once
+    rather than after QUEUE_TIMEOUT, and the new run is the one a worker runs."""
+    project = workers_project
+    assert enqueue(project, "once").returncode == 0
+    [(task_id, _)] = tasks(project)
+    project.sql(f"DELETE FROM {TASKS}")
+    again = enqueue(project, "once")
+    assert again.returncode == 0 and "Enqueued 'once'" in again.stdout, again.stderr
+    with workers(project, 1):
+        wait_for(lambda: "succeeded" in statuses(project, "once"), "the new run succeeded")
+
+    assert statuses(project, "once") == ["abandoned", "succeeded"]
+    abandoned = project.rows("once")[0]
+    stored = extra(project, abandoned["id"])["task_id"]
+    assert str(uuid.UUID(stored)) == task_id
+    assert abandoned["error_message"] == (
+        f"Abandoned: task backend 'default' no longer knows its task {stored}."
+    )

@@ -158,7 +158,7 @@ class RunClaim:
                         self.recorder.abandon(holder, reason)
                     continue
                 self._refuse_recursion(holder)
-                if not announced:
+                if not announced and self.wait_timeout > 0:
                     self.on_wait(holder)
                     announced = True
             except DatabaseError as exc:
@@ -239,8 +239,9 @@ class RunClaim:
         held_by = describe_holder(holder) if holder else "the database stayed locked"
         if not self.wait_timeout:
             return (
-                f"Cannot start '{self.name}': another run holds its lock ({held_by}). "
-                f"Try again once it has finished."
+                f"Cannot start '{self.name}': another run holds its lock ({held_by}), and "
+                f"this start does not wait: nothing was started or enqueued. Try again once "
+                f"it has finished."
             )
         return (
             f"Cannot start '{self.name}': another run holds its lock ({held_by}). "
@@ -343,15 +344,20 @@ def why_gone(
     """Return why ``holder`` no longer holds its run, or None while it may still be alive.
 
     A run enqueued for a task worker is gone once it waited longer than
-    ``QUEUE_TIMEOUT`` for one; a running one is judged by its process when
-    this host can check it, by its heartbeat lease otherwise.
+    ``QUEUE_TIMEOUT`` for one, or before that once its task backend tells that
+    its task will never start it (``tasks.lost_task()``); a running one is
+    judged by its process when this host can check it, by its heartbeat lease
+    otherwise.
     """
     now = now or timezone.now()
     if holder.status == CommandExecution.Status.QUEUED:
         waited = (now - (holder.enqueued_at or holder.executed_at)).total_seconds()
         limit = conf.queue_timeout()
         if waited <= limit:
-            return None
+            # Its task backend may know that no worker will ever start it.
+            from managed_commands.tasks import lost_task  # imported by task-worker runs only
+
+            return lost_task(holder)
         return (
             f"enqueued {waited:.0f} s ago and never started by a worker (QUEUE_TIMEOUT {limit:g} s)"
         )

@@ -41,7 +41,7 @@ class StopRun(BaseException):
 
 
 class StopBySignal(StopRun):
-    """The process received SIGTERM."""
+    """The process received SIGTERM (or, on a task worker, SIGINT)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"Terminated by {signal.Signals(signum).name}.")
@@ -82,6 +82,8 @@ class InterruptGuard:
         self._handlers = threading.Lock()
         self._stop_reason: BaseException | None = None
         self._ending = False
+        #: What the task worker's own handler raised (``chain``), raised by resend().
+        self._worker_exit: SystemExit | KeyboardInterrupt | None = None
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -127,7 +129,13 @@ class InterruptGuard:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         previous = self._previous.get(signum)
         if self._chain and callable(previous) and self._stop_reason is None:
-            previous(signum, frame)  # may raise (a second Ctrl-C, sys.exit): the run ends then
+            try:
+                previous(signum, frame)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # The worker's handler ends the process its own way (billiard's
+                # SystemExit(-241) in a Celery prefork child, a second Ctrl-C): the
+                # run still ends as stopped by the signal, then resend() raises this.
+                self._worker_exit = exc
         if self._deferring:
             self._pending = signum
             return
@@ -146,8 +154,10 @@ class InterruptGuard:
             if self._ending:
                 return
             raise self._stop_reason
-        if signum == signal.SIGINT:
+        if signum == signal.SIGINT and not self._chain:
             raise KeyboardInterrupt
+        # On a task worker, SIGINT too: the task turns this stop of ours into an
+        # ordinary exception (tasks.WorkerStopped), never a KeyboardInterrupt.
         raise StopBySignal(signum)
 
     def deferred(self) -> _Deferral:
@@ -159,10 +169,13 @@ class InterruptGuard:
 
         With the default disposition the process dies by the signal, exactly as
         it would have without tracking. On a task worker (``chain``) whose
-        own handler ran, the exception goes up to the worker instead.
+        own handler ran, the exception goes up to the worker instead, or what
+        that handler raised (``SystemExit``), once the run's end is recorded.
         """
         if not isinstance(exc, StopBySignal):
             return
+        if self._worker_exit is not None:
+            raise self._worker_exit  # how the worker's handler chose to end the process
         if self._chain and callable(self._previous.get(exc.signum)):
             return  # the worker's handler ran: the worker decides how to end
         self.restore()
