@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Loads no model (only Django's CommandError): its names are listed once, there.
+from managed_commands import exceptions as _exceptions
+
 if TYPE_CHECKING:
     from managed_commands.base import ManagedBaseCommand
     from managed_commands.exceptions import (
@@ -96,24 +99,7 @@ __all__ = [
 # The module each name of __all__ lives in (the imports above, for type checkers).
 _HOMES = {
     "base": ["ManagedBaseCommand"],
-    "exceptions": [
-        "CircularRequirement",
-        "ClaimLost",
-        "DryRunRefused",
-        "InvalidDefinition",
-        "InvalidIteration",
-        "LockHeld",
-        "ManagedCommandError",
-        "NotMultiTenant",
-        "OutcomeUnknown",
-        "PendingCommandFailed",
-        "RequirementNotMet",
-        "RunStopped",
-        "StatementTimedOut",
-        "TimeLimitReached",
-        "TrackingUnavailable",
-        "UnknownRequirement",
-    ],
+    "exceptions": _exceptions.__all__,
     "models": ["CommandExecution"],
     "operations": ["RequireCommand"],
     "origin": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
