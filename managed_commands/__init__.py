@@ -36,8 +36,8 @@ if TYPE_CHECKING:
         UnknownRequirement,
     )
     from managed_commands.models import CommandExecution
-    from managed_commands.operations import RequireCommand
     from managed_commands.origin import RELEASE_ENVIRONMENT_VARIABLE, started_by
+    from managed_commands.requirements import RequireCommand
     from managed_commands.signals import command_finished, command_started
     from managed_commands.status import (
         CommandState,
@@ -101,7 +101,7 @@ _HOMES = {
     "base": ["ManagedBaseCommand"],
     "exceptions": _exceptions.__all__,
     "models": ["CommandExecution"],
-    "operations": ["RequireCommand"],
+    "requirements": ["RequireCommand"],
     "origin": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
     "signals": ["command_finished", "command_started"],
     "status": [

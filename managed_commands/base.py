@@ -59,7 +59,7 @@ class ManagedBaseCommand(BaseCommand):
             deploy runs it. ``run_pending_commands --phase pre_migrate`` runs
             the pending pre_migrate commands before ``migrate`` (for example a
             backfill that a migration adding a constraint needs, see
-            ``managed_commands.operations.RequireCommand``); a plain
+            ``managed_commands.requirements.RequireCommand``); a plain
             ``run_pending_commands`` after ``migrate`` runs whatever is left.
             A pre_migrate command may require migrations, but no post_migrate
             command.
