@@ -263,8 +263,6 @@ SETTINGS: tuple[Setting, ...] = (
         "lost; the default is 3600.",
     ),
 )
-
-
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 

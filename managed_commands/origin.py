@@ -25,7 +25,6 @@ __all__ = ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"]
 
 logger = logging.getLogger("managed_commands")
 
-
 #: Read for the release when ``MANAGED_COMMANDS["RELEASE"]`` is not set.
 RELEASE_ENVIRONMENT_VARIABLE = "MANAGED_COMMANDS_RELEASE"
 
@@ -37,7 +36,6 @@ class _Starter:
 
 
 _STARTER: ContextVar[_Starter | None] = ContextVar("managed_commands_starter", default=None)
-
 
 # A run started by no one in particular was called from code.
 _FROM_CODE = _Starter("call_command", "")

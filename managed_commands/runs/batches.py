@@ -33,21 +33,14 @@ from managed_commands.runs.dryrun import DryRun
 from managed_commands.runs.limits import InterruptGuard, StopAsRequested, StopOnTakeover
 
 __all__ = ["Keyset", "RunBatches"]
-
-
 logger = logging.getLogger("managed_commands")
-
-
 Status = CommandExecution.Status
-
 
 #: Statuses of a run whose saved cursor the next run continues from.
 RESUMABLE = (Status.INTERRUPTED, Status.FAILED, Status.ABANDONED)
 
-
 #: Seconds between two rewrites of the progress line on a terminal.
 _LINE_EVERY = 0.5
-
 
 #: Set by the testing kit: interrupt the run after this many batches.
 interrupt_after: int | None = None

@@ -231,10 +231,8 @@ def _tee_wrapper(wrapper: OutputWrapper, sink: BoundedText) -> OutputWrapper:
 
 NAME_LIMIT = 255
 
-
 # Terminal colour codes added by Django's styles when writing to a TTY.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
 
 # NUL cannot be stored in PostgreSQL text; lone surrogates (invalid UTF-8 read
 # with surrogateescape) cannot be encoded at all.
@@ -265,7 +263,6 @@ def clip_name(name: str, limit: int = NAME_LIMIT) -> str:
 
 REDACTED = "********"
 
-
 # Options every command has; they say nothing about what the run did.
 BASE_OPTIONS = frozenset(
     {
@@ -281,16 +278,10 @@ BASE_OPTIONS = frozenset(
         "rerun",
     }
 )
-
-
 _SECRET_PARTS = frozenset(
     {"password", "passwd", "pwd", "secret", "token", "key", "apikey", "credential", "credentials"}
 )
-
-
 _SECRET_SUBSTRINGS = ("password", "secret", "token")
-
-
 _ENCODER = DjangoJSONEncoder()
 
 

@@ -36,16 +36,14 @@ from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key, is_busy, makes_done, retried
 from managed_commands.runs.limits import InterruptGuard
 
+logger = logging.getLogger("managed_commands")
+
 _FIRST_DELAY = 0.02
-
-
 _MAX_DELAY = 0.5
-
 
 # Locks this process holds, by key, with the thread holding each: a holder
 # that is this very thread can only be a recursive call, which would wait forever.
 _held_here: dict[str, int] = {}
-
 
 #: The ``lock_key`` (and ``once_key``) of a command ``name`` in ``scope``.
 lock_key = command_key
@@ -248,9 +246,6 @@ class RunClaim:
             f"Gave up after waiting {self.wait_timeout:g} s. Try again once it has finished, "
             f"or raise MANAGED_COMMANDS['WAIT_TIMEOUT']."
         )
-
-
-logger = logging.getLogger("managed_commands")
 
 
 @lru_cache(maxsize=1)
@@ -522,17 +517,8 @@ class _Heartbeat:
 
 
 heartbeat = _Heartbeat()
-
-
-logger = logging.getLogger("managed_commands")
-
-
 _POLL_SECONDS = 0.02
-
-
 _EXIT_WAIT_SECONDS = 30.0
-
-
 _watchers: list[tuple[threading.Thread, str]] = []
 
 

@@ -30,6 +30,8 @@ from managed_commands.conf import command_database
 from managed_commands.definition import Definition
 from managed_commands.exceptions import StatementTimedOut
 
+logger = logging.getLogger("managed_commands")
+
 _SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
 
 
@@ -199,9 +201,6 @@ class _Deferral:
             guard._raise(signum)
 
 
-logger = logging.getLogger("managed_commands")
-
-
 @contextmanager
 def time_limit(
     definition: Definition, guard: InterruptGuard, command: BaseCommand
@@ -253,9 +252,6 @@ def time_limit(
 
 
 _CANNOT_STOP = "it does not run in the main thread, or SIGTERM is ignored there."
-
-
-logger = logging.getLogger("managed_commands")
 
 
 class StatementCanceller:
@@ -341,26 +337,17 @@ class StatementCanceller:
             own.close()
 
 
-logger = logging.getLogger("managed_commands")
-
-
 #: libpq's PQTRANS_IDLE and PQTRANS_INTRANS, as psycopg 2 and 3 both report them
 #: (``connection.info.transaction_status``): no transaction open / one open and sound.
 _PQ_IDLE = 0
-
-
 _PQ_IN_TRANSACTION = 2
-
 
 #: SQLSTATE of a statement PostgreSQL refuses inside a transaction block
 #: (VACUUM, CREATE INDEX CONCURRENTLY, ...): it cannot be given SET LOCAL.
 _PG_NOT_IN_TRANSACTION = "25001"
 
-
 #: The error codes each timeout raises, by the attribute that sets it.
 _PG_CODES = {"57014": "statement_timeout", "55P03": "lock_timeout"}
-
-
 _MYSQL_CODES = {1969: "statement_timeout", 3024: "statement_timeout", 1205: "lock_timeout"}
 
 

@@ -92,18 +92,13 @@ if TYPE_CHECKING:  # base.py imports this module when a run starts
 
 
 logger = logging.getLogger("managed_commands")
-
-
 Status = CommandExecution.Status
-
 
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
 
-
 #: The run of each command instance while its handle() runs.
 _RUNS: WeakKeyDictionary[BaseCommand, TrackedRun] = WeakKeyDictionary()
-
 
 #: Around the ``handle()`` of a command without timeouts, time limit or dry run.
 _NOTHING_AROUND: AbstractContextManager[None] = nullcontext()

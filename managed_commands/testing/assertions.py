@@ -35,13 +35,8 @@ __all__ = [
     "format_history",
     "history",
 ]
-
-
 Status = CommandExecution.Status
-
-
 _COLUMNS = ("#", "status", "success", "started", "duration", "error")
-
 
 #: ``assert_cursor()``: a saved value not checked.
 _UNCHECKED: Any = object()
