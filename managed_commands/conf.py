@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, router
@@ -327,10 +328,8 @@ def history_database() -> str:
     alias = _value("DATABASE")
     if alias is not None:
         return cast(str, alias)
-    # Imported here: conf must import without the app registry, which models need.
-    from managed_commands.models import CommandExecution
-
-    return router.db_for_write(CommandExecution)
+    # Through the registry: the settings module sits below the model and never imports it.
+    return router.db_for_write(apps.get_model("managed_commands", "CommandExecution"))
 
 
 def scope_function() -> Callable[[Any], str] | None:
