@@ -28,8 +28,15 @@ from tests.processes import TABLE
 SCALE_TARGET = 1.10
 TIMED_CALLS = 5
 
-# One row per number g: 1 run in 20 failed, the rest succeeded, 20 s apart. (The
-# PostgreSQL and MariaDB drivers take %s parameters, so their modulo is written %%.)
+# One row per number g, 20 s apart, of command g % commands: 1 run in 20 of each command
+# failed (the newest run of 1 command in 20), the rest succeeded; 3 commands in 4 are
+# run_once, as generated. (The PostgreSQL and MariaDB drivers take %s parameters, so
+# their modulo is written %%.)
+_FAILED = {
+    "postgresql": "(g + g / {commands}) %% 20 = 0",
+    "sqlite": "(g + g / {commands}) % 20 = 0",
+    "mariadb": "(g + g DIV {commands}) %% 20 = 0",
+}
 _COLUMNS = (
     "command_name, app_label, scope, status, success, run_once, forced, parameters, output, "
     "stderr, error_message, traceback, executed_at, finished_at, duration, source_hash, "
@@ -38,24 +45,27 @@ _COLUMNS = (
 _VALUES = {
     "postgresql": (
         "'bench_status_' || lpad((g %% {commands})::text, 3, '0'), '{app}', '', "
-        "CASE WHEN g %% 20 = 0 THEN 'failed' ELSE 'succeeded' END, g %% 20 <> 0, true, false, "
-        "'{{}}', 'Done.', '', CASE WHEN g %% 20 = 0 THEN 'Boom.' ELSE '' END, '', "
+        "CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END, NOT {failed}, "
+        "g %% {commands} %% 4 <> 0, false, "
+        "'{{}}', 'Done.', '', CASE WHEN {failed} THEN 'Boom.' ELSE '' END, '', "
         "timestamptz '2024-01-01' + g * interval '20 seconds', "
         "timestamptz '2024-01-01' + g * interval '20 seconds' + interval '1 second', "
         "1.0, repeat('0', 64), 'bench-host', 4242, '', '', false, false"
     ),
     "sqlite": (
         "'bench_status_' || printf('%03d', g % {commands}), '{app}', '', "
-        "CASE WHEN g % 20 = 0 THEN 'failed' ELSE 'succeeded' END, g % 20 <> 0, 1, 0, "
-        "'{{}}', 'Done.', '', CASE WHEN g % 20 = 0 THEN 'Boom.' ELSE '' END, '', "
+        "CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END, NOT {failed}, "
+        "g % {commands} % 4 <> 0, 0, "
+        "'{{}}', 'Done.', '', CASE WHEN {failed} THEN 'Boom.' ELSE '' END, '', "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20) || ' seconds'), "
         "strftime('%Y-%m-%d %H:%M:%f', '2024-01-01', '+' || (g * 20 + 1) || ' seconds'), "
         "1.0, printf('%064d', 0), 'bench-host', 4242, '', '', 0, 0"
     ),
     "mariadb": (
         "CONCAT('bench_status_', LPAD(g %% {commands}, 3, '0')), '{app}', '', "
-        "CASE WHEN g %% 20 = 0 THEN 'failed' ELSE 'succeeded' END, g %% 20 <> 0, 1, 0, "
-        "'{{}}', 'Done.', '', CASE WHEN g %% 20 = 0 THEN 'Boom.' ELSE '' END, '', "
+        "CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END, NOT {failed}, "
+        "g %% {commands} %% 4 <> 0, 0, "
+        "'{{}}', 'Done.', '', CASE WHEN {failed} THEN 'Boom.' ELSE '' END, '', "
         "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL g * 20 SECOND, "
         "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL g * 20 + 1 SECOND, "
         "1.0, REPEAT('0', 64), 'bench-host', 4242, '', '', 0, 0"
@@ -66,7 +76,10 @@ _VALUES = {
 def seed(bench, first: int, last: int, commands: int) -> float:
     """Insert history rows numbered ``first``..``last``, then ANALYZE; return seconds."""
     started = time.perf_counter()
-    values = _VALUES[bench.backend].format(commands=commands, app=generated.STATUS_APP)
+    failed = _FAILED[bench.backend].format(commands=commands)
+    values = _VALUES[bench.backend].format(
+        commands=commands, app=generated.STATUS_APP, failed=failed
+    )
     insert_series(bench, TABLE, _COLUMNS, values, first, last)
     return time.perf_counter() - started
 
