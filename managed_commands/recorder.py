@@ -34,7 +34,7 @@ _LISTED = RawSQL("mc_listed.value", ())
 _DECIDES_RESUME = Q(cursor__isnull=False) | _SUCCEEDED
 #: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
-#: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
+#: What the states of a command need of a run: ``command_statuses(brief=True)``.
 BRIEF_COLUMNS = (
     "id",
     "command_name",
@@ -78,11 +78,6 @@ def _makes_done(key: str | RawSQL) -> Q:
     return _SUCCEEDED & Q(once_key=key)
 
 
-def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
-    """Where ``run`` stands in its command's history: the model's ordering."""
-    return run.executed_at, run.pk
-
-
 class Newest(NamedTuple):
     """What ``ExecutionRecorder.newest()`` read, each by command name."""
 
@@ -124,7 +119,9 @@ class ExecutionRecorder:
         done_of: Iterable[str] = (),
     ) -> Newest:
         """The newest run and the newest successful run of each of ``names``, and
-        ``done()`` of the names ``done_of``, in one statement (``_seek()``).
+        ``done()`` of the names ``done_of``, in two statements, however many names
+        and rows: one seeks the candidates (``_seek()``), the other reads the rows
+        chosen among them.
 
         Args:
             columns: The columns the rows hold (``BRIEF_COLUMNS``, say); the
@@ -134,23 +131,35 @@ class ExecutionRecorder:
         """
         names = list(dict.fromkeys(names))
         keys = _keys(done_of, scope)
-        runs = self._seek(scope, successes=names, others=names, holders=list(keys))
+        seeks = self._seek(scope, successes=names, others=names, holders=list(keys))
+        # Where each run stands in its command's history (the model's ordering).
+        newest_runs: dict[str, tuple[datetime.datetime, int]] = {}
+        newest_successes: dict[str, tuple[datetime.datetime, int]] = {}
+        successes = set()  # the newest ones, and those holding a key
+        for pk, name, started, success in seeks.values_list(
+            "pk", "command_name", "executed_at", "success"
+        ):
+            for newest in (newest_runs, newest_successes) if success else (newest_runs,):
+                newest[name] = max(newest.get(name, (started, pk)), (started, pk))
+            if success:
+                successes.add(pk)
+        # The newest other run of a command that succeeded since is not read.
+        chosen = successes | {pk for _, pk in newest_runs.values()}
+        runs = self.executions.filter(pk__in=chosen).order_by()
         if columns:
-            runs = runs.only(*columns, "command_name", "success", "once_key")
+            runs = runs.only(*columns, "success", "once_key")
         else:
             runs = runs.defer(*SUMMARY_DEFERRED)
-        found = Newest({}, {}, {})
-        # The rows come mixed: a holder is told apart by the rule for done, and
-        # the newer of a command's rows is its newest run (or success).
-        for run in runs:
-            key = str(run.once_key)
-            if key in keys and makes_done(run, key):
-                found.done[keys[key]] = run
-            for newest in (found.runs, found.successes) if run.success else (found.runs,):
-                seen = newest.get(run.command_name)
-                if seen is None or _order(run) > _order(seen):
-                    newest[run.command_name] = run
-        return found
+        read = {run.pk: run for run in runs}
+        return Newest(
+            {name: read[pk] for name, (_, pk) in newest_runs.items()},
+            {name: read[pk] for name, (_, pk) in newest_successes.items()},
+            {
+                keys[key]: run
+                for run in read.values()
+                if (key := str(run.once_key)) in keys and makes_done(run, key)
+            },
+        )
 
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, datetime.datetime]:
         """Map each of ``names`` that has a successful run to the start of its newest one."""
@@ -166,15 +175,16 @@ class ExecutionRecorder:
         holders: Sequence[str] = (),
     ) -> QuerySet[CommandExecution]:
         """The newest successful run of each of ``successes``, the newest other run of
-        each of ``others`` unless a success followed it, and the run that makes done
-        each command whose ``once_key`` is in ``holders``, in ``scope``: one statement.
+        each of ``others``, and the run that makes done each command whose
+        ``once_key`` is in ``holders``, in ``scope``: one statement.
 
         Each is one entry of an index, found by one seek per name (or key):
         ``mc_exec_name_scope_success_id`` for the newest success or other run
-        (whichever is newer is the command's newest run), the unique index on
-        ``once_key`` for a holder. So the cost grows with the number of names,
-        never with the history, and the statement is compiled once however many
-        names it seeks.
+        (whichever is newer is the command's newest run: MariaDB would sort a
+        command's runs to find it through the other index), the unique index
+        on ``once_key`` for a holder. So the cost grows with the number of
+        names, never with the history, and the statement is compiled once
+        however many names it seeks.
         """
         newest = self.executions.filter(command_name=_LISTED, scope=scope).order_by(
             "-executed_at", "-pk"
@@ -196,9 +206,7 @@ class ExecutionRecorder:
         # A derived table: MariaDB would otherwise run the seeks once per row of the
         # history, as a semi-join.
         chosen = RawSQL(f"SELECT id FROM ({' UNION ALL '.join(parts)}) mc_seeks", params)
-        runs = self.executions.filter(pk__in=chosen).order_by()
-        # The newest other run of a command is its newest run only if no success followed it.
-        return runs.exclude(_NOT_SUCCEEDED & self._newer(_SUCCEEDED)) if others else runs
+        return self.executions.filter(pk__in=chosen).order_by()
 
     def _for_each(
         self, listed: Sequence[str], seek: QuerySet[CommandExecution]
@@ -223,21 +231,6 @@ class ExecutionRecorder:
             selects = " UNION ALL ".join(["SELECT %s AS value"] * len(listed))
             rows, entries = f"({selects}) mc_listed", list(listed)
         return f"SELECT ({sql}) AS id FROM {rows}", [*params, *entries]
-
-    def _newer(self, condition: Q) -> Exists:
-        """Whether a run of the row's command and scope matching ``condition`` started after it."""
-        return Exists(
-            self.executions.filter(
-                condition,
-                command_name=OuterRef("command_name"),
-                scope=OuterRef("scope"),
-                # Implied by the next filter; bounds the range read in the index.
-                executed_at__gte=OuterRef("executed_at"),
-            ).filter(
-                Q(executed_at__gt=OuterRef("executed_at"))
-                | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
-            )
-        )
 
     def claim(self, **fields: Any) -> CommandExecution:
         """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or
@@ -537,13 +530,27 @@ class ExecutionRecorder:
         never starts over.
         """
 
+        def newer(condition: Q) -> Exists:
+            return Exists(
+                self.executions.filter(
+                    condition,
+                    command_name=OuterRef("command_name"),
+                    scope=OuterRef("scope"),
+                    # Implied by the next filter; bounds the range read in the index.
+                    executed_at__gte=OuterRef("executed_at"),
+                ).filter(
+                    Q(executed_at__gt=OuterRef("executed_at"))
+                    | Q(executed_at=OuterRef("executed_at"), pk__gt=OuterRef("pk"))
+                )
+            )
+
         return (
             self.executions.filter(
                 executed_at__lt=before, lock_key__isnull=True, once_key__isnull=True
             )
             .exclude(status__in=_UNFINISHED)
-            .exclude(Q(success=True) & ~self._newer(_SUCCEEDED))
-            .exclude(Q(cursor__isnull=False) & ~self._newer(_DECIDES_RESUME))
+            .exclude(Q(success=True) & ~newer(_SUCCEEDED))
+            .exclude(Q(cursor__isnull=False) & ~newer(_DECIDES_RESUME))
         )
 
     def recorded_names(self, leaving_out: Iterable[str]) -> dict[str, int]:
