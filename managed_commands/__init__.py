@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from managed_commands.status import (
         CommandState,
         CommandStatus,
-        Condition,
         command_statuses,
         recover_gone,
         run_gone,
@@ -61,7 +60,6 @@ __all__ = [
     "CommandExecution",
     "CommandState",
     "CommandStatus",
-    "Condition",
     "DryRunRefused",
     "InvalidDefinition",
     "InvalidIteration",
@@ -121,7 +119,6 @@ _HOMES = {
     "status": [
         "CommandState",
         "CommandStatus",
-        "Condition",
         "command_statuses",
         "recover_gone",
         "run_gone",

@@ -46,7 +46,7 @@ def test_a_running_row_is_running_not_failed():
     )
     status = statuses()["noop_once"]
     assert status.running and not status.failed_last and status.state == "pending"
-    assert status.condition == "running"
+    assert status.shown_state == "running"
 
 
 def test_a_running_row_marked_ended_has_an_unknown_outcome():
@@ -54,7 +54,7 @@ def test_a_running_row_marked_ended_has_an_unknown_outcome():
     CommandExecution.objects.update(status=CommandExecution.Status.RUNNING, success=False)
     status = statuses()["noop_once"]
     assert status.outcome_unknown and not status.running and not status.failed_last
-    assert (status.state, status.condition) == ("pending", "outcome_unknown")
+    assert (status.state, status.shown_state) == ("pending", "outcome_unknown")
 
 
 def test_changed_compares_the_file_with_the_last_successful_run():
@@ -96,9 +96,9 @@ def test_a_brief_status_agrees_and_reads_less(unapplied_initial):
     brief = {s.command.name: s for s in command_statuses(brief=True)}
     assert brief.keys() == full.keys()
     for name, status in brief.items():
-        mine = (status.state, status.condition, status.changed, status.failed_last)
+        mine = (status.state, status.shown_state, status.changed, status.failed_last)
         theirs = full[name]
-        assert mine == (theirs.state, theirs.condition, theirs.changed, theirs.failed_last)
+        assert mine == (theirs.state, theirs.shown_state, theirs.changed, theirs.failed_last)
         for run, other in (
             (status.last_run, theirs.last_run),
             (status.last_success, theirs.last_success),
