@@ -73,6 +73,11 @@ def makes_done(run: CommandExecution, key: str) -> bool:
     return run.success and run.once_key == key
 
 
+def _outcome(status: str) -> dict[str, Any]:
+    """The fields saying how a run stands: ``status``, and ``success`` as it derives."""
+    return {"status": status, "success": CommandExecution.success_of(status)}
+
+
 def _makes_done(key: str | RawSQL) -> Q:
     """``makes_done()`` in SQL."""
     return _SUCCEEDED & Q(once_key=key)
@@ -233,8 +238,9 @@ class ExecutionRecorder:
         return f"SELECT ({sql}) AS id FROM {rows}", [*params, *entries]
 
     def claim(self, **fields: Any) -> CommandExecution:
-        """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or
-        ``once_key`` is already held."""
+        """Insert a running (or queued) row; raises ``IntegrityError`` when ``lock_key``
+        or ``once_key`` is already held."""
+        fields.update(_outcome(fields.get("status", Status.RUNNING)))
         if connections[self.using].in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
             with transaction.atomic(using=self.using):
@@ -293,7 +299,7 @@ class ExecutionRecorder:
         A conditional update: of two workers given the same task, one starts it.
         """
         started = self.executions.filter(pk=pk, status=Status.QUEUED).update(
-            status=Status.RUNNING, **fields
+            **_outcome(Status.RUNNING), **fields
         )
         return self.executions.get(pk=pk) if started else None
 
@@ -320,10 +326,9 @@ class ExecutionRecorder:
         )
         return (
             judged.update(
+                **_outcome(status),
                 lock_key=None,
                 once_key=None,
-                status=status,
-                success=False,
                 finished_at=now,
                 duration=(now - holder.executed_at).total_seconds(),
                 error_message=message,
@@ -474,14 +479,15 @@ class ExecutionRecorder:
             .first()
         )
 
-    def record(self, **fields: Any) -> CommandExecution:
-        """Insert a finished row (manual API, faked runs).
+    def record(self, status: str, **fields: Any) -> CommandExecution:
+        """Insert a finished row ending with ``status`` (manual API, faked runs).
 
         A successful run_once row takes its command's ``once_key`` when no row
         holds it yet; when one does (the command is done, or a run of it is
         live), it is recorded without it.
         """
-        if fields.get("success") and fields.get("run_once"):
+        fields.update(_outcome(status))
+        if fields["success"] and fields.get("run_once"):
             key = command_key(fields["command_name"], fields.get("scope", ""))
             try:
                 with transaction.atomic(using=self.using):
@@ -500,16 +506,15 @@ class ExecutionRecorder:
         self.executions.filter(
             lock_key=command_key(name, scope), status=Status.RUNNING, finished_at__isnull=False
         ).update(
+            **_outcome(Status.ABANDONED),
             lock_key=None,
             once_key=None,
-            status=Status.ABANDONED,
             error_message="Ended, but its end could not be recorded; marked done with --fake.",
         )
         return self.record(
             command_name=name,
             scope=scope,
             status=Status.FAKED,
-            success=True,
             run_once=True,
             executed_at=now,
             finished_at=now,
