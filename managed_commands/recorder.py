@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -83,6 +83,11 @@ def _makes_done(key: str | RawSQL) -> Q:
     return _SUCCEEDED & Q(once_key=key)
 
 
+def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
+    """Where ``run`` stands in its command's history: the model's ordering."""
+    return run.executed_at, run.pk
+
+
 class Newest(NamedTuple):
     """What ``ExecutionRecorder.newest()`` read, each by command name."""
 
@@ -124,9 +129,7 @@ class ExecutionRecorder:
         done_of: Iterable[str] = (),
     ) -> Newest:
         """The newest run and the newest successful run of each of ``names``, and
-        ``done()`` of the names ``done_of``, in two statements, however many names
-        and rows: one seeks the candidates (``_seek()``), the other reads the rows
-        chosen among them.
+        ``done()`` of the names ``done_of``, in one statement (``_seek()``).
 
         Args:
             columns: The columns the rows hold (``BRIEF_COLUMNS``, say); the
@@ -136,35 +139,23 @@ class ExecutionRecorder:
         """
         names = list(dict.fromkeys(names))
         keys = _keys(done_of, scope)
-        seeks = self._seek(scope, successes=names, others=names, holders=list(keys))
-        # Where each run stands in its command's history (the model's ordering).
-        newest_runs: dict[str, tuple[datetime.datetime, int]] = {}
-        newest_successes: dict[str, tuple[datetime.datetime, int]] = {}
-        successes = set()  # the newest ones, and those holding a key
-        for pk, name, started, success in seeks.values_list(
-            "pk", "command_name", "executed_at", "success"
-        ):
-            for newest in (newest_runs, newest_successes) if success else (newest_runs,):
-                newest[name] = max(newest.get(name, (started, pk)), (started, pk))
-            if success:
-                successes.add(pk)
-        # The newest other run of a command that succeeded since is not read.
-        chosen = successes | {pk for _, pk in newest_runs.values()}
-        runs = self.executions.filter(pk__in=chosen).order_by()
+        runs = self._seek(scope, successes=names, others=names, holders=list(keys))
         if columns:
-            runs = runs.only(*columns, "success", "once_key")
+            runs = runs.only(*columns, "command_name", "success", "once_key")
         else:
             runs = runs.defer(*SUMMARY_DEFERRED)
-        read = {run.pk: run for run in runs}
-        return Newest(
-            {name: read[pk] for name, (_, pk) in newest_runs.items()},
-            {name: read[pk] for name, (_, pk) in newest_successes.items()},
-            {
-                keys[key]: run
-                for run in read.values()
-                if (key := str(run.once_key)) in keys and makes_done(run, key)
-            },
-        )
+        found = Newest({}, {}, {})
+        # The rows come mixed: a holder is told apart by the rule for done, and
+        # the newer of a command's rows is its newest run (or success).
+        for run in runs:
+            key = str(run.once_key)
+            if key in keys and makes_done(run, key):
+                found.done[keys[key]] = run
+            for newest in (found.runs, found.successes) if run.success else (found.runs,):
+                seen = newest.get(run.command_name)
+                if seen is None or _order(run) > _order(seen):
+                    newest[run.command_name] = run
+        return found
 
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, datetime.datetime]:
         """Map each of ``names`` that has a successful run to the start of its newest one."""
@@ -211,7 +202,18 @@ class ExecutionRecorder:
         # A derived table: MariaDB would otherwise run the seeks once per row of the
         # history, as a semi-join.
         chosen = RawSQL(f"SELECT id FROM ({' UNION ALL '.join(parts)}) mc_seeks", params)
-        return self.executions.filter(pk__in=chosen).order_by()
+        runs = self.executions.filter(pk__in=chosen).order_by()
+        if not others:
+            return runs
+        # The newest other run is left out when a success started after it: one
+        # more seek of that index (a "newer success exists" test would read every
+        # success of the command on MariaDB, which bounds no range by an outer row).
+        last_success = self.executions.filter(
+            _SUCCEEDED, command_name=OuterRef("command_name"), scope=OuterRef("scope")
+        ).order_by("-executed_at", "-pk")
+        return runs.alias(last_success=Subquery(last_success.values("executed_at")[:1])).filter(
+            Q(success=True) | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
+        )
 
     def _for_each(
         self, listed: Sequence[str], seek: QuerySet[CommandExecution]
