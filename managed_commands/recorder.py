@@ -25,8 +25,9 @@ _DELETE_BATCH = 1000
 # instead, so the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
 _NOT_SUCCEEDED = Q(success=Value(False))
-# The entry of the list a seek is run for (``ExecutionRecorder._for_each()``).
-_LISTED = RawSQL("mc_listed.value", ())
+# The list a seek is run for, as a table (``ExecutionRecorder._for_each()``), and its entry.
+_LIST = "mc_listed"
+_LISTED = RawSQL(f"{_LIST}.value", ())
 # The runs that decide where the next start of a batch loop begins: a success
 # (it starts over) or a run that saved a cursor (it continues from it, when
 # that run did not finish). Every run that reaches a loop saves one, a run that
@@ -76,11 +77,6 @@ def makes_done(run: CommandExecution, key: str) -> bool:
 def _outcome(status: str) -> dict[str, Any]:
     """The fields saying how a run stands: ``status``, and ``success`` as it derives."""
     return {"status": status, "success": CommandExecution.success_of(status)}
-
-
-def _makes_done(key: str | RawSQL) -> Q:
-    """``makes_done()`` in SQL."""
-    return _SUCCEEDED & Q(once_key=key)
 
 
 def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
@@ -188,7 +184,8 @@ class ExecutionRecorder:
         seeks = [
             (successes, newest.filter(_SUCCEEDED)),
             (others, newest.filter(_NOT_SUCCEEDED)),
-            (holders, self.executions.filter(_makes_done(_LISTED)).order_by()),
+            # makes_done() in SQL.
+            (holders, self.executions.filter(_SUCCEEDED, once_key=_LISTED).order_by()),
         ]
         parts: list[str] = []
         params: list[Any] = []
@@ -212,7 +209,7 @@ class ExecutionRecorder:
             _SUCCEEDED, command_name=OuterRef("command_name"), scope=OuterRef("scope")
         ).order_by("-executed_at", "-pk")
         return runs.alias(last_success=Subquery(last_success.values("executed_at")[:1])).filter(
-            Q(success=True) | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
+            _SUCCEEDED | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
         )
 
     def _for_each(
@@ -231,12 +228,12 @@ class ExecutionRecorder:
         rows: str
         entries: list[Any]
         if vendor == "postgresql":
-            rows, entries = "unnest(%s::text[]) mc_listed(value)", [listed]
+            rows, entries = f"unnest(%s::text[]) {_LIST}(value)", [listed]
         elif vendor == "sqlite":
-            rows, entries = "json_each(%s) mc_listed", [json.dumps(listed)]
+            rows, entries = f"json_each(%s) {_LIST}", [json.dumps(listed)]
         else:
             selects = " UNION ALL ".join(["SELECT %s AS value"] * len(listed))
-            rows, entries = f"({selects}) mc_listed", list(listed)
+            rows, entries = f"({selects}) {_LIST}", list(listed)
         return f"SELECT ({sql}) AS id FROM {rows}", [*params, *entries]
 
     def claim(self, **fields: Any) -> CommandExecution:
