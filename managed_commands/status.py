@@ -181,8 +181,9 @@ def command_statuses(
 ) -> list[CommandStatus]:
     """Every discovered managed command with its history, sorted by app label then name.
 
-    Commands whose definition has problems are left out (the system checks
-    report them).
+    Two statements at most, however many commands and runs: one for the runs
+    (``ExecutionRecorder.newest()``), one on ``django_migrations``. Commands
+    whose definition has problems are left out (the system checks report them).
 
     Args:
         using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS
@@ -28,6 +30,24 @@ def test_states_follow_run_once_and_successes():
     assert found["once"].state == "pending" and found["once"].failed_last
     assert found["needs_once"].state == "pending" and found["needs_once"].last_run is None
     assert found["slow"].state == "repeatable"
+
+
+def test_the_status_read_sends_the_same_statements_however_long_the_history():
+    def sent():
+        with CaptureQueriesContext(connection) as captured:
+            found = statuses()
+        return len(captured), found
+
+    before, _ = sent()
+    for name in statuses():
+        for trait in ("failed", "interrupted", None, "failed"):
+            CommandExecutionFactory(
+                command_name=name, run_once=True, **{trait: True} if trait else {}
+            )
+    after, found = sent()
+    # The runs, then django_migrations for the commands requiring a migration.
+    assert before == after == 2
+    assert all(status.last_run.status == "failed" for status in found.values())
 
 
 def test_a_failed_rerun_keeps_a_command_done():
