@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from managed_commands.status import (
         CommandState,
         CommandStatus,
-        Condition,
         command_statuses,
         recover_gone,
         run_gone,
@@ -64,7 +63,6 @@ __all__ = [
     "CommandExecution",
     "CommandState",
     "CommandStatus",
-    "Condition",
     "DryRunRefused",
     "InvalidDefinition",
     "InvalidIteration",
@@ -107,7 +105,6 @@ _HOMES = {
     "status": [
         "CommandState",
         "CommandStatus",
-        "Condition",
         "command_statuses",
         "recover_gone",
         "run_gone",

@@ -196,3 +196,14 @@ class CommandExecution(models.Model):
         (``run_pending_commands --fake``, or ``--rerun``).
         """
         return self.status == self.Status.RUNNING and self.finished_at is not None
+
+    @classmethod
+    def success_of(cls, status: str) -> bool:
+        """The value of ``success`` for a run whose status is ``status``: true when it
+        succeeded or was faked, false for any other.
+
+        The one place ``success`` is derived: every write of a status sets it
+        from here (it is kept because django-managed-commands' model has it and
+        users filter on it; ``status`` says more).
+        """
+        return status in (cls.Status.SUCCEEDED, cls.Status.FAKED)

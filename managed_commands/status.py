@@ -31,7 +31,6 @@ from managed_commands.runs.claim import last_heard, why_gone
 __all__ = [
     "CommandState",
     "CommandStatus",
-    "Condition",
     "Orphan",
     "command_statuses",
     "describe_gone",
@@ -43,30 +42,29 @@ __all__ = [
 
 
 class CommandState(models.TextChoices):
-    """Where a command stands: a run_once command is pending until it is done
-    (``ExecutionRecorder.done()``: a success holds its ``once_key``)."""
+    """What a command is, in one scope.
+
+    From its definition and history (``CommandStatus.state``): a run_once
+    command is ``PENDING`` until it is ``DONE`` (``ExecutionRecorder.done()``:
+    a success holds its ``once_key``); any other is ``REPEATABLE``. The
+    listings show the command in one of the other states instead when its
+    newest run says more (``CommandStatus.shown_state``).
+    """
 
     PENDING = "pending", _("pending")
     DONE = "done", _("done")
     #: Not run_once: never pending nor done.
     REPEATABLE = "repeatable", _("repeatable")
-
-
-class Condition(models.TextChoices):
-    """What the listings show for a command: its state, unless its newest run says more."""
-
+    # Shown in place of those when the newest run says more (``shown_state``).
     RUNNING = "running", _("running")
     #: Recorded running, but its process is gone: it died, or went silent past its lease.
     GONE = "gone", _("gone")
     #: The newest run ended, but its end could not be recorded (``outcome_unknown``).
-    UNKNOWN = "outcome_unknown", _("outcome unknown")
+    OUTCOME_UNKNOWN = "outcome_unknown", _("outcome unknown")
     #: Enqueued for a task worker that has not started it yet.
     QUEUED = "queued", _("queued")
     #: The newest run failed, and a run_once command has never succeeded.
-    FAILED_LAST = "failed", _("failed")
-    PENDING = CommandState.PENDING.value, CommandState.PENDING.label
-    DONE = CommandState.DONE.value, CommandState.DONE.label
-    REPEATABLE = CommandState.REPEATABLE.value, CommandState.REPEATABLE.label
+    FAILED = "failed", _("failed")
 
 
 @dataclass(frozen=True)
@@ -143,24 +141,25 @@ class CommandStatus:
         )
 
     @property
-    def condition(self) -> Condition:
-        """``UNKNOWN``, ``RUNNING``, ``GONE``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
+    def shown_state(self) -> CommandState:
+        """The ``state``, unless the newest run says more: what the listings show.
 
-        ``FAILED_LAST`` means the newest run failed and, for a run_once
-        command, that it has never succeeded: a done command stays ``DONE``
-        even if a forced rerun failed.
+        In this order: ``OUTCOME_UNKNOWN``, ``RUNNING``, ``GONE``, ``QUEUED``,
+        then ``FAILED`` when the newest run failed and, for a run_once command,
+        it has never succeeded (a done command stays ``DONE`` even if a forced
+        rerun failed).
         """
         if self.outcome_unknown:
-            return Condition.UNKNOWN
+            return CommandState.OUTCOME_UNKNOWN
         if self.running:
-            return Condition.RUNNING
+            return CommandState.RUNNING
         if self.gone:
-            return Condition.GONE
+            return CommandState.GONE
         if self.queued:
-            return Condition.QUEUED
+            return CommandState.QUEUED
         if self.failed_last and self.state != CommandState.DONE:
-            return Condition.FAILED_LAST
-        return Condition(self.state.value)
+            return CommandState.FAILED
+        return self.state
 
     @property
     def changed(self) -> bool:
@@ -182,14 +181,15 @@ def command_statuses(
 ) -> list[CommandStatus]:
     """Every discovered managed command with its history, sorted by app label then name.
 
-    Commands whose definition has problems are left out (the system checks
-    report them).
+    Two statements at most, however many commands and runs: one for the runs
+    (``ExecutionRecorder.newest()``), one on ``django_migrations``. Commands
+    whose definition has problems are left out (the system checks report them).
 
     Args:
         using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
             or the routers.
         scope: The scope whose history is read; None uses the current scope.
-        brief: Read only what ``state``, ``condition`` and ``changed`` need
+        brief: Read only what ``state``, ``shown_state`` and ``changed`` need
             of the runs (the deploy step, the view across tenants); their
             other fields load on access, one query each, and
             ``unapplied_migrations`` is read for the pending commands only.
