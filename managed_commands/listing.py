@@ -28,6 +28,8 @@ MARKS = {
     CommandState.QUEUED: "[Q]",
     CommandState.DONE: "[X]",
     CommandState.FAILED: "[F]",
+    CommandState.LATE: "[L]",
+    CommandState.OVERRUNNING: "[O]",
     CommandState.PENDING: "[ ]",
     CommandState.REPEATABLE: "[-]",
 }
@@ -66,9 +68,33 @@ def _line(status: CommandStatus, width: int) -> str:
     if status.command.requires:
         details.append(f"requires {requirement_text(status)}")
     details.append(_last_run(status))
+    if status.command.recurring:
+        details.append(cadence_text(status))
     if status.changed:
         details.append("source changed since its last successful run")
     return f" {MARKS[status.shown_state]} {status.command.name:<{width}}  {'; '.join(details)}"
+
+
+def cadence_text(status: CommandStatus) -> str:
+    """``every 1 h, late since 2026-12-01 19:10:58``: what is expected of a recurring
+    command, then ``alarm_text()`` when something is wrong."""
+    command = status.command
+    expected = []
+    if command.expected_every is not None:
+        expected.append(f"every {human_duration(command.expected_every)}")
+    if command.expected_duration_max is not None:
+        expected.append(f"at most {human_duration(command.expected_duration_max)}")
+    alarm = status.alarm_text()
+    return f"expected {' and '.join(expected)}" + (
+        f": {alarm.upper()[:1]}{alarm[1:]}" if alarm else ""
+    )
+
+
+def alarm_lines(statuses: Iterable[CommandStatus], schema: str | None = None) -> list[str]:
+    """One line per recurring command with an alarm (``show_managed_commands --check-cadence``):
+    ``hourly_sync: late since 2026-12-01 19:10:58``, with ``[schema]`` in tenants."""
+    where = f" [{schema}]" if schema is not None else ""
+    return [f"{s.command.name}{where}: {s.alarm_text()}" for s in statuses if s.alarms]
 
 
 def changed(statuses: Iterable[CommandStatus]) -> list[CommandStatus]:
@@ -178,6 +204,12 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "last_dry_run": bool(run.dry_run) if run else None,
         "last_origin": run.origin if run else None,
         "last_metadata": run.metadata if run else None,
+        "shown_state": status.shown_state,
+        "expected_every": status.command.expected_every,
+        "expected_grace": status.command.expected_grace,
+        "expected_duration_max": status.command.expected_duration_max,
+        "alarms": list(status.alarms),
+        "late_since": status.late_since.isoformat() if status.late_since else None,
     }
 
 
@@ -206,6 +238,8 @@ _STYLES = {
     CommandState.OUTCOME_UNKNOWN: "fill:#ffe8cc,stroke:#d9480f,stroke-dasharray:4",
     CommandState.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
     CommandState.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
+    CommandState.LATE: "fill:#fff3bf,stroke:#c92a2a",
+    CommandState.OVERRUNNING: "fill:#d0ebff,stroke:#c92a2a",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
     _UNKNOWN: "fill:#ffffff,stroke:#c92a2a,stroke-dasharray:4",
 }

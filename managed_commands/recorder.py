@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from managed_commands import conf
 from managed_commands.exceptions import TrackingUnavailable
-from managed_commands.models import CommandExecution
+from managed_commands.models import CommandCadence, CommandExecution
 
 Status = CommandExecution.Status
 
@@ -610,6 +610,35 @@ class ExecutionRecorder:
     def flush(self) -> None:
         """Delete every row (for tests)."""
         self.executions.all().delete()
+        CommandCadence.objects.using(self.using).all().delete()
+
+    def cadences(self, names: Sequence[str], scope: str) -> dict[str, CommandCadence]:
+        """The cadence row of each of ``names`` in ``scope``, recording now as its
+        ``first_seen_at`` where there is none yet.
+
+        One read, and one insert when some are new (a row another process
+        inserted meanwhile is kept: theirs and ours were seen at the same moment).
+        """
+        rows = CommandCadence.objects.using(self.using)
+        found = {row.command_name: row for row in rows.filter(scope=scope, command_name__in=names)}
+        new = [CommandCadence(command_name=n, scope=scope) for n in names if n not in found]
+        if new:
+            rows.bulk_create(new, ignore_conflicts=True)
+            found.update((row.command_name, row) for row in new)
+        return found
+
+    def claim_late_alert(self, name: str, scope: str, after: int) -> bool:
+        """Record that the late spell of ``name`` in ``scope`` following run ``after`` (its
+        last success; 0 for none) is being logged; False when a process already did.
+
+        A conditional update, as the claim is an insert: of two processes
+        looking at once, one changes the row and logs.
+        """
+        unlogged = Q(late_alerted_after__isnull=True) | ~Q(late_alerted_after=after)
+        rows = CommandCadence.objects.using(self.using).filter(
+            unlogged, command_name=name, scope=scope
+        )
+        return rows.update(late_alerted_after=after) == 1
 
 
 T = TypeVar("T")
