@@ -227,8 +227,8 @@ def _health_check_class() -> type[Any]:
     import dataclasses
 
     from asgiref.sync import sync_to_async
-    from health_check.base import HealthCheck  # type: ignore[import-untyped]
-    from health_check.exceptions import ServiceUnavailable  # type: ignore[import-untyped]
+    from health_check.base import HealthCheck
+    from health_check.exceptions import ServiceUnavailable
 
     @dataclasses.dataclass
     class CommandsHealthCheck(HealthCheck):  # type: ignore[misc]
