@@ -3,7 +3,6 @@ the health check and the JSON view, in process (the history backdated as a clock
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 from datetime import timedelta
