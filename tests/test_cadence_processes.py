@@ -47,7 +47,10 @@ def test_late_failing_overrunning_and_the_gate(project, tmp_path):
     backdate(project, "hourly", 2)
 
     listed = show(project)
-    assert " [L] hourly " in listed.stdout and "expected every 1 h 00 min: Late since " in listed.stdout
+    assert (
+        " [L] hourly " in listed.stdout
+        and "expected every 1 h 00 min: Late since " in listed.stdout
+    )
     (hourly,) = [c for c in json.loads(show(project, "--json").stdout) if c["name"] == "hourly"]
     assert (hourly["shown_state"], hourly["alarms"]) == ("late", ["late"])
     assert show(project, "--late").stdout.count("[L]") == 1
