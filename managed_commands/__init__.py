@@ -38,11 +38,10 @@ if TYPE_CHECKING:
     from managed_commands.models import CommandExecution
     from managed_commands.origin import RELEASE_ENVIRONMENT_VARIABLE, started_by
     from managed_commands.requirements import RequireCommand
-    from managed_commands.signals import command_finished, command_started
+    from managed_commands.signals import command_finished, command_late, command_started
     from managed_commands.status import (
         CommandState,
         CommandStatus,
-        Condition,
         command_statuses,
         recover_gone,
         run_gone,
@@ -64,7 +63,6 @@ __all__ = [
     "CommandExecution",
     "CommandState",
     "CommandStatus",
-    "Condition",
     "DryRunRefused",
     "InvalidDefinition",
     "InvalidIteration",
@@ -84,6 +82,7 @@ __all__ = [
     "UnknownRequirement",
     "all_tenants",
     "command_finished",
+    "command_late",
     "command_started",
     "command_statuses",
     "enqueue_again",
@@ -103,11 +102,10 @@ _HOMES = {
     "models": ["CommandExecution"],
     "requirements": ["RequireCommand"],
     "origin": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
-    "signals": ["command_finished", "command_started"],
+    "signals": ["command_finished", "command_late", "command_started"],
     "status": [
         "CommandState",
         "CommandStatus",
-        "Condition",
         "command_statuses",
         "recover_gone",
         "run_gone",

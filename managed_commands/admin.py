@@ -30,6 +30,8 @@ from django.views.decorators.http import require_POST
 from managed_commands import conf, tenants
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
+from managed_commands.health import alert_late
+from managed_commands.listing import cadence_text
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
@@ -538,6 +540,12 @@ class CommandExecutionAdmin(ModelAdmin):
             raise PermissionDenied
         request.current_app = self.admin_site.name
         statuses = command_statuses()
+        # Whoever looks detects a command turning late: logged once per late spell.
+        alert_late(statuses)
+        alarmed = sum(bool(status.alarms) for status in statuses)
+        only_alarms = request.GET.get("cadence") == "alarm"
+        if only_alarms:
+            statuses = [status for status in statuses if status.alarms]
         found = discover()
         context = {
             **self.admin_site.each_context(request),
@@ -552,9 +560,12 @@ class CommandExecutionAdmin(ModelAdmin):
                     describe_gone(status.last_run, status.gone)
                     if status.gone and status.last_run
                     else "",
+                    cadence_text(status) if status.command.recurring else "",
                 )
                 for status in statuses
             ],
+            "alarm_count": alarmed,
+            "only_alarms": only_alarms,
             "pending_count": sum(status.state == CommandState.PENDING for status in statuses),
             "invalid": sorted(found.invalid.items()),
             "broken": sorted(found.broken.items()),

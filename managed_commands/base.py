@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from argparse import ArgumentError
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
@@ -91,6 +92,15 @@ class ManagedBaseCommand(BaseCommand):
             running at that moment is cut short. A run outside the main
             thread cannot be stopped; its stderr says so. None (the
             default): no limit.
+        expected_every: How often a recurring command is expected to succeed
+            (a ``timedelta`` or seconds): it is ``late`` once no successful run
+            started within ``expected_every + expected_grace`` of the last one
+            (or of when the cadence was first seen). None (the default): no cadence.
+        expected_grace: The slack after ``expected_every`` (a ``timedelta`` or
+            seconds); None (the default): a tenth of ``expected_every``, at
+            least a minute.
+        expected_duration_max: How long one run may take before it is
+            ``overrunning`` (a ``timedelta`` or seconds); None: no bound.
         recorded_run: Set by the run: the ``CommandExecution`` row of this
             instance's latest run once it has ended; None before, or when a
             run_once command found itself done.
@@ -110,6 +120,9 @@ class ManagedBaseCommand(BaseCommand):
     statement_timeout: float | None = None
     lock_timeout: float | None = None
     time_limit: float | None = None
+    expected_every: datetime.timedelta | float | None = None
+    expected_grace: datetime.timedelta | float | None = None
+    expected_duration_max: datetime.timedelta | float | None = None
     recorded_run: CommandExecution | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:

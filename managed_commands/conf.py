@@ -133,6 +133,12 @@ def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
     return tuple(compiled)
 
 
+def _token(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and len(value) >= 16):
+        return value
+    raise ValueError("must be None or a string of at least 16 characters")
+
+
 def _flag(value: Any) -> bool:
     if value is True or value is False:
         return value
@@ -263,6 +269,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Give the seconds an enqueued run may wait for a worker before it is presumed "
         "lost; the default is 3600.",
     ),
+    # A secret that lets a monitor read the cadence view without a staff session
+    # (``Authorization: Bearer <token>``); None: staff only.
+    Setting(
+        "HEALTH_TOKEN",
+        None,
+        _token,
+        "managed_commands.E035",
+        "Give a long random string (read it from the environment), or None (the default) "
+        "to let only staff users read the cadence view.",
+    ),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
@@ -281,6 +297,11 @@ def _value(name: str) -> Any:
         return setting.read(configured.get(name, setting.default))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{setting.message(str(exc))} {setting.hint}") from None
+
+
+def health_token() -> str | None:
+    """Return the ``HEALTH_TOKEN`` a monitor may give to read the cadence view, or None."""
+    return cast("str | None", _value("HEALTH_TOKEN"))
 
 
 def output_limit() -> int:

@@ -7,6 +7,7 @@ error at ``manage.py check`` time).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import importlib
 import math
@@ -54,6 +55,11 @@ class Definition:
         tags: Its tags, for ``--tag`` selections.
         replaces: Its ``replaces`` entries: the names it had before a rename
             (``"old_name"`` or ``"other_app.old_name"``).
+        expected_every: Seconds between two expected successes, or None (no cadence).
+        expected_grace: Seconds of slack after ``expected_every`` (its default
+            filled in: ``default_grace()``), or None without a cadence.
+        expected_duration_max: Seconds one run may take before it is
+            overrunning, or None.
     """
 
     name: str
@@ -72,6 +78,14 @@ class Definition:
     phase: str = POST_MIGRATE
     tags: frozenset[str] = frozenset()
     replaces: tuple[str, ...] = ()
+    expected_every: float | None = None
+    expected_grace: float | None = None
+    expected_duration_max: float | None = None
+
+    @property
+    def recurring(self) -> bool:
+        """Whether it declares a cadence or a longest duration: the listings watch it."""
+        return self.expected_every is not None or self.expected_duration_max is not None
 
     @property
     def replaced_names(self) -> tuple[str, ...]:
@@ -233,6 +247,70 @@ _TIMEOUT_HINT = (
 TIMEOUT_ATTRIBUTES = ("statement_timeout", "lock_timeout", "time_limit")
 
 
+_CADENCE_HINT = (
+    "expected_every, expected_grace and expected_duration_max are None or a duration above 0: "
+    "a timedelta or seconds, for example expected_every = timedelta(hours=1)."
+)
+_CADENCE_ONCE_HINT = (
+    "Remove expected_every and expected_duration_max, or run_once = True: a run_once command "
+    "runs once, so it never has a next run to expect."
+)
+_GRACE_HINT = "Set expected_every too, or remove expected_grace: the grace is added to it."
+#: The attributes declaring what to expect of a recurring command (check E033).
+CADENCE_ATTRIBUTES = ("expected_every", "expected_grace", "expected_duration_max")
+#: The grace when none is declared: this fraction of ``expected_every``, at least ``GRACE_FLOOR``.
+GRACE_FRACTION = 0.1
+#: Seconds: the least default grace (cron starts on the minute, and a start takes a moment).
+GRACE_FLOOR = 60.0
+
+
+def default_grace(every: float) -> float:
+    """The grace of a cadence of ``every`` seconds that declares none."""
+    return max(every * GRACE_FRACTION, GRACE_FLOOR)
+
+
+def duration_seconds(value: Any) -> float | None:
+    """Seconds of a duration given as a ``timedelta`` or a number; None when it is neither,
+    or not finite and above 0."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    return float(value) if _is_seconds(value) else None
+
+
+def _cadence_problems(where: str, cls: Any) -> list[Problem]:
+    """E033: a cadence attribute is not a duration; E034: a run_once command with a
+    cadence, or a grace without a cadence."""
+    found = [
+        Problem(
+            "managed_commands.E033",
+            f"{where}.{attribute} must be None or a duration above 0 (a timedelta or "
+            f"seconds), not {value!r}.",
+            _CADENCE_HINT,
+        )
+        for attribute in CADENCE_ATTRIBUTES
+        if (value := getattr(cls, attribute, None)) is not None and duration_seconds(value) is None
+    ]
+    declared = [a for a in CADENCE_ATTRIBUTES if getattr(cls, a, None) is not None]
+    if cls.run_once is True and declared:
+        found.append(
+            Problem(
+                "managed_commands.E034",
+                f"{where} is run_once but declares {', '.join(declared)}: a command that "
+                f"runs once is never expected again.",
+                _CADENCE_ONCE_HINT,
+            )
+        )
+    elif getattr(cls, "expected_grace", None) is not None and cls.expected_every is None:
+        found.append(
+            Problem(
+                "managed_commands.E034",
+                f"{where}.expected_grace is set without expected_every.",
+                _GRACE_HINT,
+            )
+        )
+    return found
+
+
 def _is_seconds(value: Any) -> bool:
     """A finite number above 0 (not a bool, which is an int to Python)."""
     return (
@@ -256,7 +334,10 @@ def problems(command_class: type) -> list[Problem]:
         resume one cursor), ``E023`` (statement_timeout, lock_timeout or
         time_limit not None or a positive number), ``E026`` (phase not
         "pre_migrate" or "post_migrate"), ``E027`` (tags not a set of
-        non-empty strings) or ``E029`` (replaces not a list of old names).
+        non-empty strings), ``E029`` (replaces not a list of old names),
+        ``E033`` (expected_every, expected_grace or expected_duration_max not
+        None or a duration above 0) or ``E034`` (a run_once command with a
+        cadence, or a grace without expected_every).
     """
     cls: Any = command_class
     where = f"{cls.__module__}.{cls.__name__}"
@@ -354,6 +435,7 @@ def problems(command_class: type) -> list[Problem]:
             )
         )
     found += replaces_problems(where, name, cls.replaces)
+    found += _cadence_problems(where, cls)
     return found
 
 
@@ -419,7 +501,16 @@ def read(command_class: type) -> Definition:
         phase=cls.phase,
         tags=frozenset(cls.tags),
         replaces=tuple(cls.replaces),
+        expected_every=(every := duration_seconds(getattr(cls, "expected_every", None))),
+        expected_grace=_grace(every, getattr(cls, "expected_grace", None)),
+        expected_duration_max=duration_seconds(getattr(cls, "expected_duration_max", None)),
     )
+
+
+def _grace(every: float | None, grace: Any) -> float | None:
+    if every is None:
+        return None
+    return duration_seconds(grace) if grace is not None else default_grace(every)
 
 
 def _seconds(value: float | None) -> float | None:

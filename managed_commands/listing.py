@@ -14,22 +14,24 @@ from django.utils import timezone
 
 from managed_commands.definition import PRE_MIGRATE, Definition, split_requires
 from managed_commands.formatting import describe, figures, human_duration, local_time, plural
-from managed_commands.status import CommandState, CommandStatus, Condition, Orphan, describe_gone
+from managed_commands.status import CommandState, CommandStatus, Orphan, describe_gone
 
 if TYPE_CHECKING:
     from managed_commands.tenants import TenantStatus
 
 
-#: The mark in front of each command, by ``CommandStatus.condition``.
+#: The mark in front of each command, by ``CommandStatus.shown_state``.
 MARKS = {
-    Condition.RUNNING: "[R]",
-    Condition.GONE: "[G]",
-    Condition.UNKNOWN: "[?]",
-    Condition.QUEUED: "[Q]",
-    Condition.DONE: "[X]",
-    Condition.FAILED_LAST: "[F]",
-    Condition.PENDING: "[ ]",
-    Condition.REPEATABLE: "[-]",
+    CommandState.RUNNING: "[R]",
+    CommandState.GONE: "[G]",
+    CommandState.OUTCOME_UNKNOWN: "[?]",
+    CommandState.QUEUED: "[Q]",
+    CommandState.DONE: "[X]",
+    CommandState.FAILED: "[F]",
+    CommandState.LATE: "[L]",
+    CommandState.OVERRUNNING: "[O]",
+    CommandState.PENDING: "[ ]",
+    CommandState.REPEATABLE: "[-]",
 }
 
 
@@ -66,9 +68,33 @@ def _line(status: CommandStatus, width: int) -> str:
     if status.command.requires:
         details.append(f"requires {requirement_text(status)}")
     details.append(_last_run(status))
+    if status.command.recurring:
+        details.append(cadence_text(status))
     if status.changed:
         details.append("source changed since its last successful run")
-    return f" {MARKS[status.condition]} {status.command.name:<{width}}  {'; '.join(details)}"
+    return f" {MARKS[status.shown_state]} {status.command.name:<{width}}  {'; '.join(details)}"
+
+
+def cadence_text(status: CommandStatus) -> str:
+    """``every 1 h, late since 2026-12-01 19:10:58``: what is expected of a recurring
+    command, then ``alarm_text()`` when something is wrong."""
+    command = status.command
+    expected = []
+    if command.expected_every is not None:
+        expected.append(f"every {human_duration(command.expected_every)}")
+    if command.expected_duration_max is not None:
+        expected.append(f"at most {human_duration(command.expected_duration_max)}")
+    alarm = status.alarm_text()
+    return f"expected {' and '.join(expected)}" + (
+        f": {alarm.upper()[:1]}{alarm[1:]}" if alarm else ""
+    )
+
+
+def alarm_lines(statuses: Iterable[CommandStatus], schema: str | None = None) -> list[str]:
+    """One line per recurring command with an alarm (``show_managed_commands --check-cadence``):
+    ``hourly_sync: late since 2026-12-01 19:10:58``, with ``[schema]`` in tenants."""
+    where = f" [{schema}]" if schema is not None else ""
+    return [f"{s.command.name}{where}: {s.alarm_text()}" for s in statuses if s.alarms]
 
 
 def changed(statuses: Iterable[CommandStatus]) -> list[CommandStatus]:
@@ -178,6 +204,12 @@ def as_json(status: CommandStatus) -> dict[str, Any]:
         "last_dry_run": bool(run.dry_run) if run else None,
         "last_origin": run.origin if run else None,
         "last_metadata": run.metadata if run else None,
+        "shown_state": status.shown_state,
+        "expected_every": status.command.expected_every,
+        "expected_grace": status.command.expected_grace,
+        "expected_duration_max": status.command.expected_duration_max,
+        "alarms": list(status.alarms),
+        "late_since": status.late_since.isoformat() if status.late_since else None,
     }
 
 
@@ -190,7 +222,7 @@ def _command_json(command: Definition) -> dict[str, Any]:
     }
 
 
-# Mermaid class styles: one per condition, then the nodes that are not commands.
+# Mermaid class styles: one per state a command shows, then the nodes that are not commands.
 _MIGRATION = "migration"
 
 
@@ -198,14 +230,16 @@ _UNKNOWN = "unknown"
 
 
 _STYLES = {
-    Condition.DONE: "fill:#d3f9d8,stroke:#2b8a3e",
-    Condition.PENDING: "fill:#fff3bf,stroke:#e67700",
-    Condition.FAILED_LAST: "fill:#ffe3e3,stroke:#c92a2a",
-    Condition.RUNNING: "fill:#d0ebff,stroke:#1971c2",
-    Condition.GONE: "fill:#ffe3e3,stroke:#1971c2,stroke-dasharray:4",
-    Condition.UNKNOWN: "fill:#ffe8cc,stroke:#d9480f,stroke-dasharray:4",
-    Condition.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
-    Condition.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
+    CommandState.DONE: "fill:#d3f9d8,stroke:#2b8a3e",
+    CommandState.PENDING: "fill:#fff3bf,stroke:#e67700",
+    CommandState.FAILED: "fill:#ffe3e3,stroke:#c92a2a",
+    CommandState.RUNNING: "fill:#d0ebff,stroke:#1971c2",
+    CommandState.GONE: "fill:#ffe3e3,stroke:#1971c2,stroke-dasharray:4",
+    CommandState.OUTCOME_UNKNOWN: "fill:#ffe8cc,stroke:#d9480f,stroke-dasharray:4",
+    CommandState.QUEUED: "fill:#e7f5ff,stroke:#1971c2,stroke-dasharray:4",
+    CommandState.REPEATABLE: "fill:#f1f3f5,stroke:#868e96",
+    CommandState.LATE: "fill:#fff3bf,stroke:#c92a2a",
+    CommandState.OVERRUNNING: "fill:#d0ebff,stroke:#c92a2a",
     _MIGRATION: "fill:#f3f0ff,stroke:#6741d9",
     _UNKNOWN: "fill:#ffffff,stroke:#c92a2a,stroke-dasharray:4",
 }
@@ -213,7 +247,8 @@ _STYLES = {
 
 def mermaid(statuses: Iterable[CommandStatus]) -> str:
     """The ``requires`` graph as a Mermaid flowchart: an arrow runs from a requirement
-    to the command that needs it; commands are grouped by app and colored by condition.
+    to the command that needs it; commands are grouped by app and colored by the state
+    they show.
     """
     statuses = list(statuses)
     known = {s.command.name for s in statuses}
@@ -222,7 +257,7 @@ def mermaid(statuses: Iterable[CommandStatus]) -> str:
         lines.append(f'    subgraph app_{app_label}["{app_label}"]')
         for status in group:
             name = status.command.name
-            lines.append(f'        {_node_id("cmd_", name)}["{name}"]:::{status.condition}')
+            lines.append(f'        {_node_id("cmd_", name)}["{name}"]:::{status.shown_state}')
         lines.append("    end")
     extra: dict[str, str] = {}
     edges = []
@@ -261,7 +296,7 @@ def matrix(
 ) -> tuple[str, list[tuple[str, list[str]]]]:
     """``show_managed_commands --all-tenants``: one column per tenant, one line per command.
 
-    Each cell is the command's ``condition`` in that tenant, ``-`` for a
+    Each cell is the command's ``shown_state`` in that tenant, ``-`` for a
     repeatable command (never pending nor done) that is not running or failed.
 
     Args:
@@ -272,17 +307,17 @@ def matrix(
         The header line (the tenant schemas) and ``(app_label, lines)`` pairs, as ``by_app()``.
     """
     commands = _matrix_commands(tenants, pending)
-    conditions = [t.conditions() for t in tenants]
+    shown = [t.shown_states() for t in tenants]
     name_width = max((len(s.command.name) for s in commands), default=0)
     # "running" and "pending" are the widest cells but "outcome_unknown"; a
     # repeatable command shows "-".
     widths = [
         max(
             len(t.schema),
-            len(Condition.RUNNING),
-            *(len(cell) for cell in found.values() if cell != Condition.REPEATABLE),
+            len(CommandState.RUNNING),
+            *(len(cell) for cell in found.values() if cell != CommandState.REPEATABLE),
         )
-        for t, found in zip(tenants, conditions, strict=True)
+        for t, found in zip(tenants, shown, strict=True)
     ]
 
     def line(name: str, cells: list[str]) -> str:
@@ -291,19 +326,20 @@ def matrix(
 
     header = line("", [t.schema for t in tenants])
     groups = [
-        (app_label, [line(s.command.name, _cells(s.command.name, conditions)) for s in members])
+        (app_label, [line(s.command.name, _cells(s.command.name, shown)) for s in members])
         for app_label, members in _grouped(commands)
     ]
     return header, groups
 
 
 def matrix_json(tenants: Sequence[TenantStatus], pending: bool = False) -> list[dict[str, Any]]:
-    """``--all-tenants --json``: each command's definition and ``tenants``, schema -> condition."""
-    conditions = {t.schema: t.conditions() for t in tenants}
+    """``--all-tenants --json``: each command's definition and ``tenants``, schema -> the
+    state it shows there."""
+    shown = {t.schema: t.shown_states() for t in tenants}
     return [
         {
             **_command_json(s.command),
-            "tenants": {schema: found[s.command.name] for schema, found in conditions.items()},
+            "tenants": {schema: found[s.command.name] for schema, found in shown.items()},
         }
         for s in _matrix_commands(tenants, pending)
     ]
@@ -317,8 +353,8 @@ def _matrix_commands(tenants: Sequence[TenantStatus], pending: bool) -> list[Com
     return [s for s in tenants[0].statuses if not pending or s.command.name in waiting]
 
 
-def _cells(name: str, conditions: list[dict[str, Condition]]) -> list[str]:
-    return ["-" if found[name] == Condition.REPEATABLE else found[name] for found in conditions]
+def _cells(name: str, shown: list[dict[str, CommandState]]) -> list[str]:
+    return ["-" if found[name] == CommandState.REPEATABLE else found[name] for found in shown]
 
 
 class ReportingCommand(BaseCommand):

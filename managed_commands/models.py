@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from managed_commands.formatting import local_time
 
-__all__ = ["CommandExecution"]
+__all__ = ["CommandCadence", "CommandExecution"]
 
 
 class CommandExecution(models.Model):
@@ -196,3 +196,43 @@ class CommandExecution(models.Model):
         (``run_pending_commands --fake``, or ``--rerun``).
         """
         return self.status == self.Status.RUNNING and self.finished_at is not None
+
+    @classmethod
+    def success_of(cls, status: str) -> bool:
+        """The value of ``success`` for a run whose status is ``status``: true when it
+        succeeded or was faked, false for any other.
+
+        The one place ``success`` is derived: every write of a status sets it
+        from here (it is kept because django-managed-commands' model has it and
+        users filter on it; ``status`` says more).
+        """
+        return status in (cls.Status.SUCCEEDED, cls.Status.FAKED)
+
+
+class CommandCadence(models.Model):
+    """What the history of a recurring command (``expected_every``) cannot say, per scope.
+
+    Written by the status read (``command_statuses()``) the first time it sees
+    a command with a cadence in a scope, so that a command that never succeeded
+    is late counted from then, not from the epoch; and by the first process to
+    log a late spell (a conditional update of ``late_alerted_after``), so that
+    two processes looking at once log it once.
+    """
+
+    command_name = models.CharField(_("command name"), max_length=255)
+    scope = models.CharField(_("scope"), max_length=255, blank=True, default="")
+    first_seen_at = models.DateTimeField(_("cadence first seen at"), default=timezone.now)
+    # The id of the last success (0: none) after which the late spell was
+    # logged: the next success starts another spell.
+    late_alerted_after = models.BigIntegerField(_("late spell logged after run"), null=True)
+
+    class Meta:
+        verbose_name = _("command cadence")
+        verbose_name_plural = _("command cadences")
+        constraints = [
+            models.UniqueConstraint(fields=["command_name", "scope"], name="mc_cadence_name_scope")
+        ]
+
+    def __str__(self) -> str:
+        where = f" [{self.scope}]" if self.scope else ""
+        return f"{self.command_name}{where} seen since {local_time(self.first_seen_at)}"

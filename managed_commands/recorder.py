@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from managed_commands import conf
 from managed_commands.exceptions import TrackingUnavailable
-from managed_commands.models import CommandExecution
+from managed_commands.models import CommandCadence, CommandExecution
 
 Status = CommandExecution.Status
 
@@ -29,11 +31,13 @@ _DELETE_BATCH = 1000
 
 
 # ``success=True`` compiles to a bare ``WHERE "success"``, which SQLite cannot
-# use as a key of an index: this compiles to ``"success" = true`` instead, so
-# the seeks below reach their rows through the ``success`` index column.
+# use as a key of an index: these compile to ``"success" = true`` (or false)
+# instead, so the seeks below reach their rows through the ``success`` index column.
 _SUCCEEDED = Q(success=Value(True))
-
-
+_NOT_SUCCEEDED = Q(success=Value(False))
+# The list a seek is run for, as a table (``ExecutionRecorder._for_each()``), and its entry.
+_LIST = "mc_listed"
+_LISTED = RawSQL(f"{_LIST}.value", ())
 # The runs that decide where the next start of a batch loop begins: a success
 # (it starts over) or a run that saved a cursor (it continues from it, when
 # that run did not finish). Every run that reaches a loop saves one, a run that
@@ -43,9 +47,7 @@ _DECIDES_RESUME = Q(cursor__isnull=False) | _SUCCEEDED
 
 #: The long columns of a run, which a status leaves to load on access.
 SUMMARY_DEFERRED = ("output", "stderr", "traceback", "parameters", "cursor", "writes")
-
-
-#: What a command's state and condition need of a run: ``command_statuses(brief=True)``.
+#: What the states of a command need of a run: ``command_statuses(brief=True)``.
 BRIEF_COLUMNS = (
     "id",
     "command_name",
@@ -84,6 +86,11 @@ def makes_done(run: CommandExecution, key: str) -> bool:
     return run.success and run.once_key == key
 
 
+def _outcome(status: str) -> dict[str, Any]:
+    """The fields saying how a run stands: ``status``, and ``success`` as it derives."""
+    return {"status": status, "success": CommandExecution.success_of(status)}
+
+
 def _order(run: CommandExecution) -> tuple[datetime.datetime, int]:
     """Where ``run`` stands in its command's history: the model's ordering."""
     return run.executed_at, run.pk
@@ -113,18 +120,13 @@ class ExecutionRecorder:
 
         The one rule for "done", which the claim, the status view (``newest()``)
         and so the deploy step ask: a run_once command is done when a
-        successful run holds its ``once_key``. The unique index on ``once_key``
-        admits one such row per (scope, command), so a done command refuses the
-        claim's insert itself. A renamed command is done when one of the names
-        it replaces is.
+        successful run holds its ``once_key`` (``makes_done()``). The unique
+        index on ``once_key`` admits one such row per (scope, command), so a
+        done command refuses the claim's insert itself. A renamed command is
+        done when one of the names it replaces is.
         """
         keys = _keys(names, scope)
-        return {keys[str(run.once_key)]: run for run in self._done_runs(keys)}
-
-    def _done_runs(self, keys: dict[str, str]) -> QuerySet[CommandExecution]:
-        """The runs that make the commands of ``keys`` (``_keys()``) done: ``makes_done()``
-        in SQL."""
-        return self.executions.filter(_SUCCEEDED, once_key__in=list(keys)).order_by()
+        return {keys[str(run.once_key)]: run for run in self._seek(scope, holders=list(keys))}
 
     def newest(
         self,
@@ -135,12 +137,7 @@ class ExecutionRecorder:
         done_of: Iterable[str] = (),
     ) -> Newest:
         """The newest run and the newest successful run of each of ``names``, and
-        ``done()`` of the names ``done_of``, in two statements at most.
-
-        One statement reads the newest runs, however many names and rows (with
-        the runs that make ``done_of`` done); a second reads the newest
-        successes, only for the names whose newest run did not succeed (a
-        failure, a run in progress).
+        ``done()`` of the names ``done_of``, in one statement (``_seek()``).
 
         Args:
             columns: The columns the rows hold (``BRIEF_COLUMNS``, say); the
@@ -150,79 +147,111 @@ class ExecutionRecorder:
         """
         names = list(dict.fromkeys(names))
         keys = _keys(done_of, scope)
-
-        def shape(runs: QuerySet[CommandExecution]) -> QuerySet[CommandExecution]:
-            if columns:
-                return runs.only(*columns, "command_name", "success", "once_key")
-            return runs.defer(*SUMMARY_DEFERRED)
-
+        runs = self._seek(scope, successes=names, others=names, holders=list(keys))
+        if columns:
+            runs = runs.only(*columns, "command_name", "success", "once_key")
+        else:
+            runs = runs.defer(*SUMMARY_DEFERRED)
         found = Newest({}, {}, {})
-        # Both kinds of rows come mixed: a holder is told apart by the same rule,
-        # and a holder older than its command's newest run is not that newest run.
-        for run in self._newest(names, scope, shape, done_keys=keys):
+        # The rows come mixed: a holder is told apart by the rule for done, and
+        # the newer of a command's rows is its newest run (or success).
+        for run in runs:
             key = str(run.once_key)
             if key in keys and makes_done(run, key):
                 found.done[keys[key]] = run
-            seen = found.runs.get(run.command_name)
-            if run.command_name in names and (seen is None or _order(run) > _order(seen)):
-                found.runs[run.command_name] = run
-        found.successes.update((name, run) for name, run in found.runs.items() if run.success)
-        others = [name for name in found.runs if name not in found.successes]
-        seeks = self._newest(others, scope, shape, successful=True)
-        found.successes.update((run.command_name, run) for run in seeks)
+            for newest in (found.runs, found.successes) if run.success else (found.runs,):
+                seen = newest.get(run.command_name)
+                if seen is None or _order(run) > _order(seen):
+                    newest[run.command_name] = run
         return found
 
     def last_successes(self, names: Iterable[str], scope: str) -> dict[str, datetime.datetime]:
         """Map each of ``names`` that has a successful run to the start of its newest one."""
+        successes = self._seek(scope, successes=list(dict.fromkeys(names)))
+        return dict(successes.values_list("command_name", "executed_at"))
 
-        def shape(runs: QuerySet[CommandExecution]) -> QuerySet[Any]:
-            return runs.values_list("command_name", "executed_at")
-
-        return dict(self._newest(names, scope, shape, successful=True))
-
-    def _newest(
+    def _seek(
         self,
-        names: Iterable[str],
         scope: str,
-        shape: Callable[[QuerySet[CommandExecution]], QuerySet[Any]],
         *,
-        successful: bool = False,
-        done_keys: dict[str, str] | None = None,
-    ) -> Iterable[Any]:
-        """``shape`` of the newest (successful) run of each of ``names``, and of the
-        runs that make the commands of ``done_keys`` done, in one statement.
+        successes: Sequence[str] = (),
+        others: Sequence[str] = (),
+        holders: Sequence[str] = (),
+    ) -> QuerySet[CommandExecution]:
+        """The newest successful run of each of ``successes``, the newest other run of
+        each of ``others``, and the run that makes done each command whose
+        ``once_key`` is in ``holders``, in ``scope``: one statement.
 
-        One seek per name, each reading one entry of an index that ends with
-        the model's ordering (``mc_exec_name_scope_start_id``, or
-        ``..._success_id``), and one per key (its unique index), so the cost
-        grows with the number of names, never with the history.
+        Each is one entry of an index, found by one seek per name (or key):
+        ``mc_exec_name_scope_success_id`` for the newest success or other run
+        (whichever is newer is the command's newest run: MariaDB would sort a
+        command's runs to find it through the other index), the unique index
+        on ``once_key`` for a holder. So the cost grows with the number of
+        names, never with the history, and the statement is compiled once
+        however many names it seeks.
         """
-        seeks = []
-        for name in dict.fromkeys(names):
-            runs = self.executions.filter(command_name=name, scope=scope)
-            if successful:
-                runs = runs.filter(_SUCCEEDED)
-            seeks.append(runs.order_by("-executed_at", "-pk")[:1])
-        done_keys = done_keys or {}
-        if connections[self.using].vendor == "mysql":
-            # MySQL and MariaDB refuse LIMIT in a subquery under IN: a union of the seeks.
-            parts = [shape(seek) for seek in seeks]
-            parts += [shape(self._done_runs(done_keys))] if done_keys else []
-            if not parts:
-                return []
-            return parts[0].union(*parts[1:], all=True) if parts[1:] else parts[0]
-        # Elsewhere a list of subqueries, which costs less to compile than a union
-        # (and SQLite refuses LIMIT in the parts of a compound statement). The holder
-        # of each key is one too: ORed apart, SQLite would read the whole table.
-        holders = [self._done_runs({key: name}) for key, name in done_keys.items()]
-        chosen = [Subquery(runs.values("pk")) for runs in (*seeks, *holders)]
-        if not chosen:
-            return []
-        return shape(self.executions.filter(Q(pk__in=chosen)).order_by())
+        newest = self.executions.filter(command_name=_LISTED, scope=scope).order_by(
+            "-executed_at", "-pk"
+        )
+        seeks = [
+            (successes, newest.filter(_SUCCEEDED)),
+            (others, newest.filter(_NOT_SUCCEEDED)),
+            # makes_done() in SQL.
+            (holders, self.executions.filter(_SUCCEEDED, once_key=_LISTED).order_by()),
+        ]
+        parts: list[str] = []
+        params: list[Any] = []
+        for listed, seek in seeks:
+            if listed:
+                sql, seek_params = self._for_each(listed, seek)
+                parts.append(sql)
+                params += seek_params
+        if not parts:
+            return self.executions.none()
+        # A derived table: MariaDB would otherwise run the seeks once per row of the
+        # history, as a semi-join.
+        chosen = RawSQL(f"SELECT id FROM ({' UNION ALL '.join(parts)}) mc_seeks", params)
+        runs = self.executions.filter(pk__in=chosen).order_by()
+        if not others:
+            return runs
+        # The newest other run is left out when a success started after it: one
+        # more seek of that index (a "newer success exists" test would read every
+        # success of the command on MariaDB, which bounds no range by an outer row).
+        last_success = self.executions.filter(
+            _SUCCEEDED, command_name=OuterRef("command_name"), scope=OuterRef("scope")
+        ).order_by("-executed_at", "-pk")
+        return runs.alias(last_success=Subquery(last_success.values("executed_at")[:1])).filter(
+            _SUCCEEDED | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
+        )
+
+    def _for_each(
+        self, listed: Sequence[str], seek: QuerySet[CommandExecution]
+    ) -> tuple[str, list[Any]]:
+        """SQL selecting, as ``id``, the first row of ``seek`` for each entry of ``listed``
+        (``seek`` names the entry as ``_LISTED``), and its parameters.
+
+        Raw SQL around the ORM's seek: the ORM cannot select from a list of
+        values. PostgreSQL unnests an array and SQLite reads a JSON array (one
+        parameter, whatever the length); MySQL and MariaDB read a union of
+        one-row selects (MariaDB 10.5 has no ``JSON_TABLE``).
+        """
+        sql, params = seek.values("pk")[:1].query.get_compiler(self.using).as_sql()
+        vendor = connections[self.using].vendor
+        rows: str
+        entries: list[Any]
+        if vendor == "postgresql":
+            rows, entries = f"unnest(%s::text[]) {_LIST}(value)", [listed]
+        elif vendor == "sqlite":
+            rows, entries = f"json_each(%s) {_LIST}", [json.dumps(listed)]
+        else:
+            selects = " UNION ALL ".join(["SELECT %s AS value"] * len(listed))
+            rows, entries = f"({selects}) {_LIST}", list(listed)
+        return f"SELECT ({sql}) AS id FROM {rows}", [*params, *entries]
 
     def claim(self, **fields: Any) -> CommandExecution:
-        """Insert a running row; raises ``IntegrityError`` when ``lock_key`` or
-        ``once_key`` is already held."""
+        """Insert a running (or queued) row; raises ``IntegrityError`` when ``lock_key``
+        or ``once_key`` is already held."""
+        fields.update(_outcome(fields.get("status", Status.RUNNING)))
         if connections[self.using].in_atomic_block:
             # A failed INSERT must not abort the caller's transaction.
             with transaction.atomic(using=self.using):
@@ -281,7 +310,7 @@ class ExecutionRecorder:
         A conditional update: of two workers given the same task, one starts it.
         """
         started = self.executions.filter(pk=pk, status=Status.QUEUED).update(
-            status=Status.RUNNING, **fields
+            **_outcome(Status.RUNNING), **fields
         )
         return self.executions.get(pk=pk) if started else None
 
@@ -314,10 +343,9 @@ class ExecutionRecorder:
         )
         return (
             judged.update(
+                **_outcome(status),
                 lock_key=None,
                 once_key=None,
-                status=status,
-                success=False,
                 finished_at=now,
                 duration=(now - holder.executed_at).total_seconds(),
                 error_message=message,
@@ -468,14 +496,15 @@ class ExecutionRecorder:
             .first()
         )
 
-    def record(self, **fields: Any) -> CommandExecution:
-        """Insert a finished row (manual API, faked runs).
+    def record(self, status: str, **fields: Any) -> CommandExecution:
+        """Insert a finished row ending with ``status`` (manual API, faked runs).
 
         A successful run_once row takes its command's ``once_key`` when no row
         holds it yet; when one does (the command is done, or a run of it is
         live), it is recorded without it.
         """
-        if fields.get("success") and fields.get("run_once"):
+        fields.update(_outcome(status))
+        if fields["success"] and fields.get("run_once"):
             key = command_key(fields["command_name"], fields.get("scope", ""))
             try:
                 with transaction.atomic(using=self.using):
@@ -494,16 +523,15 @@ class ExecutionRecorder:
         self.executions.filter(
             lock_key=command_key(name, scope), status=Status.RUNNING, finished_at__isnull=False
         ).update(
+            **_outcome(Status.ABANDONED),
             lock_key=None,
             once_key=None,
-            status=Status.ABANDONED,
             error_message="Ended, but its end could not be recorded; marked done with --fake.",
         )
         return self.record(
             command_name=name,
             scope=scope,
             status=Status.FAKED,
-            success=True,
             run_once=True,
             executed_at=now,
             finished_at=now,
@@ -582,6 +610,35 @@ class ExecutionRecorder:
     def flush(self) -> None:
         """Delete every row (for tests)."""
         self.executions.all().delete()
+        CommandCadence.objects.using(self.using).all().delete()
+
+    def cadences(self, names: Sequence[str], scope: str) -> dict[str, CommandCadence]:
+        """The cadence row of each of ``names`` in ``scope``, recording now as its
+        ``first_seen_at`` where there is none yet.
+
+        One read, and one insert when some are new (a row another process
+        inserted meanwhile is kept: theirs and ours were seen at the same moment).
+        """
+        rows = CommandCadence.objects.using(self.using)
+        found = {row.command_name: row for row in rows.filter(scope=scope, command_name__in=names)}
+        new = [CommandCadence(command_name=n, scope=scope) for n in names if n not in found]
+        if new:
+            rows.bulk_create(new, ignore_conflicts=True)
+            found.update((row.command_name, row) for row in new)
+        return found
+
+    def claim_late_alert(self, name: str, scope: str, after: int) -> bool:
+        """Record that the late spell of ``name`` in ``scope`` following run ``after`` (its
+        last success; 0 for none) is being logged; False when a process already did.
+
+        A conditional update, as the claim is an insert: of two processes
+        looking at once, one changes the row and logs.
+        """
+        unlogged = Q(late_alerted_after__isnull=True) | ~Q(late_alerted_after=after)
+        rows = CommandCadence.objects.using(self.using).filter(
+            unlogged, command_name=name, scope=scope
+        )
+        return rows.update(late_alerted_after=after) == 1
 
 
 T = TypeVar("T")

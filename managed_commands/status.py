@@ -21,9 +21,10 @@ from django.utils.translation import gettext_lazy as _
 from managed_commands import conf
 from managed_commands.conf import current_scope
 from managed_commands.definition import Definition
-from managed_commands.formatting import human_duration
+from managed_commands.formatting import human_duration, local_time
+from managed_commands.health import run_ended
 from managed_commands.loader import discover
-from managed_commands.models import CommandExecution
+from managed_commands.models import CommandCadence, CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder, unavailable
 from managed_commands.requirements import unapplied_migrations
 from managed_commands.runs.claim import last_heard, why_gone
@@ -31,7 +32,6 @@ from managed_commands.runs.claim import last_heard, why_gone
 __all__ = [
     "CommandState",
     "CommandStatus",
-    "Condition",
     "Orphan",
     "command_statuses",
     "describe_gone",
@@ -43,30 +43,35 @@ __all__ = [
 
 
 class CommandState(models.TextChoices):
-    """Where a command stands: a run_once command is pending until it is done
-    (``ExecutionRecorder.done()``: a success holds its ``once_key``)."""
+    """What a command is, in one scope.
+
+    From its definition and history (``CommandStatus.state``): a run_once
+    command is ``PENDING`` until it is ``DONE`` (``ExecutionRecorder.done()``:
+    a success holds its ``once_key``); any other is ``REPEATABLE``. The
+    listings show the command in one of the other states instead when its
+    newest run says more (``CommandStatus.shown_state``).
+    """
 
     PENDING = "pending", _("pending")
     DONE = "done", _("done")
     #: Not run_once: never pending nor done.
     REPEATABLE = "repeatable", _("repeatable")
-
-
-class Condition(models.TextChoices):
-    """What the listings show for a command: its state, unless its newest run says more."""
-
+    # Shown in place of those when the newest run says more (``shown_state``).
     RUNNING = "running", _("running")
     #: Recorded running, but its process is gone: it died, or went silent past its lease.
     GONE = "gone", _("gone")
     #: The newest run ended, but its end could not be recorded (``outcome_unknown``).
-    UNKNOWN = "outcome_unknown", _("outcome unknown")
+    OUTCOME_UNKNOWN = "outcome_unknown", _("outcome unknown")
     #: Enqueued for a task worker that has not started it yet.
     QUEUED = "queued", _("queued")
-    #: The newest run failed, and a run_once command has never succeeded.
-    FAILED_LAST = "failed", _("failed")
-    PENDING = CommandState.PENDING.value, CommandState.PENDING.label
-    DONE = CommandState.DONE.value, CommandState.DONE.label
-    REPEATABLE = CommandState.REPEATABLE.value, CommandState.REPEATABLE.label
+    #: The newest run failed, and a run_once command has never succeeded. For a
+    #: recurring command (``expected_every``), the issue's "failing".
+    FAILED = "failed", _("failed")
+    #: A recurring command with no successful start within ``expected_every +
+    #: expected_grace`` of the last one (or of when its cadence was first seen).
+    LATE = "late", _("late")
+    #: Running for longer than its ``expected_duration_max``.
+    OVERRUNNING = "overrunning", _("overrunning")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,12 @@ class CommandStatus:
             ``requires`` not applied yet.
         done_by: The success that makes a run_once command done (it holds the
             ``once_key`` of the command or of a name it replaces), if any.
+        cadence: For a command with ``expected_every``, its ``CommandCadence``
+            in the scope (when its cadence was first seen, which late spell was
+            logged); None for any other.
+        scope: The scope of the history read.
+        read_at: When the history was read: the moment ``late`` and
+            ``overrunning`` are judged at.
     """
 
     command: Definition
@@ -88,6 +99,9 @@ class CommandStatus:
     last_success: CommandExecution | None
     unapplied_migrations: frozenset[str] = field(default=frozenset())
     done_by: CommandExecution | None = None
+    cadence: CommandCadence | None = None
+    scope: str = ""
+    read_at: datetime.datetime = field(default_factory=timezone.now)
 
     @property
     def state(self) -> CommandState:
@@ -143,24 +157,93 @@ class CommandStatus:
         )
 
     @property
-    def condition(self) -> Condition:
-        """``UNKNOWN``, ``RUNNING``, ``GONE``, ``QUEUED``, ``FAILED_LAST``, or the ``state``.
+    def late_since(self) -> datetime.datetime | None:
+        """When a command with ``expected_every`` turned late: ``expected_every +
+        expected_grace`` after the start of its last success, or after its cadence
+        was first seen when it has none; None while it is not late.
 
-        ``FAILED_LAST`` means the newest run failed and, for a run_once
-        command, that it has never succeeded: a done command stays ``DONE``
-        even if a forced rerun failed.
+        A run started before that moment and still running keeps it from being
+        late (``overrunning`` says when it takes too long).
+        """
+        every, grace = self.command.expected_every, self.command.expected_grace
+        if every is None or grace is None:
+            return None
+        if self.last_success is not None:
+            since = self.last_success.executed_at
+        elif self.cadence is not None:
+            since = self.cadence.first_seen_at
+        else:
+            return None
+        deadline = since + datetime.timedelta(seconds=every + grace)
+        if self.read_at <= deadline:
+            return None
+        if self.running and self.last_run is not None and self.last_run.executed_at <= deadline:
+            return None
+        return deadline
+
+    @property
+    def overrunning(self) -> bool:
+        """True while the newest run has been running longer than ``expected_duration_max``."""
+        limit = self.command.expected_duration_max
+        return (
+            limit is not None
+            and self.running
+            and self.last_run is not None
+            and (self.read_at - self.last_run.executed_at).total_seconds() > limit
+        )
+
+    @property
+    def alarms(self) -> tuple[CommandState, ...]:
+        """What is wrong with a recurring command (``Definition.recurring``): ``LATE``,
+        ``FAILED`` (its newest run failed: "failing") and ``OVERRUNNING``, in that
+        order; empty when nothing is, or for any other command."""
+        if not self.command.recurring:
+            return ()
+        found = (
+            (CommandState.LATE, self.late_since is not None),
+            (CommandState.FAILED, self.failed_last),
+            (CommandState.OVERRUNNING, self.overrunning),
+        )
+        return tuple(state for state, wrong in found if wrong)
+
+    def alarm_text(self) -> str:
+        """``late since 2026-01-02 03:04; failed`` (empty when ``alarms`` is)."""
+        words = []
+        for state in self.alarms:
+            if state == CommandState.LATE and self.late_since is not None:
+                words.append(f"late since {local_time(self.late_since)}")
+            elif state == CommandState.OVERRUNNING and self.last_run is not None:
+                took = human_duration((self.read_at - self.last_run.executed_at).total_seconds())
+                limit = human_duration(self.command.expected_duration_max or 0)
+                words.append(f"overrunning: running for {took}, expected at most {limit}")
+            elif (run := self.last_run) is not None:
+                words.append(f"{run.get_status_display()} at {local_time(run.executed_at)}")
+        return "; ".join(words)
+
+    @property
+    def shown_state(self) -> CommandState:
+        """The ``state``, unless the newest run says more: what the listings show.
+
+        In this order: ``OUTCOME_UNKNOWN``, ``OVERRUNNING``, ``RUNNING``,
+        ``GONE``, ``QUEUED``, then ``FAILED`` when the newest run failed and,
+        for a run_once command, it has never succeeded (a done command stays
+        ``DONE`` even if a forced rerun failed), then ``LATE``.
         """
         if self.outcome_unknown:
-            return Condition.UNKNOWN
+            return CommandState.OUTCOME_UNKNOWN
+        if self.overrunning:
+            return CommandState.OVERRUNNING
         if self.running:
-            return Condition.RUNNING
+            return CommandState.RUNNING
         if self.gone:
-            return Condition.GONE
+            return CommandState.GONE
         if self.queued:
-            return Condition.QUEUED
+            return CommandState.QUEUED
         if self.failed_last and self.state != CommandState.DONE:
-            return Condition.FAILED_LAST
-        return Condition(self.state.value)
+            return CommandState.FAILED
+        if self.late_since is not None:
+            return CommandState.LATE
+        return self.state
 
     @property
     def changed(self) -> bool:
@@ -182,14 +265,18 @@ def command_statuses(
 ) -> list[CommandStatus]:
     """Every discovered managed command with its history, sorted by app label then name.
 
-    Commands whose definition has problems are left out (the system checks
-    report them).
+    Two statements at most, however many commands and runs: one for the runs
+    (``ExecutionRecorder.newest()``), one on ``django_migrations``; when a
+    command declares ``expected_every``, one more for the cadences
+    (``ExecutionRecorder.cadences()``), and one insert the first time a cadence
+    is seen in the scope. Commands whose definition has problems are left out
+    (the system checks report them).
 
     Args:
         using: Alias of the history database; None uses ``MANAGED_COMMANDS["DATABASE"]``
             or the routers.
         scope: The scope whose history is read; None uses the current scope.
-        brief: Read only what ``state``, ``condition`` and ``changed`` need
+        brief: Read only what ``state``, ``shown_state`` and ``changed`` need
             of the runs (the deploy step, the view across tenants); their
             other fields load on access, one query each, and
             ``unapplied_migrations`` is read for the pending commands only.
@@ -218,6 +305,9 @@ def command_statuses(
     asking = [c for c, _, _, done_by in runs if not brief or (c.run_once and done_by is None)]
     wanted = sorted({pair for command in asking for pair in command.migration_requires})
     unapplied = set(unapplied_migrations(using, wanted))
+    recurring = [command.name for command in commands if command.expected_every is not None]
+    cadences = recorder.cadences(recurring, scope) if recurring else {}
+    read_at = timezone.now()
     return [
         CommandStatus(
             command,
@@ -225,6 +315,9 @@ def command_statuses(
             success,
             frozenset(e for e in command.requires if e in unapplied),
             done_by,
+            cadences.get(command.name),
+            scope,
+            read_at,
         )
         for command, run, success, done_by in runs
     ]
@@ -248,6 +341,7 @@ def recover_gone(using: str | None = None, scope: str | None = None) -> list[Com
         reason = why_gone(holder, _lease_of(commands.get(holder.command_name)))
         if reason and recorder.abandon(holder, reason):
             holder.error_message = f"Abandoned: {reason}."
+            run_ended(holder, status=CommandExecution.Status.ABANDONED)
             closed.append(holder)
     return closed
 

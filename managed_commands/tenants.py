@@ -21,7 +21,7 @@ from managed_commands import conf
 from managed_commands.conf import command_database, current_scope
 from managed_commands.exceptions import NotMultiTenant, PendingCommandFailed
 from managed_commands.formatting import plural
-from managed_commands.status import CommandStatus, Condition, readable_statuses
+from managed_commands.status import CommandState, CommandStatus, readable_statuses
 
 __all__ = [
     "TenantStatus",
@@ -48,9 +48,9 @@ class TenantStatus:
     scope: str
     statuses: list[CommandStatus]
 
-    def conditions(self) -> dict[str, Condition]:
-        """Map each command name to its ``CommandStatus.condition`` in this tenant."""
-        return {status.command.name: status.condition for status in self.statuses}
+    def shown_states(self) -> dict[str, CommandState]:
+        """Map each command name to its ``CommandStatus.shown_state`` in this tenant."""
+        return {status.command.name: status.shown_state for status in self.statuses}
 
 
 def _require_django_tenants() -> None:

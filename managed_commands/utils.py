@@ -47,7 +47,6 @@ def record_command_execution(
         command_name=clip_name(command_name),
         scope=current_scope(),
         status=CommandExecution.Status.SUCCEEDED if success else CommandExecution.Status.FAILED,
-        success=bool(success),
         parameters=to_json(parameters or {}),
         output=clean_text(output),
         error_message=clean_text(error_message),

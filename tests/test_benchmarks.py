@@ -17,7 +17,7 @@ TINY = {
     "--statement-runs": 1,
     "--megabytes": 1,
     "--capture-runs": 1,
-    # With 10 commands, the newest run of the first one failed at both sizes.
+    # With 10 commands, the newest run of one of them failed at both sizes.
     "--history-rows": "60,100",
     "--commands": 10,
     "--status-runs": 1,
@@ -65,16 +65,16 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert "| `ManagedBaseCommand`, `self.iterate_batches()` | " in out
     assert "2,000 rows (seeded once in " in out
     assert "x plain time (<= 1.05) and a peak RSS growth of at most 16 MiB" in out
-    # Status: both views at both sizes next to Django's admin index and a plain process,
-    # with the same queries at both sizes.
+    # Status: the read and both views at both sizes next to Django's admin index and a
+    # plain process, with the same queries at both sizes.
     assert "| plain Django: admin index ms | " in out
     assert "| plain Django: `manage.py` no-op process ms |" in out
-    sizes = [
-        re.search(rf"^\| {rows} \| (\d+) \| [\d,]+ \| (\d+) \| ", out, re.M) for rows in (60, 100)
-    ]
+    queries = r"(\d+) \| [\d,]+ \| "
+    sizes = [re.search(rf"^\| {rows} \| {queries * 3}", out, re.M) for rows in (60, 100)]
     assert all(sizes) and sizes[0].groups() == sizes[1].groups(), sizes
     assert "Target, 100 rows against 60: as fast (at most 1.1 x in process)" in out
-    assert "`show_managed_commands` " in out and ", the same queries; the admin overview " in out
+    assert "the status read " in out and ", the same queries; `show_managed_commands` " in out
+    assert ", the same queries; the admin overview " in out
     # The other parts, unchanged.
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target at 1 MiB: " in out

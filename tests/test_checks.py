@@ -229,8 +229,8 @@ def test_an_unknown_key_close_to_a_known_one_suggests_it():
 @override_settings(MANAGED_COMMANDS={"COLOUR": True, 3: "x"})
 def test_an_unknown_key_far_from_any_lists_the_known_ones():
     known = (
-        "Known keys: CAPTURE_LOGS, DATABASE, LEASE_SECONDS, METADATA, MIGRATE_NOTICE, "
-        "OUTPUT_LIMIT, QUEUE_TIMEOUT, RECONNECT_TIMEOUT, REDACT, RELEASE, SCOPE, "
+        "Known keys: CAPTURE_LOGS, DATABASE, HEALTH_TOKEN, LEASE_SECONDS, METADATA, "
+        "MIGRATE_NOTICE, OUTPUT_LIMIT, QUEUE_TIMEOUT, RECONNECT_TIMEOUT, REDACT, RELEASE, SCOPE, "
         "SENSITIVE_OPTIONS, WAIT_TIMEOUT."
     )
     assert [(m.id, m.msg, m.hint) for m in checks.check_settings()] == [

@@ -207,6 +207,7 @@ def test_every_setting_has_its_own_check_id():
         ("RELEASE", "managed_commands.E024"),
         ("METADATA", "managed_commands.E025"),
         ("QUEUE_TIMEOUT", "managed_commands.E032"),
+        ("HEALTH_TOKEN", "managed_commands.E035"),
     ]
 
 

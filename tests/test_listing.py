@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from managed_commands import listing
 from managed_commands.models import CommandExecution
-from managed_commands.status import command_statuses
+from managed_commands.status import CommandState, command_statuses
 from managed_commands.tenants import TenantStatus
 from managed_commands.testing.utils import run_command
 
@@ -115,3 +115,9 @@ def test_a_run_without_progress_has_none():
     assert listing.as_json(status_of("slow"))["progress"] is None
     assert listing.as_json(status_of("once"))["progress"] is None  # never ran
     assert listing.as_json(status_of("once"))["resumed_from"] is None
+
+
+def test_every_state_has_a_mark_and_a_graph_style():
+    assert set(listing.MARKS) == set(CommandState)
+    assert set(CommandState) <= set(listing._STYLES)
+    assert len(set(listing.MARKS.values())) == len(CommandState)

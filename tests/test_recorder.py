@@ -190,7 +190,7 @@ def test_newest_reads_what_makes_a_command_done_in_the_same_statement(recorder):
     CommandExecution.objects.create(command_name="d", success=True, once_key=key("d", "x"))
     with CaptureQueriesContext(connection) as captured:
         newest = recorder.newest(["a", "b"], "", BRIEF_COLUMNS, done_of=["a", "b", "c", "d"])
-    assert len(captured) == 1  # every newest run succeeded: no seek for successes
+    assert len(captured) == 1
     assert {name: run.pk for name, run in newest.runs.items()} == {
         "a": forced.pk,
         "b": CommandExecution.objects.get(command_name="b").pk,
@@ -236,7 +236,8 @@ def test_sqlite_seeks_read_the_index_in_order(recorder):
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
         assert "TEMP B-TREE" not in plan, plan
         assert "INDEX mc_exec_name_scope_" in plan, plan
-        assert not re.search("^SCAN ", plan, re.MULTILINE), plan  # no table read whole
+        # No table read whole (the list of names a seek runs for is read whole).
+        assert not re.search("^SCAN (?!mc_listed VIRTUAL TABLE)", plan, re.MULTILINE), plan
     successful = _seek_statements(recorder)[1]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {successful}")

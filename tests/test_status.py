@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import BRIEF_COLUMNS
@@ -30,6 +32,24 @@ def test_states_follow_run_once_and_successes():
     assert found["slow"].state == "repeatable"
 
 
+def test_the_status_read_sends_the_same_statements_however_long_the_history():
+    def sent():
+        with CaptureQueriesContext(connection) as captured:
+            found = statuses()
+        return len(captured), found
+
+    before, _ = sent()
+    for name in statuses():
+        for trait in ("failed", "interrupted", None, "failed"):
+            CommandExecutionFactory(
+                command_name=name, run_once=True, **{trait: True} if trait else {}
+            )
+    after, found = sent()
+    # The runs, then django_migrations for the commands requiring a migration.
+    assert before == after == 2
+    assert all(status.last_run.status == "failed" for status in found.values())
+
+
 def test_a_failed_rerun_keeps_a_command_done():
     run_command("once")
     with pytest.raises(RuntimeError):
@@ -46,7 +66,7 @@ def test_a_running_row_is_running_not_failed():
     )
     status = statuses()["noop_once"]
     assert status.running and not status.failed_last and status.state == "pending"
-    assert status.condition == "running"
+    assert status.shown_state == "running"
 
 
 def test_a_running_row_marked_ended_has_an_unknown_outcome():
@@ -54,7 +74,7 @@ def test_a_running_row_marked_ended_has_an_unknown_outcome():
     CommandExecution.objects.update(status=CommandExecution.Status.RUNNING, success=False)
     status = statuses()["noop_once"]
     assert status.outcome_unknown and not status.running and not status.failed_last
-    assert (status.state, status.condition) == ("pending", "outcome_unknown")
+    assert (status.state, status.shown_state) == ("pending", "outcome_unknown")
 
 
 def test_changed_compares_the_file_with_the_last_successful_run():
@@ -96,9 +116,9 @@ def test_a_brief_status_agrees_and_reads_less(unapplied_initial):
     brief = {s.command.name: s for s in command_statuses(brief=True)}
     assert brief.keys() == full.keys()
     for name, status in brief.items():
-        mine = (status.state, status.condition, status.changed, status.failed_last)
+        mine = (status.state, status.shown_state, status.changed, status.failed_last)
         theirs = full[name]
-        assert mine == (theirs.state, theirs.condition, theirs.changed, theirs.failed_last)
+        assert mine == (theirs.state, theirs.shown_state, theirs.changed, theirs.failed_last)
         for run, other in (
             (status.last_run, theirs.last_run),
             (status.last_success, theirs.last_success),

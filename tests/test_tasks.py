@@ -88,7 +88,7 @@ def test_a_queued_run_holds_the_claim_until_a_worker_runs_it():
     with override_settings(MANAGED_COMMANDS={"WAIT_TIMEOUT": 0.1}), pytest.raises(LockHeld):
         call_command("noop_once")
     [status] = [s for s in command_statuses() if s.command.name == "noop_once"]
-    assert status.condition == "queued" and not status.failed_last
+    assert status.shown_state == "queued" and not status.failed_last
     assert deliver(result) == {"execution_id": row.pk, "status": "succeeded", "started": True}
     # A second delivery of the same task starts nothing.
     assert deliver(result) == {"execution_id": row.pk, "status": "succeeded", "started": False}

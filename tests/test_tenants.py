@@ -207,7 +207,7 @@ STATUS_SCRIPT = """
 import json
 import re
 from managed_commands.tenants import statuses_by_tenant
-print(json.dumps({t.schema: [t.scope, t.conditions()] for t in statuses_by_tenant()}))
+print(json.dumps({t.schema: [t.scope, t.shown_states()] for t in statuses_by_tenant()}))
 """
 
 

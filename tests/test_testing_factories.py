@@ -85,4 +85,4 @@ def test_the_dry_trait_builds_a_completed_dry_run_that_leaves_the_command_pendin
     assert (row.status, row.success, row.dry_run, row.once_key) == ("dry_run", False, True, None)
     assert row.writes["rows"] == {}
     [status] = [s for s in command_statuses() if s.command.name == "noop_once"]
-    assert (status.state, status.condition) == ("pending", "pending")
+    assert (status.state, status.shown_state) == ("pending", "pending")

@@ -269,4 +269,41 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # Added in place (nothing is released yet): what the cadence of a
+        # recurring command needs beside the history.
+        migrations.CreateModel(
+            name="CommandCadence",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("command_name", models.CharField(max_length=255, verbose_name="command name")),
+                (
+                    "scope",
+                    models.CharField(blank=True, default="", max_length=255, verbose_name="scope"),
+                ),
+                (
+                    "first_seen_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="cadence first seen at"
+                    ),
+                ),
+                (
+                    "late_alerted_after",
+                    models.BigIntegerField(null=True, verbose_name="late spell logged after run"),
+                ),
+            ],
+            options={
+                "verbose_name": "command cadence",
+                "verbose_name_plural": "command cadences",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("command_name", "scope"), name="mc_cadence_name_scope"
+                    )
+                ],
+            },
+        ),
     ]

@@ -32,6 +32,7 @@ from managed_commands import conf
 from managed_commands.conf import select_tenant, selected_tenant
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
+from managed_commands.health import run_ended
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key, is_busy, makes_done, retried
 from managed_commands.runs.limits import InterruptGuard
@@ -153,7 +154,11 @@ class RunClaim:
                 )
                 if reason:
                     with self.guard.deferred():
-                        self.recorder.abandon(holder, reason)
+                        # Hook for the alerts (#26): only the takeover whose conditional
+                        # write closed the run logs it, so it is logged once.
+                        if self.recorder.abandon(holder, reason):
+                            abandoned = CommandExecution.Status.ABANDONED
+                            run_ended(holder, status=abandoned, error=f"Abandoned: {reason}.")
                     continue
                 self._refuse_recursion(holder)
                 if not announced and self.wait_timeout > 0:

@@ -413,7 +413,7 @@ class TrackedRun:
             status = Status.DRY_RUN
         fields = {
             "status": status,
-            "success": status == Status.SUCCEEDED,
+            "success": CommandExecution.success_of(status),
             "finished_at": timezone.now(),
             "duration": time.perf_counter() - self.started,
             **self.redactor.stored(

@@ -53,7 +53,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
         running: started now by this very process, not finished, so it looks alive.
         holding_lock: running, and holding the command's lock as a live run
             does: a new run of that command waits for it (up to ``WAIT_TIMEOUT``).
-        faked: marked done without running (``status=faked``, ``success=True``).
+        faked: marked done without running (``status=faked``).
         interrupted: stopped by Ctrl-C.
         abandoned: its process died and a later run closed it.
         dry: a completed dry run (``--dry-run``): status ``dry_run``, nothing
@@ -89,13 +89,11 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     class Params:
         failed = Trait(
             status=Status.FAILED,
-            success=False,
             error_message="CommandError: it failed",
             traceback="Traceback (most recent call last):\nCommandError: it failed\n",
         )
         running = Trait(
             status=Status.RUNNING,
-            success=False,
             executed_at=LazyFunction(timezone.now),
             finished_at=None,
             duration=None,
@@ -107,20 +105,17 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             running=True,
             lock_key=LazyAttribute(lambda row: lock_key(row.command_name, row.scope)),
         )
-        faked = Trait(status=Status.FAKED, success=True, duration=0.0)
+        faked = Trait(status=Status.FAKED, duration=0.0)
         interrupted = Trait(
             status=Status.INTERRUPTED,
-            success=False,
             error_message="Interrupted by SIGINT (KeyboardInterrupt).",
         )
         abandoned = Trait(
             status=Status.ABANDONED,
-            success=False,
             error_message="Abandoned: its process is no longer running.",
         )
         dry = Trait(
             status=Status.DRY_RUN,
-            success=False,
             dry_run=True,
             writes=LazyAttribute(
                 lambda row: {"rows": {}, "statements": 0, "mails": 0, "tasks": 0, "batches": 0}
@@ -138,7 +133,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     command_name = Sequence(lambda n: f"command_{n}")
     scope = LazyFunction(current_scope)
     status = Status.SUCCEEDED
-    success = True
+    success = LazyAttribute(lambda row: CommandExecution.success_of(row.status))
     duration = 1.0
     executed_at = LazyAttribute(_started)
     finished_at = LazyAttribute(

@@ -59,8 +59,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default="100000,1000000",
         help="status: history sizes, comma-separated (the largest compared to the smallest)",
     )
-    parser.add_argument("--commands", type=int, default=500, help="status: managed commands")
-    parser.add_argument("--status-runs", type=int, default=5, help="status: runs per process")
+    parser.add_argument("--commands", type=int, default=1000, help="status: managed commands")
+    parser.add_argument(
+        "--status-runs", type=int, default=5, help="status: rounds, each measuring every size"
+    )
     parser.add_argument("--chain", type=int, default=200, help="deploy: commands in the chain")
     parser.add_argument("--deploy-runs", type=int, default=3, help="deploy: runs per cell")
     parser.add_argument(

@@ -51,6 +51,11 @@ def status_name(number: int) -> str:
     return f"bench_status_{number:03d}"
 
 
+def is_run_once(number: int) -> bool:
+    """3 generated status commands in 4 are run_once."""
+    return number % 4 != 0
+
+
 def chain_name(number: int) -> str:
     return f"bench_chain_{number:03d}"
 
@@ -64,7 +69,9 @@ def install(directory: Path, commands: int, chain: int) -> Path:
         # A realistic mix: 3 in 4 run_once, some requiring another command or a migration.
         requires = [status_name(number - 1)] if number % 5 == 1 else []
         requires += [MIGRATION] if number % 50 == 7 else []
-        status[status_name(number)] = _MANAGED.format(run_once=number % 4 != 0, requires=requires)
+        status[status_name(number)] = _MANAGED.format(
+            run_once=is_run_once(number), requires=requires
+        )
     deploy = {"bench_plain_all": _PLAIN_ALL.format(count=chain)}
     for number in range(chain):
         requires = [chain_name(number - 1)] if number else []

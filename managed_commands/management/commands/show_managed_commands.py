@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from managed_commands import listing
+from managed_commands import health, listing
 from managed_commands.formatting import plural
 from managed_commands.listing import ReportingCommand
 from managed_commands.loader import add_arguments, from_options
@@ -28,8 +28,12 @@ def _days(value: str) -> float:
     return days
 
 
-def _empty(pending: bool, changed: bool = False, stale: float | None = None) -> str:
+def _empty(
+    pending: bool, changed: bool = False, stale: float | None = None, late: bool = False
+) -> str:
     """What the list says when no command is on it."""
+    if late:
+        return "No recurring command is late, failing or overrunning."
     if changed:
         return "No done run_once command changed since its last successful run."
     if stale is not None:
@@ -41,7 +45,8 @@ class Command(ReportingCommand):
     help = (
         "List the managed commands by app: [X] done, [ ] pending, [F] failed last time, "
         "[R] running now, [G] recorded running but its process is gone, [Q] queued for a task "
-        "worker, [-] repeatable; with their requires, last run and changed source."
+        "worker, [L] late, [O] overrunning, [-] repeatable; with their requires, last run and "
+        "changed source."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -68,10 +73,22 @@ class Command(ReportingCommand):
             help="The command names with recorded runs but no code any more (deleted, or "
             "renamed without replaces), with their last run, in every scope.",
         )
+        which.add_argument(
+            "--late",
+            action="store_true",
+            help="Only the recurring commands (expected_every, expected_duration_max) that are "
+            "late, failing or overrunning.",
+        )
         parser.add_argument(
             "--check",
             action="store_true",
             help="Exit with status 1 when any run_once command is pending (a deploy or CI gate).",
+        )
+        parser.add_argument(
+            "--check-cadence",
+            action="store_true",
+            help="Exit with status 1 when any recurring command is late, failing or overrunning, "
+            "one line each on stderr (a monitoring probe).",
         )
         parser.add_argument(
             "--all-tenants",
@@ -97,7 +114,9 @@ class Command(ReportingCommand):
         changed: bool,
         stale: float | None,
         orphans: bool,
+        late: bool,
         check: bool,
+        check_cadence: bool,
         all_tenants: bool,
         as_json: bool,
         graph: bool,
@@ -112,6 +131,7 @@ class Command(ReportingCommand):
                 ("--changed", changed),
                 ("--stale", stale is not None),
                 ("--orphans", orphans),
+                ("--late", late),
             )
             if given
         ]
@@ -123,7 +143,7 @@ class Command(ReportingCommand):
         if all_tenants:
             if graph:
                 raise CommandError("--graph shows one scope; leave out --all-tenants.")
-            self._across_tenants(pending, check, as_json)
+            self._across_tenants(pending, check, as_json, check_cadence)
             return
         if orphans:
             self._orphans(as_json)
@@ -137,6 +157,8 @@ class Command(ReportingCommand):
             )
         if recovered:
             everything = readable_statuses()
+        # Whoever looks detects a command turning late: logged once per late spell.
+        health.alert_late(everything)
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
         statuses = waiting if pending else selected
@@ -144,16 +166,20 @@ class Command(ReportingCommand):
             statuses = listing.changed(selected)
         elif stale is not None:
             statuses = listing.stale(selected, stale)
+        elif late:
+            statuses = [s for s in selected if s.alarms]
         if graph:  # the whole graph: a pending command's requirements may be done
             self.stdout.write(listing.mermaid(everything))
         elif as_json:
             self.stdout.write(json.dumps([listing.as_json(s) for s in statuses], indent=2))
         elif self.verbosity:
-            self._print(listing.by_app(statuses), _empty(pending, changed, stale))
+            self._print(listing.by_app(statuses), _empty(pending, changed, stale, late))
             if changed and statuses:
                 self.say("Rerun them with:")
                 for status in statuses:
                     self.say(f"  python manage.py {status.command.name} --rerun")
+        if check_cadence:
+            self._fail_alarms(listing.alarm_lines(selected))
         if check and waiting:
             names = ", ".join(s.command.name for s in waiting)
             self._fail_pending(
@@ -162,8 +188,23 @@ class Command(ReportingCommand):
                 f"run_pending_commands{selection.options()}",
             )
 
-    def _across_tenants(self, pending: bool, check: bool, as_json: bool) -> None:
+    def _fail_alarms(self, lines: list[str]) -> None:
+        """The cadence gate: one line per alarm on stderr, then exit 1."""
+        if not lines:
+            return
+        for line in lines:
+            self.stderr.write(line)
+        raise CommandError(
+            f"{plural(len(lines), 'recurring command')} {'is' if len(lines) == 1 else 'are'} "
+            f"late, failing or overrunning."
+        )
+
+    def _across_tenants(
+        self, pending: bool, check: bool, as_json: bool, check_cadence: bool = False
+    ) -> None:
         tenants = statuses_by_tenant()
+        for tenant in tenants:
+            health.alert_late(tenant.statuses)
         if as_json:
             self.stdout.write(json.dumps(listing.matrix_json(tenants, pending), indent=2))
         elif not tenants:
@@ -180,6 +221,10 @@ class Command(ReportingCommand):
                 len(set().union(*waiting.values())),
                 f"pending in {len(waiting)} of {len(tenants)} tenants ({where})",
                 "run_pending_commands --all-tenants",
+            )
+        if check_cadence:
+            self._fail_alarms(
+                [line for t in tenants for line in listing.alarm_lines(t.statuses, t.schema)]
             )
 
     def _orphans(self, as_json: bool) -> None:

@@ -1,0 +1,252 @@
+"""Recurring commands, told where people look: alerts on the ``managed_commands``
+logger, the ``command_late`` signal, a django-health-check plugin and a JSON view.
+
+Nothing here runs on its own (no thread, no scheduler): a command turns late
+when someone looks (``show_managed_commands``, the admin overview, the health
+check, the view), and each late spell is logged once, by the process whose
+conditional write records it (``ExecutionRecorder.claim_late_alert()``).
+
+django-health-check is optional (``managed-commands[health]``): this module
+imports it only when ``CommandsHealthCheck`` is asked for.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError
+
+from managed_commands import conf
+from managed_commands.models import CommandExecution
+from managed_commands.signals import command_late
+
+if TYPE_CHECKING:  # apps.py imports this module in every process: the web side loads late
+    from django.http import HttpRequest, JsonResponse
+
+# And CommandsHealthCheck, made on first use (module __getattr__).
+__all__ = ["alarms", "alert_late", "cadence_view", "run_ended"]
+
+logger = logging.getLogger("managed_commands")
+
+Status = CommandExecution.Status
+
+#: Lines of output (then of error output) an alert quotes from the end of a run.
+TAIL_LINES = 20
+
+#: The ends of a run that are alerted (``command_finished``, or a takeover).
+_ALERTED = (Status.FAILED, Status.INTERRUPTED, Status.ABANDONED)
+
+
+def admin_url(run: CommandExecution) -> str | None:
+    """The path of ``run``'s page in the admin; None when the admin does not show it."""
+    from django.urls import reverse
+
+    try:
+        return reverse("admin:managed_commands_commandexecution_change", args=[run.pk])
+    except Exception:  # noqa: BLE001 (no admin, no URLconf, a broken one: an alert never fails)
+        return None
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def run_ended(run: CommandExecution, *, status: str | None = None, error: str = "") -> None:
+    """Log a failed, interrupted or abandoned ``run`` at ERROR; others are not logged.
+
+    Called once per run: by the ``command_finished`` receiver (``on_finished``)
+    in the run's process, or by the process whose takeover closed it
+    ``abandoned`` (its conditional write succeeded once).
+    """
+    status = status or run.status
+    if status not in _ALERTED or run.dry_run:
+        return
+    where = f" [{run.scope}]" if run.scope else ""
+    lines = [
+        f"Run #{run.pk} of '{run.command_name}'{where} {status}: "
+        f"{error or run.error_message or 'no error message'}"
+    ]
+    url = admin_url(run)
+    if url:
+        lines.append(f"Admin: {url}")
+    # Deferred columns (output...) are left alone: reading them is a query per alert.
+    loaded = run.get_deferred_fields()
+    for field, label in (("output", "output"), ("stderr", "error output")):
+        text = "" if field in loaded else _tail(getattr(run, field) or "")
+        if text:
+            lines.append(f"Last lines of {label}:\n{text}")
+    logger.error(
+        "\n".join(lines),
+        extra={"command_name": run.command_name, "run_id": run.pk, "scope": run.scope},
+    )
+
+
+def on_finished(sender: Any, *, execution: CommandExecution, **kwargs: Any) -> None:
+    """``command_finished`` receiver: ``run_ended()`` for a run that did not succeed.
+
+    A run back after its claim was taken over ends ``abandoned``: the takeover
+    logged it already.
+    """
+    if execution.status in (Status.FAILED, Status.INTERRUPTED):
+        run_ended(execution)
+
+
+def alert_late(statuses: Iterable[Any]) -> list[Any]:
+    """Log (WARNING) and signal (``command_late``) each of ``statuses`` that turned late,
+    once per late spell; return those this process alerted.
+
+    A spell is the lateness after one success (or after none): the next
+    success ends it. Already logged, it costs nothing (its cadence row says
+    so); else one conditional update, which only one process wins.
+    """
+    from managed_commands.recorder import history_recorder
+
+    alerted = []
+    recorder = history_recorder()
+    for status in statuses:
+        since = status.late_since
+        if since is None or status.cadence is None:
+            continue
+        after = status.last_success.pk if status.last_success else 0
+        if status.cadence.late_alerted_after == after:
+            continue
+        try:
+            won = recorder.claim_late_alert(status.command.name, status.scope, after)
+        except DatabaseError:
+            logger.exception("Could not record the late spell of '%s'", status.command.name)
+            continue
+        if not won:
+            continue
+        status.cadence.late_alerted_after = after
+        where = f" [{status.scope}]" if status.scope else ""
+        last = status.last_success
+        logger.warning(
+            "'%s'%s is late: %s; %s.",
+            status.command.name,
+            where,
+            status.alarm_text(),
+            f"last success #{last.pk}" + (f" ({admin_url(last)})" if admin_url(last) else "")
+            if last
+            else "no success recorded",
+            extra={"command_name": status.command.name, "scope": status.scope},
+        )
+        command_late.send(
+            sender=status.command.name,
+            command=status.command,
+            scope=status.scope,
+            late_since=since,
+            last_success=last,
+        )
+        alerted.append(status)
+    return alerted
+
+
+def alarms() -> list[tuple[str | None, Any]]:
+    """Every recurring command with an alarm, as ``(tenant schema or None, status)``,
+    after alerting those that turned late.
+
+    With django-tenants installed, every tenant's (and the public schema's when
+    it holds a history); else the current scope's. One statement for the runs
+    (per tenant), whatever the history.
+    """
+    from django.apps import apps
+
+    from managed_commands.status import readable_statuses
+
+    if apps.is_installed("django_tenants"):
+        from managed_commands.tenants import public_has_history, statuses_by_tenant
+
+        found: list[tuple[str | None, Any]] = []
+        for tenant in statuses_by_tenant(include_public=public_has_history()):
+            alert_late(tenant.statuses)
+            found += [(tenant.schema, s) for s in tenant.statuses if s.alarms]
+        return found
+    statuses = readable_statuses(brief=True)
+    alert_late(statuses)
+    return [(None, s) for s in statuses if s.alarms]
+
+
+def _alarm_json(schema: str | None, status: Any) -> dict[str, Any]:
+    run, success = status.last_run, status.last_success
+    return {
+        "name": status.command.name,
+        "tenant": schema,
+        "alarms": list(status.alarms),
+        "text": status.alarm_text(),
+        "late_since": status.late_since.isoformat() if status.late_since else None,
+        "last_status": run.status if run else None,
+        "last_run_at": run.executed_at.isoformat() if run else None,
+        "last_success_at": success.executed_at.isoformat() if success else None,
+    }
+
+
+def _allowed(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        return True
+    token = conf.health_token()
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token and given and hmac.compare_digest(token.encode(), given.encode()))
+
+
+def cadence_view(request: HttpRequest) -> JsonResponse:
+    """``{"ok": false, "alarms": [...]}``: the recurring commands late, failing or
+    overrunning; 200 when none is, 503 when any is, 403 without a staff session
+    or the ``HEALTH_TOKEN`` (``Authorization: Bearer <token>``)."""
+    from django.http import JsonResponse
+    from django.utils.cache import add_never_cache_headers
+
+    if not _allowed(request):
+        response = JsonResponse(
+            {"detail": "Staff or MANAGED_COMMANDS['HEALTH_TOKEN'] only."}, status=403
+        )
+    else:
+        found = alarms()
+        body = {"ok": not found, "alarms": [_alarm_json(schema, s) for schema, s in found]}
+        response = JsonResponse(body, status=503 if found else 200)
+    add_never_cache_headers(response)
+    return response
+
+
+def describe(found: list[tuple[str | None, Any]]) -> str:
+    """``2 recurring commands: hourly_sync [acme]: late since ...; nightly: failed at ...``."""
+    lines = [
+        f"{s.command.name}{f' [{schema}]' if schema is not None else ''}: {s.alarm_text()}"
+        for schema, s in found
+    ]
+    return f"{len(lines)} recurring command{'s' if len(lines) != 1 else ''}: {'; '.join(lines)}"
+
+
+@cache
+def _health_check_class() -> type[Any]:
+    # Imported here: django-health-check is optional, and a run never needs it.
+    import dataclasses
+
+    from asgiref.sync import sync_to_async
+    from health_check.base import HealthCheck
+    from health_check.exceptions import ServiceUnavailable
+
+    @dataclasses.dataclass
+    class CommandsHealthCheck(HealthCheck):  # type: ignore[misc]
+        """Fails naming the late, failing and overrunning recurring commands (and tenants)."""
+
+        async def run(self) -> None:
+            # On the request's own thread and connection, as the ORM wants.
+            found = await sync_to_async(alarms, thread_sensitive=True)()
+            if found:
+                raise ServiceUnavailable(describe(found))
+
+    CommandsHealthCheck.__module__ = __name__
+    CommandsHealthCheck.__qualname__ = "CommandsHealthCheck"
+    return CommandsHealthCheck
+
+
+def __getattr__(name: str) -> Any:
+    # "managed_commands.health.CommandsHealthCheck" in HealthCheckView's checks.
+    if name == "CommandsHealthCheck":
+        return _health_check_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
