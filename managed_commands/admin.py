@@ -30,13 +30,18 @@ from django.views.decorators.http import require_POST
 from managed_commands import conf, tenants
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
-from managed_commands.health import alert_late
 from managed_commands.listing import cadence_text
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.batches import ask_to_stop
-from managed_commands.status import CommandState, command_statuses, describe_gone, run_gone
+from managed_commands.status import (
+    CommandState,
+    alert_late,
+    command_statuses,
+    describe_gone,
+    run_gone,
+)
 
 
 class CommandNameFilter(admin.SimpleListFilter):

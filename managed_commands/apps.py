@@ -13,8 +13,8 @@ class ManagedCommandsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django asks: they load the models.
-        from managed_commands import checks, health, loader, notices
-        from managed_commands.signals import command_finished
+        from managed_commands import checks, loader, notices
+        from managed_commands.signals import command_finished, on_finished
 
         checks.register()
         # sender=self: post_migrate is sent once per app, the notice is wanted once.
@@ -22,4 +22,4 @@ class ManagedCommandsConfig(AppConfig):
         setting_changed.connect(loader.forget_discovery)
         # Failed and interrupted runs are logged once, in their own process, when
         # their end is recorded (an abandoned one by the takeover that closes it).
-        command_finished.connect(health.on_finished, dispatch_uid="managed_commands.alerts")
+        command_finished.connect(on_finished, dispatch_uid="managed_commands.alerts")

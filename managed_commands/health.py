@@ -14,135 +14,21 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError
-
 from managed_commands import conf
 from managed_commands.models import CommandExecution
-from managed_commands.signals import command_late
 
 if TYPE_CHECKING:  # apps.py imports this module in every process: the web side loads late
     from django.http import HttpRequest, JsonResponse
 
 # And CommandsHealthCheck, made on first use (module __getattr__).
-__all__ = ["alarms", "alert_late", "cadence_view", "run_ended"]
+__all__ = ["alarms", "cadence_view"]
 
 logger = logging.getLogger("managed_commands")
 
 Status = CommandExecution.Status
-
-#: Lines of output (then of error output) an alert quotes from the end of a run.
-TAIL_LINES = 20
-
-#: The ends of a run that are alerted (``command_finished``, or a takeover).
-_ALERTED = (Status.FAILED, Status.INTERRUPTED, Status.ABANDONED)
-
-
-def admin_url(run: CommandExecution) -> str | None:
-    """The path of ``run``'s page in the admin; None when the admin does not show it."""
-    from django.urls import reverse
-
-    try:
-        return reverse("admin:managed_commands_commandexecution_change", args=[run.pk])
-    except Exception:  # noqa: BLE001 (no admin, no URLconf, a broken one: an alert never fails)
-        return None
-
-
-def _tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
-
-
-def run_ended(run: CommandExecution, *, status: str | None = None, error: str = "") -> None:
-    """Log a failed, interrupted or abandoned ``run`` at ERROR; others are not logged.
-
-    Called once per run: by the ``command_finished`` receiver (``on_finished``)
-    in the run's process, or by the process whose takeover closed it
-    ``abandoned`` (its conditional write succeeded once).
-    """
-    status = status or run.status
-    if status not in _ALERTED or run.dry_run:
-        return
-    where = f" [{run.scope}]" if run.scope else ""
-    lines = [
-        f"Run #{run.pk} of '{run.command_name}'{where} {status}: "
-        f"{error or run.error_message or 'no error message'}"
-    ]
-    url = admin_url(run)
-    if url:
-        lines.append(f"Admin: {url}")
-    # Deferred columns (output...) are left alone: reading them is a query per alert.
-    loaded = run.get_deferred_fields()
-    for field, label in (("output", "output"), ("stderr", "error output")):
-        text = "" if field in loaded else _tail(getattr(run, field) or "")
-        if text:
-            lines.append(f"Last lines of {label}:\n{text}")
-    logger.error(
-        "\n".join(lines),
-        extra={"command_name": run.command_name, "run_id": run.pk, "scope": run.scope},
-    )
-
-
-def on_finished(sender: Any, *, execution: CommandExecution, **kwargs: Any) -> None:
-    """``command_finished`` receiver: ``run_ended()`` for a run that did not succeed.
-
-    A run back after its claim was taken over ends ``abandoned``: the takeover
-    logged it already.
-    """
-    if execution.status in (Status.FAILED, Status.INTERRUPTED):
-        run_ended(execution)
-
-
-def alert_late(statuses: Iterable[Any]) -> list[Any]:
-    """Log (WARNING) and signal (``command_late``) each of ``statuses`` that turned late,
-    once per late spell; return those this process alerted.
-
-    A spell is the lateness after one success (or after none): the next
-    success ends it. Already logged, it costs nothing (its cadence row says
-    so); else one conditional update, which only one process wins.
-    """
-    from managed_commands.recorder import history_recorder
-
-    alerted = []
-    recorder = history_recorder()
-    for status in statuses:
-        since = status.late_since
-        if since is None or status.cadence is None:
-            continue
-        after = status.last_success.pk if status.last_success else 0
-        if status.cadence.late_alerted_after == after:
-            continue
-        try:
-            won = recorder.claim_late_alert(status.command.name, status.scope, after)
-        except DatabaseError:
-            logger.exception("Could not record the late spell of '%s'", status.command.name)
-            continue
-        if not won:
-            continue
-        status.cadence.late_alerted_after = after
-        where = f" [{status.scope}]" if status.scope else ""
-        last = status.last_success
-        logger.warning(
-            "'%s'%s is late: %s; %s.",
-            status.command.name,
-            where,
-            status.alarm_text(),
-            f"last success #{last.pk}" + (f" ({admin_url(last)})" if admin_url(last) else "")
-            if last
-            else "no success recorded",
-            extra={"command_name": status.command.name, "scope": status.scope},
-        )
-        command_late.send(
-            sender=status.command.name,
-            command=status.command,
-            scope=status.scope,
-            late_since=since,
-            last_success=last,
-        )
-        alerted.append(status)
-    return alerted
 
 
 def alarms() -> list[tuple[str | None, Any]]:
@@ -155,7 +41,7 @@ def alarms() -> list[tuple[str | None, Any]]:
     """
     from django.apps import apps
 
-    from managed_commands.status import readable_statuses
+    from managed_commands.status import alert_late, readable_statuses
 
     if apps.is_installed("django_tenants"):
         from managed_commands.tenants import public_has_history, statuses_by_tenant

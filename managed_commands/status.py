@@ -10,8 +10,11 @@ lists those names and ``prune_command_history --orphans`` deletes their runs."""
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from django.core.management import get_commands
 from django.db import DatabaseError, models
@@ -22,12 +25,19 @@ from managed_commands import conf
 from managed_commands.conf import current_scope
 from managed_commands.definition import Definition
 from managed_commands.formatting import human_duration, local_time
-from managed_commands.health import run_ended
 from managed_commands.loader import discover
 from managed_commands.models import CommandCadence, CommandExecution
-from managed_commands.recorder import BRIEF_COLUMNS, ExecutionRecorder, unavailable
+from managed_commands.recorder import (
+    BRIEF_COLUMNS,
+    ExecutionRecorder,
+    history_recorder,
+    unavailable,
+)
 from managed_commands.requirements import unapplied_migrations
 from managed_commands.runs.claim import last_heard, why_gone
+from managed_commands.signals import admin_url, command_late, run_ended
+
+logger = logging.getLogger("managed_commands")
 
 __all__ = [
     "CommandState",
@@ -422,3 +432,51 @@ def orphans(recorder: ExecutionRecorder) -> list[Orphan]:
         Orphan(name, runs, recorder.history(name)[0])
         for name, runs in recorder.recorded_names(leaving_out=known).items()
     ]
+
+
+def alert_late(statuses: Iterable[Any]) -> list[Any]:
+    """Log (WARNING) and signal (``command_late``) each of ``statuses`` that turned late,
+    once per late spell; return those this process alerted.
+
+    A spell is the lateness after one success (or after none): the next
+    success ends it. Already logged, it costs nothing (its cadence row says
+    so); else one conditional update, which only one process wins.
+    """
+    alerted = []
+    recorder = history_recorder()
+    for status in statuses:
+        since = status.late_since
+        if since is None or status.cadence is None:
+            continue
+        after = status.last_success.pk if status.last_success else 0
+        if status.cadence.late_alerted_after == after:
+            continue
+        try:
+            won = recorder.claim_late_alert(status.command.name, status.scope, after)
+        except DatabaseError:
+            logger.exception("Could not record the late spell of '%s'", status.command.name)
+            continue
+        if not won:
+            continue
+        status.cadence.late_alerted_after = after
+        where = f" [{status.scope}]" if status.scope else ""
+        last = status.last_success
+        logger.warning(
+            "'%s'%s is late: %s; %s.",
+            status.command.name,
+            where,
+            status.alarm_text(),
+            f"last success #{last.pk}" + (f" ({admin_url(last)})" if admin_url(last) else "")
+            if last
+            else "no success recorded",
+            extra={"command_name": status.command.name, "scope": status.scope},
+        )
+        command_late.send(
+            sender=status.command.name,
+            command=status.command,
+            scope=status.scope,
+            late_since=since,
+            last_success=last,
+        )
+        alerted.append(status)
+    return alerted

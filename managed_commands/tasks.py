@@ -13,7 +13,7 @@ backport gives the same API (``pip install "managed-commands[tasks]"``).
 
 A queued run whose task its backend reports failed, or no longer knows, is
 recovered by the next start, enqueue or ``--check`` that finds it
-(``lost_task()``, asked by ``runs.claim.why_gone``), rather than after
+(``runs.claim.lost_task()``, asked by ``why_gone()``), rather than after
 ``QUEUE_TIMEOUT``: the claim is the truth, the backend's word ends the wait early.
 """
 
@@ -40,7 +40,7 @@ from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
 from managed_commands.origin import started_by
 from managed_commands.recorder import history_recorder
-from managed_commands.runs.capture import call_arguments, clean_text
+from managed_commands.runs.capture import call_arguments
 from managed_commands.runs.claim import hostname
 from managed_commands.runs.limits import StopRun
 from managed_commands.runs.run import TrackedRun, run_queued, take_queued
@@ -51,7 +51,6 @@ __all__ = [
     "enqueue_again",
     "enqueue_command",
     "enqueue_pending",
-    "lost_task",
     "run_enqueued_command",
 ]
 
@@ -62,15 +61,6 @@ INSTALL_HINT = (
     "on Django 5.2 the django-tasks backport (pip install 'managed-commands[tasks]'), and "
     "a TASKS backend with a worker, for example django-tasks-db."
 )
-
-
-#: What a known misconfiguration looks like in a failed task, and what to do about it.
-_HINTS = {
-    # RQ runs the job with its own Job class, which cannot call a django.tasks Task.
-    "'Task' object is not callable": "start the RQ workers with --job-class django_tasks_rq.Job",
-    # The worker's Celery app never imported managed_commands.tasks.
-    "NotRegistered": "the workers' Celery app must find the task: call app.autodiscover_tasks()",
-}
 
 
 class WorkerStopped(Exception):
@@ -279,7 +269,7 @@ def _enqueue(
         return None
     recorder = history_recorder()
     # Before its task exists, so no worker can be starting it: the backend to ask
-    # whether that task failed (lost_task()).
+    # whether that task failed (``runs.claim.lost_task()``).
     recorder.add_origin(row, task_backend=task.backend)
 
     def send() -> None:
@@ -299,62 +289,6 @@ def _enqueue(
 
     transaction.on_commit(send, using=recorder.using)
     return row
-
-
-#: The queued runs whose backend could not be asked, warned about once.
-_UNANSWERED: set[int] = set()
-
-
-def lost_task(row: CommandExecution) -> str | None:
-    """Why queued run ``row`` will never be started by its task, in its backend's words.
-
-    Asks the task's backend (``get_result()``, the result API of ``django.tasks``):
-    a task that failed, or ended, without starting the run, or one the backend
-    no longer knows, will never start it. None while the task may still start
-    it, and whenever the backend cannot tell: it does not support
-    ``get_result()`` (Celery without a result backend), it cannot be reached,
-    or the task is not enqueued yet (no ``task_id``).
-    """
-    api = tasks_api()
-    if api is None or not row.task_id:
-        return None
-    alias = (row.origin or {}).get("task_backend") or "default"
-    try:
-        backend = api.task_backends[alias]
-        if not backend.supports_get_result:
-            return None
-        result = backend.get_result(row.task_id)
-    except Exception as exc:  # the backend's hint must never fail a claim
-        # Django's and the backport's own class alike (django-tasks-rq raises the latter).
-        if type(exc).__name__ == "TaskResultDoesNotExist":
-            return f"task backend '{alias}' no longer knows its task {row.task_id}"
-        if row.pk not in _UNANSWERED:  # once per run: a start waiting asks on every try
-            _UNANSWERED.add(row.pk)
-            logger.warning(
-                "Could not ask task backend '%s' about the task of queued run #%s; it is "
-                "taken over only after QUEUE_TIMEOUT",
-                alias,
-                row.pk,
-                exc_info=True,
-            )
-        return None
-    if result.status == "SUCCESSFUL":
-        return f"its task {row.task_id} ended on task backend '{alias}' without starting it"
-    if result.status != "FAILED":
-        return None
-    said = _task_error(result.errors[-1]) if result.errors else "no error given"
-    hint = next((f" ({hint})" for known, hint in _HINTS.items() if known in said), "")
-    return f"its task {row.task_id} failed on task backend '{alias}': {said}{hint}"
-
-
-def _task_error(error: Any) -> str:
-    """``TypeError: 'Task' object is not callable``: the line of ``error``'s traceback
-    naming its exception (the first such, before any raised while handling it)."""
-    short = str(error.exception_class_path).rpartition(".")[2]
-    lines = [line.strip() for line in str(error.traceback or "").splitlines() if line.strip()]
-    named = [line for line in lines if line == short or line.startswith(f"{short}:")]
-    found = named[0] if named else (lines[-1] if lines else short)
-    return clean_text(found)[:500]
 
 
 def _enqueue_once(

@@ -29,13 +29,14 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from managed_commands import conf
-from managed_commands.conf import select_tenant, selected_tenant
+from managed_commands.conf import select_tenant, selected_tenant, tasks_api
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
-from managed_commands.health import run_ended
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder, command_key, is_busy, makes_done, retried
+from managed_commands.runs.capture import clean_text
 from managed_commands.runs.limits import InterruptGuard
+from managed_commands.signals import run_ended
 
 logger = logging.getLogger("managed_commands")
 
@@ -345,7 +346,7 @@ def why_gone(
 
     A run enqueued for a task worker is gone once it waited longer than
     ``QUEUE_TIMEOUT`` for one, or before that once its task backend tells that
-    its task will never start it (``tasks.lost_task()``); a running one is
+    its task will never start it (``lost_task()``); a running one is
     judged by its process when this host can check it, by its heartbeat lease
     otherwise.
     """
@@ -355,8 +356,6 @@ def why_gone(
         limit = conf.queue_timeout()
         if waited <= limit:
             # Its task backend may know that no worker will ever start it.
-            from managed_commands.tasks import lost_task  # imported by task-worker runs only
-
             return lost_task(holder)
         return (
             f"enqueued {waited:.0f} s ago and never started by a worker (QUEUE_TIMEOUT {limit:g} s)"
@@ -372,6 +371,70 @@ def why_gone(
         f"no heartbeat from process {holder.pid} on {holder.hostname or 'an unknown host'} "
         f"for {silent:.0f} s (lease {lease_seconds:g} s)"
     )
+
+
+#: The queued runs whose backend could not be asked, warned about once.
+_UNANSWERED: set[int] = set()
+
+#: What a known misconfiguration looks like in a failed task, and what to do about it.
+_HINTS = {
+    # RQ runs the job with its own Job class, which cannot call a django.tasks Task.
+    "'Task' object is not callable": "start the RQ workers with --job-class django_tasks_rq.Job",
+    # The worker's Celery app never imported managed_commands.tasks.
+    "NotRegistered": "the workers' Celery app must find the task: call app.autodiscover_tasks()",
+}
+
+
+def lost_task(row: CommandExecution) -> str | None:
+    """Why queued run ``row`` will never be started by its task, in its backend's words.
+
+    Asks the task's backend (``get_result()``, the result API of ``django.tasks``):
+    a task that failed, or ended, without starting the run, or one the backend
+    no longer knows, will never start it. None while the task may still start
+    it, and whenever the backend cannot tell: it does not support
+    ``get_result()`` (Celery without a result backend), it cannot be reached,
+    or the task is not enqueued yet (no ``task_id``).
+    """
+    api = tasks_api()
+    if api is None or not row.task_id:
+        return None
+    alias = (row.origin or {}).get("task_backend") or "default"
+    try:
+        backend = api.task_backends[alias]
+        if not backend.supports_get_result:
+            return None
+        result = backend.get_result(row.task_id)
+    except Exception as exc:  # the backend's hint must never fail a claim
+        # Django's and the backport's own class alike (django-tasks-rq raises the latter).
+        if type(exc).__name__ == "TaskResultDoesNotExist":
+            return f"task backend '{alias}' no longer knows its task {row.task_id}"
+        if row.pk not in _UNANSWERED:  # once per run: a start waiting asks on every try
+            _UNANSWERED.add(row.pk)
+            logger.warning(
+                "Could not ask task backend '%s' about the task of queued run #%s; it is "
+                "taken over only after QUEUE_TIMEOUT",
+                alias,
+                row.pk,
+                exc_info=True,
+            )
+        return None
+    if result.status == "SUCCESSFUL":
+        return f"its task {row.task_id} ended on task backend '{alias}' without starting it"
+    if result.status != "FAILED":
+        return None
+    said = _task_error(result.errors[-1]) if result.errors else "no error given"
+    hint = next((f" ({hint})" for known, hint in _HINTS.items() if known in said), "")
+    return f"its task {row.task_id} failed on task backend '{alias}': {said}{hint}"
+
+
+def _task_error(error: Any) -> str:
+    """``TypeError: 'Task' object is not callable``: the line of ``error``'s traceback
+    naming its exception (the first such, before any raised while handling it)."""
+    short = str(error.exception_class_path).rpartition(".")[2]
+    lines = [line.strip() for line in str(error.traceback or "").splitlines() if line.strip()]
+    named = [line for line in lines if line == short or line.startswith(f"{short}:")]
+    found = named[0] if named else (lines[-1] if lines else short)
+    return clean_text(found)[:500]
 
 
 def last_heard(holder: CommandExecution) -> datetime.datetime:

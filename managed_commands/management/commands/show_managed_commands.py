@@ -9,12 +9,18 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from managed_commands import health, listing
+from managed_commands import listing
 from managed_commands.formatting import plural
 from managed_commands.listing import ReportingCommand
 from managed_commands.loader import add_arguments, from_options
 from managed_commands.recorder import history_recorder
-from managed_commands.status import CommandState, orphans, readable_statuses, recover_gone
+from managed_commands.status import (
+    CommandState,
+    alert_late,
+    orphans,
+    readable_statuses,
+    recover_gone,
+)
 from managed_commands.tenants import statuses_by_tenant
 
 
@@ -158,7 +164,7 @@ class Command(ReportingCommand):
         if recovered:
             everything = readable_statuses()
         # Whoever looks detects a command turning late: logged once per late spell.
-        health.alert_late(everything)
+        alert_late(everything)
         selected = [s for s in everything if selection.picks(s.command)]
         waiting = [s for s in selected if s.state == CommandState.PENDING]
         statuses = waiting if pending else selected
@@ -204,7 +210,7 @@ class Command(ReportingCommand):
     ) -> None:
         tenants = statuses_by_tenant()
         for tenant in tenants:
-            health.alert_late(tenant.statuses)
+            alert_late(tenant.statuses)
         if as_json:
             self.stdout.write(json.dumps(listing.matrix_json(tenants, pending), indent=2))
         elif not tenants:
