@@ -46,11 +46,8 @@ def alarms() -> list[tuple[str | None, Any]]:
     if apps.is_installed("django_tenants"):
         from managed_commands.tenants import public_has_history, statuses_by_tenant
 
-        found: list[tuple[str | None, Any]] = []
-        for tenant in statuses_by_tenant(include_public=public_has_history()):
-            alert_late(tenant.statuses)
-            found += [(tenant.schema, s) for s in tenant.statuses if s.alarms]
-        return found
+        tenants = statuses_by_tenant(include_public=public_has_history(), alert=True)
+        return [(t.schema, s) for t in tenants for s in t.statuses if s.alarms]
     statuses = readable_statuses(brief=True)
     alert_late(statuses)
     return [(None, s) for s in statuses if s.alarms]

@@ -39,11 +39,12 @@ from managed_commands.executor import CommandExecutor
 from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
 from managed_commands.origin import started_by
-from managed_commands.recorder import history_recorder
+from managed_commands.recorder import ExecutionRecorder, history_recorder
 from managed_commands.runs.capture import call_arguments
 from managed_commands.runs.claim import hostname
 from managed_commands.runs.limits import StopRun
 from managed_commands.runs.run import TrackedRun, run_queued, take_queued
+from managed_commands.signals import run_ended
 from managed_commands.status import CommandState
 
 __all__ = [
@@ -111,7 +112,7 @@ def run_enqueued_command(
             parsed = _parsed(command, tuple(args), options)
         except CommandError as exc:
             # Its code changed since the enqueue: nothing can run, so the run ends now.
-            recorder.close_holder(row, CommandExecution.Status.FAILED, f"Not started: {exc}")
+            _fail(recorder, row, f"Not started: {exc}")
             return {
                 "execution_id": row.pk,
                 "status": CommandExecution.Status.FAILED,
@@ -278,11 +279,7 @@ def _enqueue(
         except Exception as exc:
             # No task will start it: free its claim now rather than after QUEUE_TIMEOUT
             # (unless a worker started it all the same: a broker that took the task).
-            recorder.close_holder(
-                row,
-                CommandExecution.Status.FAILED,
-                f"Could not enqueue its task: {type(exc).__name__}: {exc}",
-            )
+            _fail(recorder, row, f"Could not enqueue its task: {type(exc).__name__}: {exc}")
             raise
         # Where the backend ran it already (ImmediateBackend), the worker set it too.
         recorder.executions.filter(pk=row.pk, task_id__isnull=True).update(task_id=str(result.id))
@@ -341,6 +338,14 @@ def _chain(selection: Selection) -> dict[str, Any]:
 
 def _selection(chain: dict[str, Any]) -> Selection:
     return Selection(chain.get("phase"), frozenset(chain.get("tags") or ()))
+
+
+def _fail(recorder: ExecutionRecorder, row: CommandExecution, message: str) -> None:
+    """End queued (or just taken) ``row`` ``failed`` with ``message``, never run, and alert
+    it as any failed run (``signals.run_ended()``): only the write that closes it does,
+    so it is alerted once."""
+    if recorder.close_holder(row, CommandExecution.Status.FAILED, message):
+        run_ended(row, status=CommandExecution.Status.FAILED, error=message)
 
 
 def _managed_command(name: str) -> ManagedBaseCommand:

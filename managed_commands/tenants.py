@@ -21,7 +21,7 @@ from managed_commands import conf
 from managed_commands.conf import command_database, current_scope
 from managed_commands.exceptions import NotMultiTenant, PendingCommandFailed
 from managed_commands.formatting import plural
-from managed_commands.status import CommandState, CommandStatus, readable_statuses
+from managed_commands.status import CommandState, CommandStatus, alert_late, readable_statuses
 
 __all__ = [
     "TenantStatus",
@@ -108,7 +108,7 @@ def each_tenant(tenants: Iterable[Any]) -> Iterator[Any]:
             yield tenant
 
 
-def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
+def statuses_by_tenant(include_public: bool = False, *, alert: bool = False) -> list[TenantStatus]:
     """``command_statuses()`` of every tenant, read from inside each tenant.
 
     Each tenant is selected in turn, so the history is read where that
@@ -118,15 +118,21 @@ def statuses_by_tenant(include_public: bool = False) -> list[TenantStatus]:
     Args:
         include_public: Also report the public schema, the unscoped history
             (only meaningful when ``managed_commands`` is in SHARED_APPS).
+        alert: Also alert the recurring commands that turned late in each
+            tenant (``status.alert_late()``), there: its late spells are
+            recorded beside its history.
 
     Raises:
         NotMultiTenant: django-tenants is not installed.
         TrackingUnavailable: a tenant's history cannot be read (no table...).
     """
-    return [
-        TenantStatus(tenant.schema_name, current_scope(), readable_statuses(brief=True))
-        for tenant in each_tenant(all_tenants(include_public))
-    ]
+    found = []
+    for tenant in each_tenant(all_tenants(include_public)):
+        statuses = readable_statuses(brief=True)
+        if alert:
+            alert_late(statuses)
+        found.append(TenantStatus(tenant.schema_name, current_scope(), statuses))
+    return found
 
 
 NOT_REACHED = "not reached"

@@ -8,16 +8,20 @@ Screenshots go to ``MC_TEST_ARTIFACTS`` (default ``test-artifacts/``).
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from managed_commands.models import CommandExecution
 from managed_commands.origin import os_user
+from managed_commands.testing.utils import run_command
 from tests import backends
 from tests.admin_history import PAYLOAD, make_history
 
@@ -142,6 +146,27 @@ def test_overview_shows_pending_commands_and_links_to_history(page, staff, histo
 
     page.locator("tr[data-command=fail]").get_by_role("link", name="History").click()
     expect(results(page)).to_have_text(["fail"])
+
+
+def test_the_overview_shows_a_late_command_and_keeps_only_the_alarming_ones(page, staff, history):
+    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "tests.cadenceapp"]):
+        run_command("hourly")  # expected every hour
+        run_command("bounded")  # and on time
+        CommandExecution.objects.filter(command_name="hourly").update(
+            executed_at=timezone.now() - timedelta(hours=2)
+        )
+        log_in(page, "admin", "secret-pw")
+        page.goto(OVERVIEW)
+        expect(page.locator(".mc-alarm-count")).to_have_text(
+            "1 recurring command late, failing or overrunning"
+        )
+        expect(page.locator("tr[data-command=hourly] .mc-cadence .mc-badge")).to_have_text("late")
+        expect(page.locator("tr[data-command=bounded] .mc-cadence .mc-badge")).to_have_count(0)
+        screenshot(page, "overview-late")
+
+        page.click("#mc-filter-alarms")
+        expect(page).to_have_url(re.compile(r"\?cadence=alarm$"))
+        expect(page.locator("tr[data-command] th")).to_have_text(["hourly"])
 
 
 def test_the_list_shows_the_progress_of_a_running_run(page, staff, history):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import io
+import logging
 import re
 import sys
 import threading
@@ -273,3 +274,27 @@ def test_a_task_that_cannot_be_enqueued_frees_the_claim(monkeypatch):
     [row] = rows()
     assert (row.status, row.lock_key, row.once_key) == (Status.FAILED, None, None)
     assert row.error_message == "Could not enqueue its task: ConnectionError: the broker is down"
+
+
+@DUMMY
+def test_a_queued_run_its_worker_cannot_start_is_alerted_once_as_failed(caplog):
+    row = tasks.enqueue_command("with_options", "--count", "2")
+    [result] = backend().results
+    # The command lost its --count option between the enqueue and the delivery.
+    execution_id, name, args, options = result.args
+    context = importlib.import_module(f"{API}.base").TaskContext(task_result=result)
+    stale = (execution_id, name, args, {**options, "gone": 1})
+    with caplog.at_level(logging.ERROR, "managed_commands"):
+        ended = result.task.call(context, *stale, **result.kwargs)
+        again = result.task.call(context, *stale, **result.kwargs)
+    assert ended == {"execution_id": row.pk, "status": "failed", "started": False}
+    assert again == {"execution_id": row.pk, "status": "failed", "started": False}
+    failed = CommandExecution.objects.get(pk=row.pk)
+    assert failed.error_message.startswith("Not started: Cannot enqueue 'with_options': ")
+    # Logged once, through the alert of every failed run (health.run_ended()).
+    [alert] = [r for r in caplog.records if r.name == "managed_commands"]
+    assert alert.levelno == logging.ERROR and alert.run_id == row.pk
+    assert alert.getMessage() == (
+        f"Run #{row.pk} of 'with_options' failed: {failed.error_message}\n"
+        f"Admin: /admin/managed_commands/commandexecution/{row.pk}/change/"
+    )

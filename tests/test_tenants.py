@@ -624,3 +624,87 @@ def test_all_tenants_reads_each_tenant_in_queries_independent_of_its_history(ten
         tenants.pad_history(schema, copies=200)
     assert len(tenants.rows("tenant_once", schema="initech")) == 201
     assert queries() == short
+
+
+# -- recurring commands: late per tenant (#26) ---------------------------------------
+
+CADENCE = {"MC_TEST_EXTRA_APPS": "tests.cadenceapp"}
+LATE_TENANTS = ("acme", "initech")
+
+HTTP_SCRIPT = """
+import json
+from django.conf import settings
+from django.test import Client, override_settings
+from django.test.utils import setup_test_environment
+setup_test_environment()
+client = Client()
+health = client.get("/ht/?format=json")
+token = {**settings.MANAGED_COMMANDS, "HEALTH_TOKEN": "a-long-random-health-token"}
+with override_settings(MANAGED_COMMANDS=token):
+    view = client.get("/mc/cadence/", headers={"Authorization": f"Bearer {token['HEALTH_TOKEN']}"})
+print(json.dumps([health.status_code, health.json(), view.status_code, view.json()]))
+"""
+
+
+def late_in(tenants, *schemas):
+    """Make the runs of ``hourly`` in ``schemas`` two hours old (expected every hour)."""
+    for schema in schemas:
+        tenants.sql(
+            f"UPDATE {tenants.table(schema)} SET executed_at = now() - interval '2 hours', "
+            "finished_at = now() - interval '2 hours' WHERE command_name = 'hourly' AND scope = %s",
+            (schema,),
+        )
+
+
+def http(tenants):
+    result = tenants.run("shell", "-v0", "-c", HTTP_SCRIPT, env=CADENCE)
+    assert result.returncode == 0, result.stderr
+    return result.stderr, json.loads(result.stdout)
+
+
+def gate(tenants):
+    return tenants.run("show_managed_commands", "--all-tenants", "--check-cadence", env=CADENCE)
+
+
+def late_lines(*schemas):
+    return [
+        rf"hourly \[{schema}\]: late since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d" for schema in schemas
+    ]
+
+
+def test_a_recurring_command_is_late_per_tenant(tenants):
+    for schema in TENANTS:
+        ran_hourly = tenants.run("tenant_command", "hourly", f"--schema={schema}", env=CADENCE)
+        assert ran_hourly.returncode == 0, ran_hourly.stderr
+    assert (gate(tenants).returncode, gate(tenants).stderr) == (0, "")
+    late_in(tenants, *LATE_TENANTS)  # on time in globex
+
+    # django-health-check's view and the JSON view, over HTTP, name the late tenants.
+    logged, (health_code, health, view_code, view) = http(tenants)
+    (text,) = health.values()
+    assert health_code == 500 and re.fullmatch(
+        "Unavailable: 2 recurring commands: " + "; ".join(late_lines(*LATE_TENANTS)), text
+    )
+    assert view_code == 503 and view["ok"] is False
+    assert [(a["name"], a["tenant"], a["alarms"]) for a in view["alarms"]] == [
+        ("hourly", schema, ["late"]) for schema in LATE_TENANTS
+    ]
+    # Each tenant's late spell is logged once, recorded in that tenant's cadence row.
+    for schema in LATE_TENANTS:
+        assert logged.count(f"'hourly' [{schema}] is late: late since ") == 1, logged
+    assert "globex" not in logged and "Could not record" not in logged
+
+    failing = gate(tenants)
+    assert failing.returncode == 1
+    assert " hourly             late     -        late\n" in failing.stdout
+    assert re.fullmatch(
+        "\n".join([*late_lines(*LATE_TENANTS), ""])
+        + "CommandError: 2 recurring commands are late, failing or overrunning.\n",
+        failing.stderr,
+    ), failing.stderr  # already logged: no second alert
+
+    # A success in acme ends its spell there; initech is still late.
+    assert tenants.run("tenant_command", "hourly", "--schema=acme", env=CADENCE).returncode == 0
+    still = gate(tenants)
+    assert still.returncode == 1 and re.match(late_lines("initech")[0] + "\n", still.stderr)
+    assert " hourly             -        -        late\n" in still.stdout

@@ -9,6 +9,7 @@ from tests import backends
 from tests.processes import TABLE, ProcessProject
 
 TENANTS = ("acme", "globex", "initech")
+CADENCES = "managed_commands_commandcadence"
 # Where managed_commands is installed: SHARED_APPS (one table in the public
 # schema), TENANT_APPS (a table in each tenant's schema), or SHARED_APPS with
 # the history read and written through a second alias ("alias").
@@ -43,9 +44,9 @@ class TenantProject(ProcessProject):
         assert result.returncode == 0, result.stderr
         return self
 
-    def table(self, schema: str) -> str:
-        """The history table that holds the runs of ``schema``."""
-        return f'"{schema}".{TABLE}' if self.installation == "tenant" else f"public.{TABLE}"
+    def table(self, schema: str, name: str = TABLE) -> str:
+        """The table of ``schema``'s rows: the history, or managed_commands' table ``name``."""
+        return f'"{schema}".{name}' if self.installation == "tenant" else f"public.{name}"
 
     def rows(self, command_name: str | None = None, *, schema: str) -> list[dict[str, Any]]:
         """The runs recorded for tenant ``schema``, oldest first."""
@@ -76,7 +77,8 @@ class TenantProject(ProcessProject):
         )
 
     def reset(self) -> None:
-        for table in {self.table(schema) for schema in TENANTS}:
-            self.sql(f"DELETE FROM {table}")
+        for schema in TENANTS:  # the runs, and when each recurring command was first seen
+            for name in (TABLE, CADENCES):
+                self.sql(f"DELETE FROM {self.table(schema, name)}")
         self.effects.unlink(missing_ok=True)
         self.started.unlink(missing_ok=True)

@@ -4,6 +4,8 @@ One central history table, in the public schema, holds every tenant's runs.
 PostgreSQL only: the database comes from ``tests.settings`` (MC_TEST_DB=postgresql).
 """
 
+import os
+
 from tests.settings import *  # noqa: F403
 from tests.settings import BACKEND, DATABASES
 
@@ -26,7 +28,10 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "managed_commands",
 ]
-TENANT_APPS = ["django.contrib.contenttypes", "tests.testapp"]
+# MC_TEST_EXTRA_APPS (apps of commands only, such as tests.cadenceapp) go with the tenants'.
+TENANT_APPS = ["django.contrib.contenttypes", "tests.testapp"] + [
+    app for app in os.environ.get("MC_TEST_EXTRA_APPS", "").split(",") if app
+]
 
 
 def installed(shared, tenant):

@@ -208,9 +208,7 @@ class Command(ReportingCommand):
     def _across_tenants(
         self, pending: bool, check: bool, as_json: bool, check_cadence: bool = False
     ) -> None:
-        tenants = statuses_by_tenant()
-        for tenant in tenants:
-            alert_late(tenant.statuses)
+        tenants = statuses_by_tenant(alert=True)
         if as_json:
             self.stdout.write(json.dumps(listing.matrix_json(tenants, pending), indent=2))
         elif not tenants:
