@@ -23,7 +23,12 @@ from managed_commands.models import CommandExecution
 
 __all__ = ["command_finished", "command_late", "command_started"]
 
-logger = logging.getLogger("managed_commands")
+#: Where the alerts go: a project routes ``managed_commands`` (or this child) to its
+#: handlers (``AdminEmailHandler``, Sentry, ...). Without one, nothing is printed:
+#: the NullHandler keeps Python's last-resort handler from repeating a failure on
+#: the stderr of the command that already reported it.
+alerts = logging.getLogger("managed_commands.alerts")
+alerts.addHandler(logging.NullHandler())
 Status = CommandExecution.Status
 
 command_started = Signal()
@@ -74,7 +79,7 @@ def run_ended(run: CommandExecution, *, status: str | None = None, error: str = 
         text = "" if field in loaded else _tail(getattr(run, field) or "")
         if text:
             lines.append(f"Last lines of {label}:\n{text}")
-    logger.error(
+    alerts.error(
         "\n".join(lines),
         extra={"command_name": run.command_name, "run_id": run.pk, "scope": run.scope},
     )

@@ -35,7 +35,7 @@ from managed_commands.recorder import (
 )
 from managed_commands.requirements import unapplied_migrations
 from managed_commands.runs.claim import last_heard, why_gone
-from managed_commands.signals import admin_url, command_late, run_ended
+from managed_commands.signals import admin_url, alerts, command_late, run_ended
 
 logger = logging.getLogger("managed_commands")
 
@@ -461,7 +461,7 @@ def alert_late(statuses: Iterable[Any]) -> list[Any]:
         status.cadence.late_alerted_after = after
         where = f" [{status.scope}]" if status.scope else ""
         last = status.last_success
-        logger.warning(
+        alerts.warning(
             "'%s'%s is late: %s; %s.",
             status.command.name,
             where,

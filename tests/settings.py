@@ -150,3 +150,13 @@ MANAGED_COMMANDS = {
     "CAPTURE_LOGS": os.environ.get("MC_TEST_CAPTURE_LOGS", False),
     "REDACT": os.environ.get("MC_TEST_REDACT", "").splitlines(),
 }
+
+# A project that routes the alerts (failed runs, late spells) somewhere: here to
+# stderr, for the tests that read them from a real process's output.
+if os.environ.get("MC_TEST_ALERTS_TO_STDERR"):
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {"managed_commands.alerts": {"handlers": ["stderr"], "level": "WARNING"}},
+    }

@@ -10,7 +10,7 @@ import time
 
 from django.utils import timezone
 
-CADENCE = {"MC_TEST_EXTRA_APPS": "tests.cadenceapp"}
+CADENCE = {"MC_TEST_EXTRA_APPS": "tests.cadenceapp", "MC_TEST_ALERTS_TO_STDERR": "1"}
 LATE = "'hourly' is late: late since "
 
 
@@ -60,7 +60,7 @@ def test_late_failing_overrunning_and_the_gate(project, tmp_path):
 
     failed = project.run("hourly", "--fail", env=CADENCE)
     assert failed.returncode == 1
-    # The alert, once, on the managed_commands logger (here Python's last-resort handler).
+    # The alert, once, on the managed_commands logger (routed to stderr by the project).
     assert failed.stderr.count("of 'hourly' failed: RuntimeError: supplier API answered 503") == 1
     assert "Last lines of output:\nsynced batch 11\n" in failed.stderr
     gate = show(project, "--check-cadence")

@@ -191,6 +191,12 @@ def test_json_reports_state_last_run_and_changes(project):
         "resumed_from": None,
         "last_dry_run": False,
         "last_metadata": None,
+        "shown_state": "done",
+        "expected_every": None,
+        "expected_grace": None,
+        "expected_duration_max": None,
+        "alarms": [],
+        "late_since": None,
     }
     entries = json.loads(project.run("show_managed_commands", "--json", "--pending").stdout)
     assert [(e["name"], e["state"], e["last_status"]) for e in entries] == [
@@ -274,6 +280,8 @@ def test_graph_is_mermaid_of_every_command_even_with_pending(project):
             "outcome_unknown",
             "queued",
             "repeatable",
+            "late",
+            "overrunning",
             "migration",
             "unknown",
         )

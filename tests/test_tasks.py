@@ -291,8 +291,8 @@ def test_a_queued_run_its_worker_cannot_start_is_alerted_once_as_failed(caplog):
     assert again == {"execution_id": row.pk, "status": "failed", "started": False}
     failed = CommandExecution.objects.get(pk=row.pk)
     assert failed.error_message.startswith("Not started: Cannot enqueue 'with_options': ")
-    # Logged once, through the alert of every failed run (health.run_ended()).
-    [alert] = [r for r in caplog.records if r.name == "managed_commands"]
+    # Logged once, through the alert of every failed run (signals.run_ended()).
+    [alert] = [r for r in caplog.records if r.name == "managed_commands.alerts"]
     assert alert.levelno == logging.ERROR and alert.run_id == row.pk
     assert alert.getMessage() == (
         f"Run #{row.pk} of 'with_options' failed: {failed.error_message}\n"

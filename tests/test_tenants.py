@@ -628,7 +628,7 @@ def test_all_tenants_reads_each_tenant_in_queries_independent_of_its_history(ten
 
 # -- recurring commands: late per tenant (#26) ---------------------------------------
 
-CADENCE = {"MC_TEST_EXTRA_APPS": "tests.cadenceapp"}
+CADENCE = {"MC_TEST_EXTRA_APPS": "tests.cadenceapp", "MC_TEST_ALERTS_TO_STDERR": "1"}
 LATE_TENANTS = ("acme", "initech")
 
 HTTP_SCRIPT = """
