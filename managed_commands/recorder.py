@@ -9,9 +9,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from managed_commands import conf
@@ -208,9 +208,8 @@ class ExecutionRecorder:
         last_success = self.executions.filter(
             _SUCCEEDED, command_name=OuterRef("command_name"), scope=OuterRef("scope")
         ).order_by("-executed_at", "-pk")
-        return runs.alias(last_success=Subquery(last_success.values("executed_at")[:1])).filter(
-            _SUCCEEDED | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
-        )
+        since = Coalesce(Subquery(last_success.values("executed_at")[:1]), "executed_at")
+        return runs.filter(_SUCCEEDED | Q(executed_at__gte=since))
 
     def _for_each(
         self, listed: Sequence[str], seek: QuerySet[CommandExecution]
