@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from managed_commands import conf
@@ -179,16 +179,17 @@ class ExecutionRecorder:
         holders: Sequence[str] = (),
     ) -> QuerySet[CommandExecution]:
         """The newest successful run of each of ``successes``, the newest other run of
-        each of ``others``, and the run that makes done each command whose
-        ``once_key`` is in ``holders``, in ``scope``: one statement.
+        each of ``others`` unless a success started after it, and the run that
+        makes done each command whose ``once_key`` is in ``holders``, in
+        ``scope``: one statement.
 
         Each is one entry of an index, found by one seek per name (or key):
         ``mc_exec_name_scope_success_id`` for the newest success or other run
-        (whichever is newer is the command's newest run: MariaDB would sort a
-        command's runs to find it through the other index), the unique index
-        on ``once_key`` for a holder. So the cost grows with the number of
-        names, never with the history, and the statement is compiled once
-        however many names it seeks.
+        (the newer of the two is the command's newest run: a seek of the newest
+        run itself, MariaDB plans by sorting every run of the command), the
+        unique index on ``once_key`` for a holder. So the cost grows with the
+        number of names, never with the history, and the statement is compiled
+        once however many names it seeks.
         """
         newest = self.executions.filter(command_name=_LISTED, scope=scope).order_by(
             "-executed_at", "-pk"
@@ -220,9 +221,8 @@ class ExecutionRecorder:
         last_success = self.executions.filter(
             _SUCCEEDED, command_name=OuterRef("command_name"), scope=OuterRef("scope")
         ).order_by("-executed_at", "-pk")
-        return runs.alias(last_success=Subquery(last_success.values("executed_at")[:1])).filter(
-            _SUCCEEDED | Q(last_success=None) | Q(executed_at__gte=F("last_success"))
-        )
+        since = Coalesce(Subquery(last_success.values("executed_at")[:1]), "executed_at")
+        return runs.filter(_SUCCEEDED | Q(executed_at__gte=since))
 
     def _for_each(
         self, listed: Sequence[str], seek: QuerySet[CommandExecution]
