@@ -13,12 +13,12 @@ class ManagedCommandsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django asks: they load the models.
-        from managed_commands import checks, loader, notices
+        from managed_commands import checks, listing, loader
         from managed_commands.signals import command_finished, on_finished
 
         checks.register()
         # sender=self: post_migrate is sent once per app, the notice is wanted once.
-        post_migrate.connect(notices.pending_after_migrate, sender=self)
+        post_migrate.connect(listing.pending_after_migrate, sender=self)
         setting_changed.connect(loader.forget_discovery)
         # Failed and interrupted runs are logged once, in their own process, when
         # their end is recorded (an abandoned one by the takeover that closes it).

@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError
 from django.test import override_settings
 
-from managed_commands import notices
+from managed_commands import listing
 from managed_commands.testing.utils import run_command
 from tests.processes import ProcessProject
 
@@ -58,7 +58,7 @@ def test_silent_when_nothing_is_pending(project):
 
 def notice(**kwargs):
     out = io.StringIO()
-    notices.pending_after_migrate(verbosity=1, using="default", stdout=out, **kwargs)
+    listing.pending_after_migrate(verbosity=1, using="default", stdout=out, **kwargs)
     return out.getvalue()
 
 
@@ -88,7 +88,7 @@ def test_a_database_error_is_logged_never_raised(monkeypatch, caplog):
     def broken(using):
         raise DatabaseError("the server went away")
 
-    monkeypatch.setattr(notices, "CommandExecutor", broken)
+    monkeypatch.setattr(listing, "CommandExecutor", broken)
     with caplog.at_level(logging.WARNING, logger="managed_commands"):
         assert notice() == ""
     [record] = caplog.records
