@@ -38,12 +38,9 @@ from managed_commands.exceptions import LockHeld
 from managed_commands.executor import CommandExecutor
 from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
-from managed_commands.origin import started_by
+from managed_commands.origin import hostname, started_by
 from managed_commands.recorder import ExecutionRecorder, history_recorder
-from managed_commands.runs.capture import call_arguments
-from managed_commands.runs.claim import hostname
-from managed_commands.runs.limits import StopRun
-from managed_commands.runs.run import TrackedRun, run_queued, take_queued
+from managed_commands.runs import StopRun, TrackedRun, call_arguments, run_queued, take_queued
 from managed_commands.signals import run_ended
 from managed_commands.status import CommandState
 
