@@ -19,6 +19,7 @@ from managed_commands.base import ManagedBaseCommand
 from managed_commands.exceptions import TrackingUnavailable
 from managed_commands.formatting import figures
 from managed_commands.models import CommandExecution
+from managed_commands.runs.capture import REDACTED
 from managed_commands.testing.utils import run_command, run_interrupted
 from tests.batchmodels.models import Item
 
@@ -310,6 +311,29 @@ def test_the_throttle_waits_between_batches_and_the_time_is_recorded():
     assert asked == [10, 10, 10, 20, 30]
     assert row.throttled_seconds >= 0.2
     assert processed() == {1: 30}
+
+
+def test_a_running_run_shows_the_end_of_its_output_so_far_masked():
+    seed(30)
+    shown: list[tuple[str, str]] = []
+
+    def body(command):
+        for rows in command.iterate_batches(Item.objects.all(), batch_size=10):
+            count_up(rows)
+            command.stdout.write(f"batch up to {rows[-1].number}, token s3cret-value")
+            command.stderr.write(f"warning {rows[-1].number}")
+            # What another process reads of this run: the row as the last batch left it.
+            shown.append(
+                CommandExecution.objects.filter(status="running").values_list("output", "stderr")[0]
+            )
+
+    command = Loop(body, sensitive_options=["token"], stealth_options=("token",))
+    row = run_command(command, token="s3cret-value").execution
+    assert shown[0] == ("", "")
+    assert shown[1] == (f"batch up to 10, token {REDACTED}\n", "warning 10\n")
+    assert shown[2][0].endswith(f"batch up to 20, token {REDACTED}\n")
+    assert all("s3cret" not in text for texts in shown for text in texts)
+    assert row.output.count("batch up to") == 3
 
 
 def test_a_stop_request_ends_the_run_interrupted_after_its_batch():

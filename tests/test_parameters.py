@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,7 @@ def test_values_json_cannot_hold_become_text():
         "set": {1},
         "obj": Thing(),
         "nul": "a\x00b",
+        "path": Path("/srv/exports/prices.csv"),
         1: "int key",
     }
     assert to_json(value) == {
@@ -49,6 +51,7 @@ def test_values_json_cannot_hold_become_text():
         "set": [1],
         "obj": "<Thing>",
         "nul": "a\ufffdb",
+        "path": "/srv/exports/prices.csv",
         "1": "int key",
     }
 

@@ -93,6 +93,20 @@ def test_a_value_cut_by_the_marker_is_masked_on_both_sides():
     assert "TOP" not in stored and "ET1" not in stored
 
 
+def test_the_output_so_far_masks_a_value_its_start_cuts():
+    redactor = Redactor({"token": "TOPSECRET1"}, (), ())
+    text = bounded(1000, "first line\n", "aaTOPSECRET1bb\n", "TOPSECRET1 ok\n")
+    # The last 13 characters begin inside the value: its end would give part of it away.
+    assert text.last(13) == ("OPSECRET1 ok\n", True)
+    assert redactor.last(text, 13) == "******** ok\n"
+    assert redactor.last(text, 25) == "********bb\n******** ok\n"
+    assert redactor.last(text, 1000) == "first line\naa********bb\n******** ok\n"
+    # Past the bound: the newest characters come from the kept tail.
+    long = bounded(20, "x" * 50, "the end: TOPSECRET1")
+    assert long.last(12) == ("TOPSECRET1", True)  # the tail keeps 10
+    assert redactor.last(long, 12) == "********"
+
+
 def test_the_cut_masks_the_longest_part_of_any_value():
     # The head ends with 4 characters of one value and 7 of the other.
     text = bounded(20, "aaaxyzwORDzzz", "c" * 30, "PASSw!!!!!")

@@ -83,6 +83,7 @@ class RunBatches:
         guard: InterruptGuard,
         verbosity: int,
         dry_run: DryRun | None = None,
+        output_so_far: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.recorder = recorder
         self.execution = execution
@@ -90,6 +91,7 @@ class RunBatches:
         self.guard = guard
         self.verbosity = verbosity
         self.dry_run = dry_run
+        self._output_so_far = output_so_far
         self._resumes = resumes
         self._steps: dict[str, dict[str, Any]] | None = None
         self._seen: set[str] = set()
@@ -254,6 +256,7 @@ class RunBatches:
             "tick_total": progress.total,
             "tick_rate": progress.rate(state["count"]),
             "throttled_seconds": self._throttled,
+            **self._output_so_far(),
         }
         if self._stop_file and claim.stop_file_asks(self._stop_file, self.execution.process_token):
             claim.remove_file(self._stop_file)

@@ -19,6 +19,7 @@ import hashlib
 import io
 import logging
 import math
+import os
 import re
 import sys
 from argparse import Action, ArgumentParser, _AppendAction, _StoreAction
@@ -91,6 +92,18 @@ class BoundedText:
         # No colour code or unstorable character spans the marker, so cleaning
         # each side apart cleans the same as cleaning the whole.
         return clean_text(head), clean_text(tail)
+
+    def last(self, size: int) -> tuple[str, bool]:
+        """The last ``size`` characters written so far, and whether text came before them."""
+        pieces: list[str] = []
+        taken = 0
+        for piece in reversed(self._head + self._tail if not self.dropped else self._tail):
+            pieces.append(piece[-(size - taken) :])
+            taken += len(pieces[-1])
+            if taken >= size:
+                break
+        cut = bool(self.dropped) or taken < self._head_size + self._tail_size
+        return "".join(reversed(pieces)), cut
 
     def marker(self) -> str:
         """The line that stands for the dropped characters in the stored text."""
@@ -312,6 +325,8 @@ def to_json(value: Any) -> Any:
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
         return clean_text(value)
+    if isinstance(value, os.PathLike):  # as typed: the parser reads it back the same
+        return clean_text(os.fsdecode(value))
     if isinstance(value, Mapping):
         return {clean_text(str(k)): to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -389,6 +404,13 @@ class Redactor:
     def stored(self, **texts: str | BoundedText) -> dict[str, str]:
         """Return each text as it is stored, masked; a ``BoundedText`` across its cut too."""
         return {name: self._masked(text) for name, text in texts.items()}
+
+    def last(self, text: BoundedText, size: int) -> str:
+        """The last ``size`` characters of ``text`` so far, masked as ``stored()`` masks them:
+        what a running run's row shows before its end writes the whole."""
+        tail, cut = text.last(size)
+        masked = self._text(clean_text(tail))
+        return self._tail(masked) if cut else masked
 
     def _masked(self, text: str | BoundedText) -> str:
         if isinstance(text, str):

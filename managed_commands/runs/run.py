@@ -103,6 +103,10 @@ class Managed(Protocol):
 logger = logging.getLogger("managed_commands")
 Status = CommandExecution.Status
 
+#: Characters of the output (and of stderr) a running run's row shows, written with
+#: each batch's progress.
+OUTPUT_SO_FAR = 4000
+
 #: ``BaseCommand.execute`` bound to the command: what a run calls once claimed.
 Execute = Callable[..., str | None]
 
@@ -410,8 +414,17 @@ class TrackedRun:
                 guard=self.guard,
                 verbosity=self.verbosity,
                 dry_run=self.dry_run,
+                output_so_far=self._output_so_far,
             )
         return self._batches
+
+    def _output_so_far(self) -> dict[str, str]:
+        """The last lines of the output and stderr so far, masked: what the row shows while
+        the run runs (its end writes the whole)."""
+        return {
+            "output": self.redactor.last(self.capture.stdout, OUTPUT_SO_FAR),
+            "stderr": self.redactor.last(self.capture.stderr, OUTPUT_SO_FAR),
+        }
 
     def finish(self, exc: BaseException | None) -> None:
         """Complete the run's row with its outcome and output, then send ``command_finished``."""
