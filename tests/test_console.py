@@ -10,6 +10,8 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -331,17 +333,6 @@ def test_preview_enqueues_an_audited_dry_run_and_its_page_offers_to_run_for_real
     assert real.parameters["options"] == {**dry.parameters["options"], "dry_run": False}
 
 
-def done_once(name="once"):
-    return CommandExecution.objects.create(
-        command_name=name,
-        run_once=True,
-        status="succeeded",
-        success=True,
-        finished_at=timezone.now(),
-        once_key=None,
-    )
-
-
 def test_a_done_run_once_command_offers_rerun_instead_of_run(operator):
     from managed_commands.testing.utils import run_command
 
@@ -556,3 +547,110 @@ def test_resume_of_a_run_with_a_secret_asks_for_it_again(operator):
     )
     response = operator.post(resume_url(stopped.pk))
     assert response["Location"] == f"{command_url('console_fix')}?from={stopped.pk}"
+
+
+def test_preview_then_run_for_real_on_a_worker(
+    operator, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The whole way in process: the ImmediateBackend stands for the worker."""
+    from tests.batchmodels.models import Item
+
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_API}.backends.immediate.ImmediateBackend"}}
+    monkeypatch.setattr(console, "worker_problem", lambda: None)
+    Item.objects.bulk_create(Item(number=n) for n in range(1, 251))
+    values = {"limit": "120", "mode": "count", "since": "2026-01-31", "pause": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        post(operator, "console_fix", "preview", api_token=SECRET, **values)
+    dry = newest("console_fix")
+    assert (dry.status, dry.dry_run) == (CommandExecution.Status.DRY_RUN, True)
+    assert dry.writes["rows"] == {"batchmodels_item": {"UPDATE": 120}}
+    assert sorted(set(Item.objects.values_list("processed", flat=True))) == [0]
+    html = operator.get(change_url(dry.pk)).content.decode()
+    assert '<td class="mc-number">120</td>' in html
+    assert SECRET not in html + dry.output
+    with django_capture_on_commit_callbacks(execute=True):
+        post(operator, "console_fix", "run", notify="on", **values)
+    real = newest("console_fix")
+    assert (real.status, real.tick_count, real.tick_total) == ("succeeded", 120, 120)
+    assert real.output.splitlines()[-1] == "console_fix: done"
+    assert (real.origin["trigger"], real.origin["django_user"]) == ("admin", "operator")
+    assert Item.objects.filter(processed=1).count() == 120
+
+
+# -- queries at scale ---------------------------------------------------------------------------
+
+_GENERATED = """from managed_commands.base import ManagedBaseCommand
+
+
+class Command(ManagedBaseCommand):
+    help = "Generated for the console's query counts."
+    run_once = {run_once}
+
+    def add_arguments(self, parser):
+        parser.add_argument("--limit", type=int)
+
+    def handle(self, *args, **options):
+        pass
+"""
+
+
+def generated_app(root, app, count):
+    """An app of ``count`` managed commands (``<app>_000``...), 3 in 4 run_once."""
+    package = root / app / "management" / "commands"
+    package.mkdir(parents=True)
+    for init in (root / app, package.parent, package):
+        (init / "__init__.py").touch()
+    names = [f"{app}_{number:03d}" for number in range(count)]
+    for number, name in enumerate(names):
+        (package / f"{name}.py").write_text(_GENERATED.format(run_once=number % 4 != 0))
+    return names
+
+
+def history_of(names, count):
+    """``count`` ended runs spread over ``names``, newest first, some failed."""
+    now = timezone.now()
+    CommandExecution.objects.bulk_create(
+        CommandExecution(
+            command_name=names[number % len(names)],
+            status="failed" if number % 3 else "succeeded",
+            success=not number % 3,
+            executed_at=now - datetime.timedelta(minutes=number + 1),
+            finished_at=now - datetime.timedelta(minutes=number),
+            duration=60.0,
+            tick_count=number,
+            tick_total=count,
+        )
+        for number in range(count)
+    )
+
+
+def queries(client, url):
+    client.get(url)  # caches warm: content types, the session
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_the_pages_read_as_many_times_however_long_the_history_and_however_many_commands(
+    operator, settings, tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    apps = {3: "mc_console_few", 30: "mc_console_many"}
+    commands = {count: generated_app(tmp_path, app, count) for count, app in apps.items()}
+    installed = settings.INSTALLED_APPS
+    counted = {}
+    for count, history in ((3, 10), (3, 200), (30, 10), (30, 200)):
+        CommandExecution.objects.all().delete()
+        settings.INSTALLED_APPS = [*installed, apps[count]]
+        names = commands[count]
+        history_of(names, history)
+        running = CommandExecution.objects.create(
+            command_name=names[0], status="running", tick_count=5, tick_total=history
+        )
+        counted[count, history] = (
+            queries(operator, command_url(names[0])),
+            queries(operator, watch_url(running.pk)),
+            queries(operator, change_url(running.pk)),
+            queries(operator, reverse("admin:managed_commands_commandexecution_overview")),
+        )
+    assert len(set(counted.values())) == 1, counted
