@@ -50,8 +50,7 @@ from managed_commands.formatting import figures, human_duration, local_time
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.batches import RESUMABLE, ask_to_stop
-from managed_commands.runs.capture import REDACTED, is_sensitive
+from managed_commands.runs import ask_to_stop, is_sensitive
 from managed_commands.status import CommandState, CommandStatus, command_statuses, run_gone
 
 if TYPE_CHECKING:
@@ -305,7 +304,7 @@ def _masked(message: str, form: forms.Form, command: Definition) -> str:
     """``message`` with the value of every secret field replaced (argparse quotes values)."""
     for name, value in form.cleaned_data.items():
         if value and is_sensitive(name, command.sensitive_options):
-            message = message.replace(str(value), REDACTED)
+            message = message.replace(str(value), _("(hidden)"))
     return message
 
 
@@ -324,7 +323,12 @@ def recorded_values(command: Definition, parameters: Any) -> tuple[dict[str, Any
     """The initial values of the form for a run that recorded ``parameters``, and the
     options whose value was redacted (to be typed again)."""
     options = dict((parameters or {}).get("options") or {})
-    secrets = sorted(name for name, value in options.items() if value == REDACTED)
+    # Stored redacted: the rule of the capture (a sensitive name with a value).
+    secrets = sorted(
+        name
+        for name, value in options.items()
+        if value is not None and is_sensitive(name, command.sensitive_options)
+    )
     actions = {action.dest: action for action in parser_of(command)._actions}
     initial = {}
     for name, value in options.items():
@@ -743,8 +747,9 @@ class ConsoleAdmin(ModelAdmin):
 
 
 def resumable(run: CommandExecution, command: Definition) -> bool:
-    """Whether ``run`` ended early with a saved cursor its command resumes from."""
-    return run.status in RESUMABLE and command.resumes and run.cursor is not None
+    """Whether ``run`` was interrupted (stopped, killed) with a saved cursor its command
+    resumes from."""
+    return run.status == Status.INTERRUPTED and command.resumes and run.cursor is not None
 
 
 def writes_rows(writes: Any) -> list[tuple[str, str, Any]]:
