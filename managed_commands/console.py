@@ -19,6 +19,7 @@ import argparse
 import datetime
 import shlex
 from collections.abc import Mapping
+from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models.functions import Right
 from django.http import (
     Http404,
@@ -62,21 +63,6 @@ __all__ = ["ADMIN_TRIGGER", "ConsoleAdmin", "arguments_form", "command_line"]
 
 #: The ``origin["trigger"]`` of the runs started from the admin.
 ADMIN_TRIGGER = "admin"
-
-#: Options every Django command has: not the operator's to set.
-DJANGO_OPTIONS = frozenset(
-    {
-        "help",
-        "version",
-        "verbosity",
-        "settings",
-        "pythonpath",
-        "traceback",
-        "no_color",
-        "force_color",
-        "skip_checks",
-    }
-)
 
 #: How many of a command's newest runs its page lists.
 RECENT_RUNS = 10
@@ -115,6 +101,13 @@ class LinesField(forms.CharField):
         return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+@cache
+def django_options() -> frozenset[str]:
+    """The options every Django command has (a bare ``BaseCommand``'s): not the operator's."""
+    parser = BaseCommand().create_parser("manage.py", "command")
+    return frozenset(action.dest for action in parser._actions)
+
+
 def offered_actions(parser: argparse.ArgumentParser, command: Definition) -> list[argparse.Action]:
     """The arguments the operator fills in: not Django's own options, not ``--rerun``
     nor ``--dry-run`` (the page's buttons), not those hidden from ``--help``."""
@@ -122,7 +115,7 @@ def offered_actions(parser: argparse.ArgumentParser, command: Definition) -> lis
     return [
         action
         for action in parser._actions
-        if action.dest not in DJANGO_OPTIONS | controls and action.help != argparse.SUPPRESS
+        if action.dest not in django_options() | controls and action.help != argparse.SUPPRESS
     ]
 
 
