@@ -211,7 +211,9 @@ def parser_of(command: Definition) -> argparse.ArgumentParser:
 
 
 def arguments_form(
-    command: Definition, data: Mapping[str, Any] | None = None, initial: Mapping[str, Any] = {}
+    command: Definition,
+    data: Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> forms.Form:
     """The form of ``command``'s arguments: its ``admin_form``, or one built from its parser.
 
@@ -224,7 +226,7 @@ def arguments_form(
     if custom is not None:
         form = custom(data=data, initial=initial)
     else:
-        form = forms.Form(data=data, initial=dict(initial))
+        form = forms.Form(data=data, initial=initial)
         form.fields = {
             action.dest: field_for(parser, action) for action in offered_actions(parser, command)
         }
@@ -585,8 +587,14 @@ class ConsoleAdmin(ModelAdmin):
     def _enqueue(
         self, request: HttpRequest, command: Definition, argv: list[str], action: str
     ) -> CommandExecution | None:
+        """Enqueue the run ``action`` asks for; None, with a message saying why, when not."""
         from managed_commands.tasks import enqueue_command  # defining the task reads TASKS
 
+        # A POST the page did not offer (no worker): never run inside the request.
+        problem = worker_problem()
+        if problem:
+            messages.error(request, problem)
+            return None
         status = command_statuses(names=[command.name])[0]
         extra = ["--dry-run"] if action == "preview" else []
         if action == "rerun" or (status.state == CommandState.DONE and action == "preview"):
