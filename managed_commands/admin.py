@@ -168,11 +168,12 @@ def status_badge(execution: CommandExecution) -> SafeString:
 
 
 def progress_text(execution: CommandExecution | None) -> str:
-    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; no ETA
-    for a run whose process is gone."""
+    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; an ETA
+    only while it runs (not once it ended, nor when its process is gone)."""
     if execution is None or execution.tick_count is None:
         return ""
-    rate = None if run_gone(execution) else execution.tick_rate
+    running = execution.status == CommandExecution.Status.RUNNING and not run_gone(execution)
+    rate = execution.tick_rate if running else None
     return describe(execution.tick_count, execution.tick_total, rate)
 
 
@@ -455,20 +456,26 @@ class CommandExecutionAdmin(ConsoleAdmin):
         return started_by_text(execution) or None
 
     @admin.display(description=_("trigger"))
-    def trigger_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "trigger")
+    def trigger_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "trigger")
 
     @admin.display(description=_("Django user"))
-    def django_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "django_user")
+    def django_user_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "django_user")
 
     @admin.display(description=_("OS user"))
-    def os_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "os_user")
+    def os_user_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "os_user")
 
     @admin.display(description=_("release"))
-    def release_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "release")
+    def release_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "release")
+
+    def _origin(self, execution: CommandExecution, key: str) -> str:
+        """One value of the run's ``origin``; the admin's empty value when absent (the
+        page of a run shows a None returned by a display method as "None")."""
+        value = (execution.origin or {}).get(key)
+        return str(value) if value else self.get_empty_value_display()
 
     @admin.display(description=_("metadata"))
     def metadata_block(self, execution: CommandExecution) -> SafeString:
@@ -566,12 +573,6 @@ class CommandExecutionAdmin(ConsoleAdmin):
         return TemplateResponse(
             request, "admin/managed_commands/commandexecution/overview.html", context
         )
-
-
-def _origin(execution: CommandExecution, key: str) -> str | None:
-    """One value of the run's ``origin``; None (the admin's empty value) when absent."""
-    value = (execution.origin or {}).get(key)
-    return str(value) if value else None
 
 
 def _listed(rows: list[CommandExecution]) -> str:
