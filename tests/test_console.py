@@ -349,6 +349,10 @@ def test_a_done_run_once_command_offers_rerun_instead_of_run(operator):
     assert response["Location"] == change_url(again.pk)
     assert again.forced is True
     assert again.status == CommandExecution.Status.QUEUED
+    # That rerun holds the command now: no second one is offered.
+    html = page(operator, "once").content.decode()
+    assert f"It cannot start now: run #{again.pk} is queued since" in html
+    assert 'name="action"' not in html
 
 
 def test_a_command_whose_requirement_is_not_met_says_why(operator):
