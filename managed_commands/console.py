@@ -153,7 +153,7 @@ def field_for(parser: argparse.ArgumentParser, action: argparse.Action) -> forms
     required = action.required if action.option_strings else action.nargs not in ("?", "*")
     common: dict[str, Any] = {"label": label, "help_text": _help(parser, action)}
     if isinstance(action, _FLAGS):
-        # Checked means the option's value: True unless it is a store_false flag given.
+        # Checked: the flag is given; for a store_false flag, its value True (not given).
         initial = (
             action.default is True if isinstance(action, argparse._StoreFalseAction) else False
         )
