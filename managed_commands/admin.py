@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import django
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
@@ -179,6 +180,10 @@ def progress_text(execution: CommandExecution | None) -> str:
 
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
+
+#: Commands per page of the overview: as the history's ``list_per_page``, so a
+#: project with a thousand commands renders a page, not all of them.
+OVERVIEW_PER_PAGE = 100
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
@@ -538,6 +543,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
         if only_alarms:
             statuses = [status for status in statuses if status.alarms]
         found = discover()
+        page = Paginator(statuses, OVERVIEW_PER_PAGE).get_page(request.GET.get("p"))
         context = {
             **self.admin_site.each_context(request),
             "title": _("Managed commands"),
@@ -553,8 +559,10 @@ class CommandExecutionAdmin(ConsoleAdmin):
                     else "",
                     cadence_text(status) if status.command.recurring else "",
                 )
-                for status in statuses
+                for status in page
             ],
+            "page": page,
+            "command_count": len(statuses),
             "alarm_count": alarmed,
             "only_alarms": only_alarms,
             "pending_count": sum(status.state == CommandState.PENDING for status in statuses),

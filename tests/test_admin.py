@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from managed_commands import admin as admin_module
 from managed_commands import origin
 from managed_commands.models import CommandExecution
 from managed_commands.runs import claim
@@ -234,6 +235,27 @@ def test_overview_lists_every_managed_command_with_its_state(viewer, history):
     assert "<code>once</code>, <code>noop_once</code>" in html  # needs_once requires
     assert f'href="{change_url(history.crashed)}"' in html
     assert "ValueError: the data is bad" in html
+
+
+def test_the_overview_shows_its_commands_a_page_at_a_time(viewer, history, monkeypatch):
+    monkeypatch.setattr(admin_module, "OVERVIEW_PER_PAGE", 3)
+
+    def listed(query=""):
+        html = viewer.get(f"{OVERVIEW}{query}").content.decode()
+        return re.findall(r'data-command="([^"]+)"', html), html
+
+    every, _ = listed()
+    first, html = listed("?p=1")
+    second, _ = listed("?p=2")
+    assert len(first) == 3 and first == every and not set(first) & set(second)
+    count = int(re.search(r"(\d+) managed commands", html).group(1))
+    assert count > 3  # the summary counts every command, not the page's
+    assert '<p class="paginator" id="mc-pages">' in html
+    assert "commands 1 to 3" in html
+    last_page = -(-count // 3)
+    assert (
+        listed(f"?p={last_page + 5}")[0] == listed(f"?p={last_page}")[0]
+    )  # past the end: the last
 
 
 def test_history_link_of_the_overview_filters_the_list(viewer, history):
