@@ -35,6 +35,7 @@ PARTS = {
     "batches": batches.run,
     "status": status_at_scale.run,
     "cadence": status_at_scale.run_cadence,
+    "console": status_at_scale.run_console,
     "capture": output_capture.run,
     "deploy": deploy.run,
     "tenants": tenants.run,

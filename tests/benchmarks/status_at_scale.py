@@ -48,6 +48,7 @@ class Variant:
     part: str
     title: str
     calls: tuple[tuple[str, str], ...]
+    # Empty: no process timed.
     process: tuple[str, ...]
     # Keys of ``calls`` bound to READ_TARGET, and those as fast at every size.
     bounded: tuple[str, ...]
@@ -88,7 +89,22 @@ CADENCE = Variant(
     process_exit=1,
     recurring=True,
 )
-VARIANTS = {variant.part: variant for variant in (STATUS, CADENCE)}
+CONSOLE = Variant(
+    "console",
+    "Console at scale",
+    (
+        ("command", "command page"),
+        ("overview", "overview"),
+        ("watch", "watch view (JSON)"),
+        ("changelist", "plain Django: the admin's changelist"),
+    ),
+    (),
+    bounded=("command", "overview", "watch"),
+    scaled=(),
+)
+VARIANTS = {variant.part: variant for variant in (STATUS, CADENCE, CONSOLE)}
+# The command whose page the console part opens: it requires another command.
+CONSOLE_COMMAND = generated.status_name(1)
 # Seconds between two runs of one recurring command in the seeded history (20 s between
 # two rows at 1,000 commands, as in the status part).
 PERIOD = 20_000
@@ -220,6 +236,7 @@ def _measure(commands: int, variant: Variant) -> dict[str, object]:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
+    from managed_commands.models import CommandExecution
     from managed_commands.status import command_statuses
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
@@ -246,18 +263,30 @@ def _measure(commands: int, variant: Variant) -> dict[str, object]:
 
         return get
 
+    def admin(view: str, **kwargs: object):
+        return page(reverse(f"admin:managed_commands_commandexecution_{view}", kwargs=kwargs))
+
+    def watched() -> int:
+        """The newest run of the command the console's pages show."""
+        runs = CommandExecution.objects.filter(command_name=CONSOLE_COMMAND)
+        return runs.order_by("-executed_at", "-pk").values_list("pk", flat=True)[0]
+
+    # What each call is, made only for the calls of the variant.
     every = {
-        "statuses": command_statuses,
-        "show": show,
-        "overview": page(reverse("admin:managed_commands_commandexecution_overview")),
+        "statuses": lambda: command_statuses,
+        "show": lambda: show,
+        "overview": lambda: admin("overview"),
         # tests/urls.py: django-health-check's view with our check only, and the JSON
         # view; both answer that something is wrong (500, 503), naming the commands.
-        "health": page("/ht/?format=json", 500),
-        "cadence": page("/mc/cadence/", 503),
-        "check": gate,
-        "index": page(reverse("admin:index")),
+        "health": lambda: page("/ht/?format=json", 500),
+        "cadence": lambda: page("/mc/cadence/", 503),
+        "check": lambda: gate,
+        "command": lambda: admin("command", name=CONSOLE_COMMAND),
+        "watch": lambda: admin("watch", object_id=watched()),
+        "changelist": lambda: admin("changelist"),
+        "index": lambda: page(reverse("admin:index")),
     }
-    calls = {key: every[key] for key in (*variant.keys, "index")}
+    calls = {key: every[key]() for key in (*variant.keys, "index")}
     # Each once first: imports the command modules, renders the templates, reads
     # what the database keeps in its cache (InnoDB keeps a page only once read again
     # a second or more later), and records the cadences first seen and the late
@@ -306,6 +335,10 @@ def run(projects: dict, options) -> list[Table]:
 
 def run_cadence(projects: dict, options) -> list[Table]:
     return _run(projects, options, CADENCE)
+
+
+def run_console(projects: dict, options) -> list[Table]:
+    return _run(projects, options, CONSOLE)
 
 
 def _run(projects: dict, options, variant: Variant) -> list[Table]:
@@ -375,8 +408,14 @@ def table(first, apps: dict[int, Path], options, variant: Variant) -> Table:
             "history rows",
             *(cell for _, label in variant.calls for cell in (f"{label} queries", "ms")),
             "plain Django: admin index ms",
-            f"`manage.py {' '.join(variant.process)}` process ms",
-            "plain Django: `manage.py` no-op process ms",
+            *(
+                (
+                    f"`manage.py {' '.join(variant.process)}` process ms",
+                    "plain Django: `manage.py` no-op process ms",
+                )
+                if variant.process
+                else ()
+            ),
         ],
         rows,
         [
@@ -387,9 +426,15 @@ def table(first, apps: dict[int, Path], options, variant: Variant) -> Table:
             f"superuser's GET of Django's admin index, {TIMED_CALLS} calls each once all "
             "had a first one; ms is the median of every round's calls, queries are counted "
             "on one more call (a page's include the session and the user).",
-            f"Processes: `manage.py {' '.join(variant.process)}` and a plain no-op command "
-            "(`bench_noop`) of the same project, one of each per size and round; median wall "
-            "time, system checks included.",
+            *(
+                [
+                    f"Processes: `manage.py {' '.join(variant.process)}` and a plain no-op "
+                    "command (`bench_noop`) of the same project, one of each per size and "
+                    "round; median wall time, system checks included."
+                ]
+                if variant.process
+                else []
+            ),
             f"Seeded in SQL (INSERT ... SELECT, then ANALYZE; on PostgreSQL a VACUUM ANALYZE "
             f"once the claims of success are held): "
             f"{'; '.join(s for _, s in seeded)}; at {few} commands, {seeding}.",
@@ -423,6 +468,13 @@ def _mix(commands: int, few: int, variant: Variant) -> str:
 
 
 def _calls(variant: Variant) -> str:
+    if variant is CONSOLE:
+        return (
+            "a logged-in superuser's GET of the console's page of one command "
+            f"(`{CONSOLE_COMMAND}`, which requires another), of the overview, of the watch "
+            "view of that command's newest run and, beside them, of the admin's changelist "
+            "of the runs"
+        )
     if not variant.recurring:
         return (
             "the status read (`command_statuses()`), "
@@ -440,7 +492,7 @@ def _calls(variant: Variant) -> str:
 
 
 def _processes(variant: Variant) -> tuple[str, ...]:
-    return (" ".join(variant.process), "bench_noop")
+    return (" ".join(variant.process), "bench_noop") if variant.process else ()
 
 
 def _measured(benches: list, commands: int, variant: Variant) -> list[dict]:
@@ -448,12 +500,13 @@ def _measured(benches: list, commands: int, variant: Variant) -> list[dict]:
     results = []
     for bench in benches:
         result = run_module(bench, __name__, "--commands", str(commands), "--variant", variant.part)
+        timed = {" ".join(variant.process): variant.process} if variant.process else {}
         result["processes"] = {
-            " ".join(variant.process): [
-                run_process(bench, *variant.process, exit_code=variant.process_exit).seconds
-            ],
-            "bench_noop": [run_process(bench, "bench_noop").seconds],
+            name: [run_process(bench, *argv, exit_code=variant.process_exit).seconds]
+            for name, argv in timed.items()
         }
+        if variant.process:
+            result["processes"]["bench_noop"] = [run_process(bench, "bench_noop").seconds]
         results.append(result)
     return results
 
