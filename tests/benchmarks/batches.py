@@ -178,7 +178,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
                 label,
                 f"{seconds:,.2f}",
                 f"{(seconds - plain) * 1000:+,.0f}",
-                f"{times[key]:.2f} x",
+                f"{times[key]:.3f} x",
                 f"{(seconds - plain) / batches * 1e6:+,.0f}",
                 f"{result['rows'] / seconds:,.0f}",
                 _mib(found["peak_mib"], median),
@@ -218,7 +218,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
         "x plain: the median of the rounds' ratios (managed ÷ plain, each round running "
         f"both): from {min(ratios):.2f} to {max(ratios):.2f}; the medians' ratio "
         f"{managed / plain:.2f} x.",
-        f"Target: {times['managed']:.2f} x plain time (<= {TIME_TARGET}) and a peak RSS "
+        f"Target: {times['managed']:.3f} x plain time (<= {TIME_TARGET}) and a peak RSS "
         f"growth of at most {MEMORY_TARGET_MIB} MiB "
         f"({_mib(peaks, max)} MiB): {'met' if time_met and memory_met else 'MISSED'}.",
     ]
