@@ -5,8 +5,8 @@ escaped (``format_html``, template autoescaping), never marked safe. A user
 with ``stop_commandexecution`` can ask running runs to stop, as
 ``stop_managed_command`` does; a user with ``run_managed_commands`` can enqueue
 runs for a task worker: a run again with the parameters it had, or the pending
-commands. No form turns a command's options into fields: the parameters are
-those of an earlier run, or none.
+commands. The page of each command, with a form of its arguments, and the live
+page of a run are the console's (``managed_commands.console``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -28,13 +28,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from managed_commands import conf, tenants
+from managed_commands.console import ADMIN_TRIGGER, ConsoleAdmin
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
 from managed_commands.listing import cadence_text
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.batches import ask_to_stop
+from managed_commands.runs import ask_to_stop
 from managed_commands.status import (
     CommandState,
     alert_late,
@@ -167,31 +168,25 @@ def status_badge(execution: CommandExecution) -> SafeString:
 
 
 def progress_text(execution: CommandExecution | None) -> str:
-    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; no ETA
-    for a run whose process is gone."""
+    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; an ETA
+    only while it runs (not once it ended, nor when its process is gone)."""
     if execution is None or execution.tick_count is None:
         return ""
-    rate = None if run_gone(execution) else execution.tick_rate
+    running = execution.status == CommandExecution.Status.RUNNING and not run_gone(execution)
+    rate = execution.tick_rate if running else None
     return describe(execution.tick_count, execution.tick_total, rate)
 
 
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
 
-#: The ``origin["trigger"]`` of the runs enqueued from the admin.
-ADMIN_TRIGGER = "admin"
-
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
     from django.utils.functional import _StrPromise
 
-    ModelAdmin = admin.ModelAdmin[CommandExecution]
-else:  # ModelAdmin is generic only in django-stubs
-    ModelAdmin = admin.ModelAdmin
-
 
 @admin.register(CommandExecution)
-class CommandExecutionAdmin(ModelAdmin):
+class CommandExecutionAdmin(ConsoleAdmin):
     """History of runs: filterable, searchable, read-only for everyone; a user with
     ``stop_commandexecution`` may ask running runs to stop, one with
     ``run_managed_commands`` may enqueue runs for a task worker."""
@@ -284,14 +279,6 @@ class CommandExecutionAdmin(ModelAdmin):
         # view permission the change page renders read-only.
         return False
 
-    def has_stop_permission(self, request: HttpRequest) -> bool:
-        """May ``request.user`` ask running runs to stop (``stop_commandexecution``)?"""
-        return request.user.has_perm(f"{self.opts.app_label}.stop_{self.opts.model_name}")
-
-    def has_run_permission(self, request: HttpRequest) -> bool:
-        """May ``request.user`` run managed commands on a task worker (``run_managed_commands``)?"""
-        return request.user.has_perm(f"{self.opts.app_label}.run_managed_commands")
-
     def get_fieldsets(
         self, request: HttpRequest, obj: CommandExecution | None = None
     ) -> _FieldsetSpec:
@@ -313,13 +300,11 @@ class CommandExecutionAdmin(ModelAdmin):
         form_url: str = "",
         obj: CommandExecution | None = None,
     ) -> HttpResponse:
-        """The page of a running run reloads itself every few seconds; a finished one does not."""
-        running = (
-            obj is not None
-            and obj.status == CommandExecution.Status.RUNNING
-            and not obj.outcome_unknown
-        )
-        context["mc_refresh_seconds"] = REFRESH_SECONDS if running else None
+        """The page of a queued or running run updates itself (``console_context``; without
+        JavaScript it reloads every few seconds); a finished one does not."""
+        if obj is not None:
+            context.update(self.console_context(request, obj))
+        context["mc_refresh_seconds"] = REFRESH_SECONDS if context.get("mc_live") else None
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(permissions=["stop"], description=_("Ask the selected running runs to stop"))
@@ -410,7 +395,7 @@ class CommandExecutionAdmin(ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self._report_pending(request, rows, waiting)
-        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{self._url_name('overview')}"))
+        return HttpResponseRedirect(self._url("overview"))
 
     def _report_pending(
         self, request: HttpRequest, rows: list[CommandExecution], waiting: list[str]
@@ -461,9 +446,7 @@ class CommandExecutionAdmin(ModelAdmin):
     def resumed_from_link(self, execution: CommandExecution) -> SafeString | str:
         if execution.resumed_from_id is None:
             return "—"
-        url = reverse(
-            f"{self.admin_site.name}:{self._url_name('change')}", args=[execution.resumed_from_id]
-        )
+        url = self._url("change", execution.resumed_from_id)
         return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
     @admin.display(description=_("started by"))
@@ -471,20 +454,26 @@ class CommandExecutionAdmin(ModelAdmin):
         return started_by_text(execution) or None
 
     @admin.display(description=_("trigger"))
-    def trigger_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "trigger")
+    def trigger_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "trigger")
 
     @admin.display(description=_("Django user"))
-    def django_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "django_user")
+    def django_user_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "django_user")
 
     @admin.display(description=_("OS user"))
-    def os_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "os_user")
+    def os_user_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "os_user")
 
     @admin.display(description=_("release"))
-    def release_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "release")
+    def release_label(self, execution: CommandExecution) -> str:
+        return self._origin(execution, "release")
+
+    def _origin(self, execution: CommandExecution, key: str) -> str:
+        """One value of the run's ``origin``; the admin's empty value when absent (the
+        page of a run shows a None returned by a display method as "None")."""
+        value = (execution.origin or {}).get(key)
+        return str(value) if value else self.get_empty_value_display()
 
     @admin.display(description=_("metadata"))
     def metadata_block(self, execution: CommandExecution) -> SafeString:
@@ -519,9 +508,6 @@ class CommandExecutionAdmin(ModelAdmin):
     def traceback_block(self, execution: CommandExecution) -> SafeString:
         return self._block(execution.traceback)
 
-    def _url_name(self, view: str) -> str:
-        return f"{self.opts.app_label}_{self.opts.model_name}_{view}"
-
     def get_urls(self) -> list[URLPattern]:
         overview = path(
             "overview/",
@@ -533,7 +519,7 @@ class CommandExecutionAdmin(ModelAdmin):
             self.admin_site.admin_view(require_POST(self.run_pending_view)),
             name=self._url_name("run_pending"),
         )
-        return [overview, run_pending, *super().get_urls()]
+        return [overview, run_pending, *self.console_urls(), *super().get_urls()]
 
     def overview_view(self, request: HttpRequest) -> TemplateResponse:
         """Every discovered managed command, its state and its last run.
@@ -574,23 +560,15 @@ class CommandExecutionAdmin(ModelAdmin):
             "pending_count": sum(status.state == CommandState.PENDING for status in statuses),
             "invalid": sorted(found.invalid.items()),
             "broken": sorted(found.broken.items()),
-            "changelist_url": reverse(f"{self.admin_site.name}:{self._url_name('changelist')}"),
+            "changelist_url": self._url("changelist"),
             "run_pending_url": (
-                reverse(f"{self.admin_site.name}:{self._url_name('run_pending')}")
-                if self.has_run_permission(request)
-                else None
+                self._url("run_pending") if self.has_run_permission(request) else None
             ),
             "media": self.media,
         }
         return TemplateResponse(
             request, "admin/managed_commands/commandexecution/overview.html", context
         )
-
-
-def _origin(execution: CommandExecution, key: str) -> str | None:
-    """One value of the run's ``origin``; None (the admin's empty value) when absent."""
-    value = (execution.origin or {}).get(key)
-    return str(value) if value else None
 
 
 def _listed(rows: list[CommandExecution]) -> str:
