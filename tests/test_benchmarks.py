@@ -51,6 +51,7 @@ def test_runner_prints_every_table_with_plain_django_alongside():
         "Batch loop",
         "Status at scale",
         "Cadence at scale",
+        "Console at scale",
     )
     for title in (*titles, "Output capture", "Deploy step"):
         assert f"### {title}, {backend}" in out
@@ -73,7 +74,7 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert "x plain time (<= 1.05) and a peak RSS growth of at most 16 MiB" in out
     # Status: the read and both views at both sizes (and the smallest at 10 commands)
     # next to Django's admin index and a plain process, with the same queries.
-    status, cadence = (
+    status, cadence, console = (
         out.split(f"### {title}, {backend}")[1].split("\n### ")[0] for title in titles[3:]
     )
     assert "| plain Django: admin index ms | " in status
@@ -87,7 +88,12 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert "| `manage.py show_managed_commands --check-cadence` process ms |" in cadence
     assert same_queries(cadence, 4), cadence
     assert "health check (django-health-check's view): the same queries; " in cadence
-    assert re.search(r"Target, at 100 rows: at most 100 ms: .* ms: (met|MISSED)\.$", cadence, re.M)
+    bounded = r"Target, at 100 rows: at most 100 ms: .* ms: (met|MISSED)\.$"
+    assert re.search(bounded, cadence, re.M)
+    # Console: its three pages beside the admin's changelist, the same way; no process.
+    assert "| plain Django: the admin's changelist queries | ms |" in console
+    assert same_queries(console, 4), console
+    assert re.search(bounded, console, re.M) and "process ms" not in console
     # The other parts, unchanged.
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target at 1 MiB: " in out
