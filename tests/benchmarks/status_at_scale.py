@@ -1,6 +1,7 @@
 """Part 4: the status read, ``show_managed_commands`` and the admin overview at 100,000
-and 1,000,000 history rows; and, as the ``cadence`` part, the same read of recurring
-commands with the health check, the cadence JSON view and the cadence gate.
+and 1,000,000 history rows; as the ``cadence`` part, the same read of recurring
+commands with the health check, the cadence JSON view and the cadence gate; as the
+``console`` part, the admin console's pages beside the admin's changelist.
 
 A generated app holds the managed commands (``generated.py``); each size of
 ``--history-rows`` has a database of its own, its history seeded in SQL and
@@ -10,10 +11,8 @@ tests.benchmarks.status_at_scale``) counts the queries and times, in process,
 the status read (``command_statuses()``), ``show_managed_commands`` and the
 admin overview next to Django's own admin index; then a whole ``manage.py
 show_managed_commands`` process is timed next to a plain no-op command of the
-same project. The ``cadence`` part measures, instead of the two views, the
-health check (django-health-check's view), the cadence JSON view and
-``show_managed_commands --check-cadence``, and counts their queries at a few
-commands too.
+same project. The other parts measure other calls the same way (``Variant``),
+and every part counts the queries at a few commands too.
 """
 
 from __future__ import annotations
@@ -115,7 +114,7 @@ _STEP = 20
 # "As fast": the largest history within this factor of the smallest (the noise of a
 # shared 2-core machine is about as large), with the same number of queries.
 SCALE_TARGET = 1.10
-# The status read (cadence: every call) at the largest size, on SQLite and PostgreSQL.
+# ``Variant.bounded`` at the largest size (each call), on SQLite and PostgreSQL.
 READ_TARGET = 0.100
 READ_TARGET_BACKENDS = ("sqlite", "postgresql")
 # Calls timed per view in each round (once every view had a first one).
