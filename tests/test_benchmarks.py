@@ -45,7 +45,14 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("## Benchmarks\n\nMachine: ")
-    titles = ("Whole process", "Statements per run", "Batch loop", "Status at scale")
+    titles = (
+        "Whole process",
+        "Statements per run",
+        "Batch loop",
+        "Status at scale",
+        "Cadence at scale",
+        "Console at scale",
+    )
     for title in (*titles, "Output capture", "Deploy step"):
         assert f"### {title}, {backend}" in out
     # django-tenants needs PostgreSQL: the part says nothing elsewhere.
@@ -65,18 +72,40 @@ def test_runner_prints_every_table_with_plain_django_alongside():
     assert "| `ManagedBaseCommand`, `self.iterate_batches()` | " in out
     assert "2,000 rows (seeded once in " in out
     assert "x plain time (<= 1.05) and a peak RSS growth of at most 16 MiB" in out
-    # Status: the read and both views at both sizes next to Django's admin index and a
-    # plain process, with the same queries at both sizes.
-    assert "| plain Django: admin index ms | " in out
-    assert "| plain Django: `manage.py` no-op process ms |" in out
-    queries = r"(\d+) \| [\d,]+ \| "
-    sizes = [re.search(rf"^\| {rows} \| {queries * 3}", out, re.M) for rows in (60, 100)]
-    assert all(sizes) and sizes[0].groups() == sizes[1].groups(), sizes
-    assert "Target, 100 rows against 60: as fast (at most 1.1 x in process)" in out
-    assert "the status read " in out and ", the same queries; `show_managed_commands` " in out
-    assert ", the same queries; the admin overview " in out
+    # Status: the read and both views at both sizes (and the smallest at 10 commands)
+    # next to Django's admin index and a plain process, with the same queries.
+    status, cadence, console = (
+        out.split(f"### {title}, {backend}")[1].split("\n### ")[0] for title in titles[3:]
+    )
+    assert "| plain Django: admin index ms | " in status
+    assert "| plain Django: `manage.py` no-op process ms |" in status
+    assert same_queries(status, 3), status
+    assert "Target, 100 rows against 60 (and 10 commands): as fast (at most 1.1 x in " in status
+    assert "status read (`command_statuses()`) " in status
+    assert ", the same queries; `show_managed_commands` " in status
+    assert ", the same queries; admin overview " in status
+    # Cadence: the read, the health check, the JSON view and the gate, the same way.
+    assert "| `manage.py show_managed_commands --check-cadence` process ms |" in cadence
+    assert same_queries(cadence, 4), cadence
+    assert "health check (django-health-check's view): the same queries; " in cadence
+    bounded = r"Target, at 100 rows: at most 100 ms: .* ms: (met|MISSED)\.$"
+    assert re.search(bounded, cadence, re.M)
+    # Console: its three pages beside the admin's changelist, the same way; no process.
+    assert "| plain Django: the admin's changelist queries | ms |" in console
+    assert same_queries(console, 4), console
+    assert re.search(bounded, console, re.M) and "process ms" not in console
     # The other parts, unchanged.
     assert "| 1 MiB | `ManagedBaseCommand` | " in out
     assert "Target at 1 MiB: " in out
     assert "| in process (`call_command()`) | " in out
     assert "| whole `manage.py` process | " in out
+
+
+def same_queries(table: str, calls: int) -> bool:
+    """The queries of every call are the same at 60 and 100 rows and at 10 commands."""
+    queries = r"(\d+) \| [\d,]+ \| " * calls
+    found = [re.search(rf"^\| {rows} \| {queries}", table, re.M) for rows in ROWS]
+    return all(found) and len({match.groups() for match in found}) == 1
+
+
+ROWS = ("60", "100", "60, 10 commands")

@@ -34,6 +34,8 @@ PARTS = {
     "statements": statements.run,
     "batches": batches.run,
     "status": status_at_scale.run,
+    "cadence": status_at_scale.run_cadence,
+    "console": status_at_scale.run_console,
     "capture": output_capture.run,
     "deploy": deploy.run,
     "tenants": tenants.run,
@@ -57,11 +59,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--history-rows",
         default="100000,1000000",
-        help="status: history sizes, comma-separated (the largest compared to the smallest)",
+        help="status, cadence: history sizes, comma-separated (the largest compared to the "
+        "smallest)",
     )
-    parser.add_argument("--commands", type=int, default=1000, help="status: managed commands")
     parser.add_argument(
-        "--status-runs", type=int, default=5, help="status: rounds, each measuring every size"
+        "--commands", type=int, default=1000, help="status, cadence: managed commands"
+    )
+    parser.add_argument(
+        "--few-commands",
+        type=int,
+        default=10,
+        help="status, cadence: managed commands of the smallest history, for the queries",
+    )
+    parser.add_argument(
+        "--status-runs",
+        type=int,
+        default=5,
+        help="status, cadence: rounds, each measuring every size",
     )
     parser.add_argument("--chain", type=int, default=200, help="deploy: commands in the chain")
     parser.add_argument("--deploy-runs", type=int, default=3, help="deploy: runs per cell")

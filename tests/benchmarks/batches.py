@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.benchmarks.harness import Table, insert_series, median, ratio, run_module
+from tests.benchmarks.harness import Table, insert_series, median, run_module
 
 TABLE = "benchapp_benchrow"
 VARIANTS = (
@@ -158,6 +158,10 @@ def run(projects: dict, options) -> list[Table]:
 def table(backend: str, options, seeded: float, result: dict) -> Table:
     variants = result["variants"]
     plain = median(variants["plain"]["seconds"])
+    # Each round ran both, one after the other: their ratio cancels a load both shared.
+    pairs = zip(variants["plain"]["seconds"], variants["managed"]["seconds"], strict=True)
+    ratios = [m / p for p, m in pairs]
+    times = {"plain": 1.0, "managed": median(ratios)}
     batches = -(-result["rows"] // BATCH_SIZE) + 1  # the last, empty page ends the loop
     rows = []
     for key, label, _ in VARIANTS:
@@ -174,7 +178,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
                 label,
                 f"{seconds:,.2f}",
                 f"{(seconds - plain) * 1000:+,.0f}",
-                ratio(seconds, plain),
+                f"{times[key]:.3f} x",
                 f"{(seconds - plain) / batches * 1e6:+,.0f}",
                 f"{result['rows'] / seconds:,.0f}",
                 _mib(found["peak_mib"], median),
@@ -185,7 +189,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
         )
     managed = median(variants["managed"]["seconds"])
     peaks = variants["managed"]["peak_mib"]
-    time_met = managed / plain <= TIME_TARGET
+    time_met = times["managed"] <= TIME_TARGET
     memory_met = bool(peaks) and max(peaks) <= MEMORY_TARGET_MIB
     notes = [
         f"{result['rows']:,} rows (seeded once in {seeded:.1f} s by one INSERT ... SELECT, "
@@ -211,7 +215,10 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
             for key, _, _ in VARIANTS
         )
         + ".",
-        f"Target: {managed / plain:.2f} x plain time (<= {TIME_TARGET}) and a peak RSS "
+        "x plain: the median of the rounds' ratios (managed ÷ plain, each round running "
+        f"both): from {min(ratios):.2f} to {max(ratios):.2f}; the medians' ratio "
+        f"{managed / plain:.2f} x.",
+        f"Target: {times['managed']:.3f} x plain time (<= {TIME_TARGET}) and a peak RSS "
         f"growth of at most {MEMORY_TARGET_MIB} MiB "
         f"({_mib(peaks, max)} MiB): {'met' if time_met and memory_met else 'MISSED'}.",
     ]
@@ -221,7 +228,7 @@ def table(backend: str, options, seeded: float, result: dict) -> Table:
             "loop",
             "seconds (median)",
             "ms added",
-            "x plain",
+            "x plain (median ratio)",
             "µs added per batch",
             "rows/s",
             "peak RSS growth MiB (median)",

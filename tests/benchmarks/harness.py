@@ -35,8 +35,11 @@ class ProcessRun:
     max_rss_mib: float
 
 
-def run_process(bench: ProcessProject, *argv: str, peers: bool = False) -> ProcessRun:
+def run_process(
+    bench: ProcessProject, *argv: str, peers: bool = False, exit_code: int = 0
+) -> ProcessRun:
     """Run ``manage.py *argv`` to completion, stdout to /dev/null; wall time and peak RSS.
+    Any exit code but ``exit_code`` raises.
 
     ``os.wait4`` returns the resource usage of that one child, so ``ru_maxrss``
     is its own peak resident set (VmHWM), not a maximum over earlier children.
@@ -54,7 +57,7 @@ def run_process(bench: ProcessProject, *argv: str, peers: bool = False) -> Proce
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
+        if process.returncode != exit_code:
             errors.seek(0)
             raise RuntimeError(
                 f"manage.py {' '.join(argv)} exited {process.returncode}: "
