@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import django
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.management.base import CommandError
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -180,10 +180,6 @@ def progress_text(execution: CommandExecution | None) -> str:
 
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
-
-#: Commands per page of the overview: as the history's ``list_per_page``, so a
-#: project with a thousand commands renders a page, not all of them.
-OVERVIEW_PER_PAGE = 100
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
@@ -543,7 +539,8 @@ class CommandExecutionAdmin(ConsoleAdmin):
         if only_alarms:
             statuses = [status for status in statuses if status.alarms]
         found = discover()
-        page = Paginator(statuses, OVERVIEW_PER_PAGE).get_page(request.GET.get("p"))
+        # A page at a time, as the history: a thousand commands render as fifty.
+        page = Paginator(statuses, self.list_per_page).get_page(request.GET.get("p"))
         context = {
             **self.admin_site.each_context(request),
             "title": _("Managed commands"),

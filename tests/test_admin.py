@@ -5,13 +5,13 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.contrib.admin import site
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from managed_commands import admin as admin_module
 from managed_commands import origin
 from managed_commands.models import CommandExecution
 from managed_commands.runs import claim
@@ -238,7 +238,7 @@ def test_overview_lists_every_managed_command_with_its_state(viewer, history):
 
 
 def test_the_overview_shows_its_commands_a_page_at_a_time(viewer, history, monkeypatch):
-    monkeypatch.setattr(admin_module, "OVERVIEW_PER_PAGE", 3)
+    monkeypatch.setattr(site._registry[CommandExecution], "list_per_page", 3)
 
     def listed(query=""):
         html = viewer.get(f"{OVERVIEW}{query}").content.decode()
