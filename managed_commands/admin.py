@@ -31,7 +31,7 @@ from managed_commands import conf, tenants
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
 from managed_commands.listing import cadence_text
-from managed_commands.loader import discover
+from managed_commands.loader import discover, forget_changed_commands
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs.batches import ask_to_stop
@@ -175,6 +175,15 @@ def progress_text(execution: CommandExecution | None) -> str:
     return describe(execution.tick_count, execution.tick_total, rate)
 
 
+def run_title(execution: CommandExecution) -> str:
+    """``fail failed at 2026-12-07 20:00:33, after 2 min 03 s``; a run not ended says
+    since when it is queued or running."""
+    title = str(execution)
+    if execution.duration is not None and execution.status != CommandExecution.Status.RUNNING:
+        title += f", after {human_duration(execution.duration)}"
+    return title
+
+
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
 
@@ -313,7 +322,10 @@ class CommandExecutionAdmin(ModelAdmin):
         form_url: str = "",
         obj: CommandExecution | None = None,
     ) -> HttpResponse:
-        """The page of a running run reloads itself every few seconds; a finished one does not."""
+        """The page of a running run reloads itself every few seconds; a finished one does not.
+        Its title says when it ended, and after how long."""
+        if obj is not None:
+            context["subtitle"] = run_title(obj)
         running = (
             obj is not None
             and obj.status == CommandExecution.Status.RUNNING
@@ -398,6 +410,13 @@ class CommandExecutionAdmin(ModelAdmin):
             messages.SUCCESS,
         )
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The history; its command filter offers a command added since the server started."""
+        forget_changed_commands()
+        return super().changelist_view(request, extra_context)
+
     def run_pending_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """POST: enqueue the pending commands whose requirements are met (``enqueue_pending``)."""
         if not (self.has_view_permission(request) and self.has_run_permission(request)):
@@ -435,9 +454,8 @@ class CommandExecutionAdmin(ModelAdmin):
         return human_duration(execution.duration)
 
     @admin.display(description=_("progress"))
-    def progress_label(self, execution: CommandExecution) -> str | None:
-        # None, not "": the admin's empty value then shows on every Django version.
-        return progress_text(execution) or None
+    def progress_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(progress_text(execution))
 
     @admin.display(description=_("items per second"))
     def rate_label(self, execution: CommandExecution) -> str:
@@ -467,24 +485,24 @@ class CommandExecutionAdmin(ModelAdmin):
         return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
     @admin.display(description=_("started by"))
-    def started_by_label(self, execution: CommandExecution) -> str | None:
-        return started_by_text(execution) or None
+    def started_by_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(started_by_text(execution))
 
     @admin.display(description=_("trigger"))
-    def trigger_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "trigger")
+    def trigger_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(_origin(execution, "trigger"))
 
     @admin.display(description=_("Django user"))
-    def django_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "django_user")
+    def django_user_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(_origin(execution, "django_user"))
 
     @admin.display(description=_("OS user"))
-    def os_user_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "os_user")
+    def os_user_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(_origin(execution, "os_user"))
 
     @admin.display(description=_("release"))
-    def release_label(self, execution: CommandExecution) -> str | None:
-        return _origin(execution, "release")
+    def release_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(_origin(execution, "release"))
 
     @admin.display(description=_("metadata"))
     def metadata_block(self, execution: CommandExecution) -> SafeString:
@@ -498,6 +516,11 @@ class CommandExecutionAdmin(ModelAdmin):
         if not text:
             return self.get_empty_value_display()
         return format_html('<pre class="mc-pre">{}</pre>', text)
+
+    def _or_empty(self, text: str) -> str:
+        # The change page shows a None from a method as "None"; the list shows
+        # its empty value: give the empty value to both.
+        return text or self.get_empty_value_display()
 
     @admin.display(description=_("parameters"))
     def parameters_block(self, execution: CommandExecution) -> SafeString:
@@ -544,6 +567,7 @@ class CommandExecutionAdmin(ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
+        forget_changed_commands()
         statuses = command_statuses()
         # Whoever looks detects a command turning late: logged once per late spell.
         alert_late(statuses)
@@ -587,10 +611,10 @@ class CommandExecutionAdmin(ModelAdmin):
         )
 
 
-def _origin(execution: CommandExecution, key: str) -> str | None:
-    """One value of the run's ``origin``; None (the admin's empty value) when absent."""
+def _origin(execution: CommandExecution, key: str) -> str:
+    """One value of the run's ``origin``; "" when absent."""
     value = (execution.origin or {}).get(key)
-    return str(value) if value else None
+    return str(value) if value else ""
 
 
 def _listed(rows: list[CommandExecution]) -> str:

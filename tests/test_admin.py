@@ -660,3 +660,71 @@ def test_without_a_tasks_api_both_say_what_to_install(operator, history, monkeyp
         [message] = shown_messages(response)
         assert message.startswith("Running managed commands on task workers needs django.tasks")
     assert CommandExecution.objects.count() == before
+
+
+def readonly_values(html):
+    """The value shown in each read-only field of a change page, by field name."""
+    return dict(
+        re.findall(
+            r'field-(\w+)">(?:\s*<div(?: class="flex-container")?>)*\s*<label[^>]*>[^<]*</label>'
+            r'\s*<div class="readonly">(.*?)</div>',
+            html,
+            flags=re.S,
+        )
+    )
+
+
+def test_a_run_page_shows_the_empty_value_never_none(viewer):
+    run = _run(origin=None, metadata=None)
+    values = readonly_values(viewer.get(change_url(run)).content.decode())
+    assert values["trigger_label"] == values["release_label"] == "-"
+    assert values["django_user_label"] == values["os_user_label"] == "-"
+    assert [name for name, shown in values.items() if "None" in shown] == []
+
+
+def test_the_title_of_a_run_page_says_when_it_ended_and_after_how_long(viewer):
+    ended = datetime.datetime(2026, 12, 7, 14, 5, 12, tzinfo=datetime.UTC)
+    run = _run(
+        status="failed",
+        success=False,
+        executed_at=ended - datetime.timedelta(seconds=123),
+        finished_at=ended,
+        duration=123.0,
+    )
+    html = viewer.get(change_url(run)).content.decode()
+    said = "fix_prices failed at 2026-12-07 14:05:12, after 2 min 03 s"
+    assert f"<title>{said} | View command execution |" in html
+    assert f"<h2>{said}</h2>" in html
+    running = _run(status="running", success=False, executed_at=ended, finished_at=None)
+    html = viewer.get(change_url(running)).content.decode()
+    assert "<h2>fix_prices running since 2026-12-07 14:05:12</h2>" in html
+
+
+COMMAND = """from managed_commands.base import ManagedBaseCommand
+
+
+class Command(ManagedBaseCommand):
+    help = "Added while the server runs."
+
+    def handle(self, *args, **options):
+        pass
+"""
+
+
+def test_a_command_added_while_the_server_runs_is_listed_without_a_restart(
+    viewer, tmp_path, monkeypatch, settings
+):
+    label = "mc_added_later"
+    commands = tmp_path / label / "management" / "commands"
+    commands.mkdir(parents=True)
+    for package in (commands.parent.parent, commands.parent, commands):
+        (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, label]
+    assert 'data-command="added_later"' not in viewer.get(OVERVIEW).content.decode()
+    assert "?command_name=added_later" not in viewer.get(CHANGELIST).content.decode()
+
+    (commands / "added_later.py").write_text(COMMAND)
+
+    assert 'data-command="added_later"' in viewer.get(OVERVIEW).content.decode()
+    assert "?command_name=added_later" in viewer.get(CHANGELIST).content.decode()
