@@ -5,8 +5,8 @@ escaped (``format_html``, template autoescaping), never marked safe. A user
 with ``stop_commandexecution`` can ask running runs to stop, as
 ``stop_managed_command`` does; a user with ``run_managed_commands`` can enqueue
 runs for a task worker: a run again with the parameters it had, or the pending
-commands. No form turns a command's options into fields: the parameters are
-those of an earlier run, or none.
+commands. The page of each command, with a form of its arguments, and the live
+page of a run are the console's (``managed_commands.console``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from managed_commands import conf, tenants
+from managed_commands.console import ADMIN_TRIGGER, ConsoleAdmin
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
 from managed_commands.listing import cadence_text
@@ -187,20 +188,13 @@ def run_title(execution: CommandExecution) -> str:
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
 
-#: The ``origin["trigger"]`` of the runs enqueued from the admin.
-ADMIN_TRIGGER = "admin"
-
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
     from django.utils.functional import _StrPromise
 
-    ModelAdmin = admin.ModelAdmin[CommandExecution]
-else:  # ModelAdmin is generic only in django-stubs
-    ModelAdmin = admin.ModelAdmin
-
 
 @admin.register(CommandExecution)
-class CommandExecutionAdmin(ModelAdmin):
+class CommandExecutionAdmin(ConsoleAdmin):
     """History of runs: filterable, searchable, read-only for everyone; a user with
     ``stop_commandexecution`` may ask running runs to stop, one with
     ``run_managed_commands`` may enqueue runs for a task worker."""
@@ -293,14 +287,6 @@ class CommandExecutionAdmin(ModelAdmin):
         # view permission the change page renders read-only.
         return False
 
-    def has_stop_permission(self, request: HttpRequest) -> bool:
-        """May ``request.user`` ask running runs to stop (``stop_commandexecution``)?"""
-        return request.user.has_perm(f"{self.opts.app_label}.stop_{self.opts.model_name}")
-
-    def has_run_permission(self, request: HttpRequest) -> bool:
-        """May ``request.user`` run managed commands on a task worker (``run_managed_commands``)?"""
-        return request.user.has_perm(f"{self.opts.app_label}.run_managed_commands")
-
     def get_fieldsets(
         self, request: HttpRequest, obj: CommandExecution | None = None
     ) -> _FieldsetSpec:
@@ -322,16 +308,13 @@ class CommandExecutionAdmin(ModelAdmin):
         form_url: str = "",
         obj: CommandExecution | None = None,
     ) -> HttpResponse:
-        """The page of a running run reloads itself every few seconds; a finished one does not.
-        Its title says when it ended, and after how long."""
+        """The page of a queued or running run updates itself (``console_context``; without
+        JavaScript it reloads every few seconds); a finished one does not. Its title says
+        when it ended, and after how long."""
         if obj is not None:
             context["subtitle"] = run_title(obj)
-        running = (
-            obj is not None
-            and obj.status == CommandExecution.Status.RUNNING
-            and not obj.outcome_unknown
-        )
-        context["mc_refresh_seconds"] = REFRESH_SECONDS if running else None
+            context.update(self.console_context(request, obj))
+        context["mc_refresh_seconds"] = REFRESH_SECONDS if context.get("mc_live") else None
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(permissions=["stop"], description=_("Ask the selected running runs to stop"))
@@ -542,9 +525,6 @@ class CommandExecutionAdmin(ModelAdmin):
     def traceback_block(self, execution: CommandExecution) -> SafeString:
         return self._block(execution.traceback)
 
-    def _url_name(self, view: str) -> str:
-        return f"{self.opts.app_label}_{self.opts.model_name}_{view}"
-
     def get_urls(self) -> list[URLPattern]:
         overview = path(
             "overview/",
@@ -556,7 +536,7 @@ class CommandExecutionAdmin(ModelAdmin):
             self.admin_site.admin_view(require_POST(self.run_pending_view)),
             name=self._url_name("run_pending"),
         )
-        return [overview, run_pending, *super().get_urls()]
+        return [overview, run_pending, *self.console_urls(), *super().get_urls()]
 
     def overview_view(self, request: HttpRequest) -> TemplateResponse:
         """Every discovered managed command, its state and its last run.

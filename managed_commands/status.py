@@ -271,7 +271,11 @@ class CommandStatus:
 
 
 def command_statuses(
-    using: str | None = None, scope: str | None = None, *, brief: bool = False
+    using: str | None = None,
+    scope: str | None = None,
+    *,
+    brief: bool = False,
+    names: Iterable[str] | None = None,
 ) -> list[CommandStatus]:
     """Every discovered managed command with its history, sorted by app label then name.
 
@@ -291,11 +295,14 @@ def command_statuses(
             other fields load on access, one query each, and
             ``unapplied_migrations`` is read for the pending commands only.
             Else every field but the long ones (output, traceback...).
+        names: Only these commands (the admin's page of one command); None: all.
     """
     using = using or conf.history_database()
     recorder = ExecutionRecorder(using)
     scope = current_scope() if scope is None else scope
-    commands = sorted(discover().commands.values(), key=lambda c: (c.app_label, c.name))
+    found = discover().commands
+    picked = found.values() if names is None else [found[n] for n in names if n in found]
+    commands = sorted(picked, key=lambda c: (c.app_label, c.name))
     # A renamed command's history is under the names it replaces too.
     names = [name for command in commands for name in command.history_names]
     columns = BRIEF_COLUMNS if brief else None

@@ -137,6 +137,7 @@ def enqueue_command(
     name: str,
     *args: Any,
     triggered_by: Any = None,
+    trigger: str = "enqueue_command",
     queue_name: str | None = None,
     backend: str | None = None,
     **options: Any,
@@ -151,6 +152,7 @@ def enqueue_command(
 
     Args:
         triggered_by: The Django user who asked, recorded on the run.
+        trigger: What asked, recorded as the run's ``origin["trigger"]`` (``"admin"``).
         queue_name: The task queue (default: the task's, ``"default"``).
         backend: The ``TASKS`` alias (default: ``"default"``).
 
@@ -163,7 +165,7 @@ def enqueue_command(
         CommandError: ``name`` is no managed command, or its arguments are wrong.
         LockHeld: another run holds the command's claim (queued or running).
     """
-    with started_by("enqueue_command", triggered_by):
+    with started_by(trigger, triggered_by):
         return _enqueue(name, args, options, queue_name, backend, chain=None)
 
 
