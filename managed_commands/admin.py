@@ -176,15 +176,6 @@ def progress_text(execution: CommandExecution | None) -> str:
     return describe(execution.tick_count, execution.tick_total, rate)
 
 
-def run_title(execution: CommandExecution) -> str:
-    """``fail failed at 2026-12-07 20:00:33, after 2 min 03 s``; a run not ended says
-    since when it is queued or running."""
-    title = str(execution)
-    if execution.duration is not None and execution.status != CommandExecution.Status.RUNNING:
-        title += f", after {human_duration(execution.duration)}"
-    return title
-
-
 #: Seconds between two reloads of the page of a running run.
 REFRESH_SECONDS = 5
 
@@ -312,7 +303,6 @@ class CommandExecutionAdmin(ConsoleAdmin):
         JavaScript it reloads every few seconds); a finished one does not. Its title says
         when it ended, and after how long."""
         if obj is not None:
-            context["subtitle"] = run_title(obj)
             context.update(self.console_context(request, obj))
         context["mc_refresh_seconds"] = REFRESH_SECONDS if context.get("mc_live") else None
         return super().render_change_form(request, context, add, change, form_url, obj)
