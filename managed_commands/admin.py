@@ -304,6 +304,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
         when it ended, and after how long."""
         if obj is not None:
             context.update(self.console_context(request, obj))
+            context["subtitle"] = None  # the title names the run already
         context["mc_refresh_seconds"] = REFRESH_SECONDS if context.get("mc_live") else None
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -424,7 +425,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
 
     @admin.display(description=_("duration"), ordering="duration")
     def duration_label(self, execution: CommandExecution) -> str:
-        return human_duration(execution.duration)
+        return self._duration(execution.duration)
 
     @admin.display(description=_("progress"))
     def progress_label(self, execution: CommandExecution) -> str:
@@ -433,25 +434,25 @@ class CommandExecutionAdmin(ConsoleAdmin):
     @admin.display(description=_("items per second"))
     def rate_label(self, execution: CommandExecution) -> str:
         rate = execution.tick_rate
-        return "—" if rate is None else f"{rate:,.1f}"
+        return self._or_empty("" if rate is None else f"{rate:,.1f}")
 
     @admin.display(description=_("time left"))
     def eta_label(self, execution: CommandExecution) -> str:
         running = execution.status == CommandExecution.Status.RUNNING
         if not running or execution.tick_count is None or run_gone(execution):
-            return "—"
-        return human_duration(
+            return self._duration(None)
+        return self._duration(
             eta_seconds(execution.tick_count, execution.tick_total, execution.tick_rate)
         )
 
     @admin.display(description=_("throttled"))
     def throttled_label(self, execution: CommandExecution) -> str:
-        return human_duration(execution.throttled_seconds)
+        return self._duration(execution.throttled_seconds)
 
     @admin.display(description=_("resumed from"))
     def resumed_from_link(self, execution: CommandExecution) -> SafeString | str:
         if execution.resumed_from_id is None:
-            return "—"
+            return self.get_empty_value_display()
         url = reverse(
             f"{self.admin_site.name}:{self._url_name('change')}", args=[execution.resumed_from_id]
         )
@@ -489,6 +490,9 @@ class CommandExecutionAdmin(ConsoleAdmin):
         if not text:
             return self.get_empty_value_display()
         return format_html('<pre class="mc-pre">{}</pre>', text)
+
+    def _duration(self, seconds: float | None) -> str:
+        return self._or_empty("" if seconds is None else human_duration(seconds))
 
     def _or_empty(self, text: str) -> str:
         # The change page shows a None from a method as "None"; the list shows
