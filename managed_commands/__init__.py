@@ -35,9 +35,9 @@ if TYPE_CHECKING:
         TrackingUnavailable,
         UnknownRequirement,
     )
+    from managed_commands.executor import RequireCommand
     from managed_commands.models import CommandExecution
     from managed_commands.origin import RELEASE_ENVIRONMENT_VARIABLE, started_by
-    from managed_commands.requirements import RequireCommand
     from managed_commands.signals import command_finished, command_late, command_started
     from managed_commands.status import (
         CommandState,
@@ -100,7 +100,7 @@ _HOMES = {
     "base": ["ManagedBaseCommand"],
     "exceptions": _exceptions.__all__,
     "models": ["CommandExecution"],
-    "requirements": ["RequireCommand"],
+    "executor": ["RequireCommand"],
     "origin": ["RELEASE_ENVIRONMENT_VARIABLE", "started_by"],
     "signals": ["command_finished", "command_late", "command_started"],
     "status": [

@@ -35,7 +35,7 @@ from managed_commands.listing import cadence_text
 from managed_commands.loader import discover, forget_changed_commands
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.batches import ask_to_stop
+from managed_commands.runs import ask_to_stop
 from managed_commands.status import (
     CommandState,
     alert_late,

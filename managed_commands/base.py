@@ -166,7 +166,7 @@ class ManagedBaseCommand(BaseCommand):
             )
         # Imported here rather than at the top: the run loads the model, which
         # exists only once the app is installed, and ``--help`` never needs it.
-        from managed_commands.runs.run import TrackedRun
+        from managed_commands.runs import TrackedRun
 
         run = TrackedRun(self, definition.read(type(self)), args, options)
         return run.execute(super().execute)
@@ -206,7 +206,7 @@ class ManagedBaseCommand(BaseCommand):
         resumes included (by default counted at the start of the loop).
         """
         # Imported here: the run module loads the model, which needs the app registry.
-        from managed_commands.runs.run import run_of
+        from managed_commands.runs import run_of
 
         return (
             run_of(self)

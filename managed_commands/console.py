@@ -128,7 +128,11 @@ def offered_actions(parser: argparse.ArgumentParser, command: Definition) -> lis
 
 
 def _many(action: argparse.Action) -> bool:
-    return action.nargs not in (None, "?") or isinstance(action, argparse._ExtendAction)
+    """Whether ``action`` takes several values at once (``nargs``, ``extend``)."""
+    takes_values = isinstance(action, argparse._StoreAction | argparse._AppendAction)
+    return (takes_values and action.nargs not in (None, "?")) or isinstance(
+        action, argparse._ExtendAction
+    )
 
 
 def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
@@ -153,7 +157,8 @@ _FLAGS = (
 def field_for(parser: argparse.ArgumentParser, action: argparse.Action) -> forms.Field:
     """A form field for one argument; its text is converted by the parser, not the field."""
     label = max(action.option_strings, key=len) if action.option_strings else action.dest
-    required = action.required or (not action.option_strings and action.nargs in (None, "+"))
+    # argparse marks a ``nargs="*"`` positional required, yet takes no value for it.
+    required = action.required if action.option_strings else action.nargs not in ("?", "*")
     common: dict[str, Any] = {"label": label, "help_text": _help(parser, action)}
     if isinstance(action, _FLAGS):
         # Checked means the option's value: True unless it is a store_false flag given.
@@ -326,12 +331,8 @@ def recorded_values(command: Definition, parameters: Any) -> tuple[dict[str, Any
         action = actions.get(name)
         if action is None or name in secrets:
             continue
-        many = isinstance(action, argparse._AppendAction) or _many(action)
-        initial[name] = (
-            _text(value, "\n" if isinstance(action, argparse._AppendAction) else " ")
-            if many
-            else value
-        )
+        lines = isinstance(action, argparse._AppendAction)
+        initial[name] = _text(value, "\n" if lines else " ")
     return initial, secrets
 
 
@@ -364,6 +365,8 @@ def create_run_permissions(*, using: str = "default", apps: Any = None, **kwargs
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
 
+    # As auth's create_permissions: a flush (TransactionTestCase) leaves stale ids cached.
+    ContentType.objects.clear_cache()
     content_type = ContentType.objects.db_manager(using).get_for_model(CommandExecution)
     field = Permission._meta.get_field("codename")
     wanted = {
@@ -417,12 +420,12 @@ def cannot_start(status: CommandStatus, statuses: Mapping[str, CommandStatus]) -
     queued, or what it requires not done yet."""
     run = status.last_run
     if status.state == CommandState.DONE and status.done_by is not None:
-        return _("It is done: run #%(id)s succeeded at %(when)s.") % {
+        return _("it is done: run #%(id)s succeeded at %(when)s.") % {
             "id": status.done_by.pk,
             "when": local_time(status.done_by.executed_at),
         }
     if (status.running or status.queued or status.outcome_unknown) and run is not None:
-        return _("Run #%(id)s is %(state)s since %(when)s.") % {
+        return _("run #%(id)s is %(state)s since %(when)s.") % {
             "id": run.pk,
             "state": status.shown_state.label,
             "when": local_time(run.executed_at),
@@ -434,7 +437,7 @@ def cannot_start(status: CommandStatus, statuses: Mapping[str, CommandStatus]) -
     ]
     missing += sorted(status.unapplied_migrations)
     if missing:
-        return _("It requires %(names)s, not done yet.") % {"names": ", ".join(missing)}
+        return _("it requires %(names)s, not done yet.") % {"names": ", ".join(missing)}
     return ""
 
 
@@ -633,10 +636,7 @@ class ConsoleAdmin(ModelAdmin):
             "cannot_start": blocked,
             "offer_buttons": allowed and not no_worker,
             "offer_run": allowed and not no_worker and not blocked,
-            "offer_rerun": allowed
-            and not no_worker
-            and done
-            and blocked.startswith(_("It is done")),
+            "offer_rerun": allowed and not no_worker and done,
             "offer_preview": allowed
             and not no_worker
             and command.supports_dry_run

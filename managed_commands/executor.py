@@ -4,6 +4,10 @@ Combines the loader (what exists), the graph (in which order), the status
 (what is pending) and the recorder (faked runs). Each command is run through
 ``call_command()``, so it is a normal tracked run with its own lock: a second
 deployer running the same plan waits for the first and then finds it done.
+
+``RequireCommand`` orders the other way round, as a migration operation: applied
+forwards, it stops ``migrate`` unless the command is done, so a migration that needs
+the data a command writes (a constraint on a backfilled column) cannot run before it.
 """
 
 from __future__ import annotations
@@ -15,18 +19,21 @@ from typing import Any, cast
 
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
 
 from managed_commands import conf
 from managed_commands.base import ManagedBaseCommand
-from managed_commands.conf import current_scope
+from managed_commands.conf import command_database, current_scope
 from managed_commands.definition import Definition
-from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed
+from managed_commands.exceptions import OutcomeUnknown, PendingCommandFailed, RequirementNotMet
 from managed_commands.loader import EVERYTHING, Selection, discover
 from managed_commands.models import CommandExecution
-from managed_commands.origin import origin, started_by
-from managed_commands.recorder import ExecutionRecorder, unavailable
-from managed_commands.runs import claim
+from managed_commands.origin import hostname, origin, started_by
+from managed_commands.recorder import ExecutionRecorder, history_recorder, unavailable
+from managed_commands.requirements import newest_successes
 from managed_commands.status import CommandState, command_statuses, recover_gone
 
 #: ``progress_callback(event, command, execution=None, error=None)`` is called
@@ -147,7 +154,7 @@ class CommandExecutor:
                 self.scope,
                 app_label=command.app_label,
                 source_hash=command.current_source_hash(),
-                hostname=claim.hostname(),
+                hostname=hostname(),
                 pid=os.getpid(),
                 origin=started,
             )
@@ -177,3 +184,85 @@ def _call(name: str, **options: Any) -> CommandExecution | None:
 
 def _ignore(*args: Any, **kwargs: Any) -> None:
     pass
+
+
+class RequireCommand(Operation):
+    """Applying it forwards fails unless managed command ``name`` has succeeded (or was faked).
+
+    The check reads the history of the current scope (under django-tenants,
+    the tenant being migrated) and runs only when migrating the database
+    commands run on, where the command's data lives. Backwards it does
+    nothing, and it changes neither the schema nor the migration state;
+    ``migrate --fake`` skips it like any operation.
+
+    Args:
+        name: The managed command, as typed after ``manage.py``.
+    """
+
+    reduces_to_sql = False
+    reversible = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def state_forwards(self, app_label: str, state: ProjectState) -> None:
+        pass
+
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: ProjectState,
+        to_state: ProjectState,
+    ) -> None:
+        if schema_editor.connection.alias == command_database():
+            ensure_ran(self.name, app_label)
+
+    def database_backwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: ProjectState,
+        to_state: ProjectState,
+    ) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"Require that the managed command '{self.name}' has run"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"require_{self.name}"
+
+
+def ensure_ran(name: str, app_label: str) -> None:
+    """Raise ``RequirementNotMet`` unless ``name`` succeeded in the current scope.
+
+    Args:
+        name: The required managed command.
+        app_label: The app whose migration requires it, for the message.
+    """
+    where = f"A migration of '{app_label}' requires the managed command '{name}'"
+    if name not in discover().commands:
+        raise RequirementNotMet(
+            f"{where}, but no installed app has a managed command named '{name}'. "
+            f"Correct the name in RequireCommand()."
+        )
+    recorder = history_recorder()
+    table = CommandExecution._meta.db_table
+    if table not in connections[recorder.using].introspection.table_names():
+        raise RequirementNotMet(
+            f"{where}, but the history table '{table}' does not exist yet on database "
+            f"'{recorder.using}', so no run of it can be found. Add "
+            f"('managed_commands', '0001_initial') to the migration's "
+            f"dependencies, so that managed_commands is migrated first."
+        )
+    scope = current_scope()
+    history = {name: discover().commands[name].history_names}
+    if name not in newest_successes(recorder, history, scope):
+        in_scope = f" in scope '{scope}'" if scope else ""
+        raise RequirementNotMet(
+            f"{where}, which has not run successfully{in_scope} yet, so migrate stopped. Run it "
+            f"first with 'python manage.py {name}' (or every pending pre_migrate command with "
+            f"'python manage.py run_pending_commands --phase pre_migrate'), then migrate again."
+        )

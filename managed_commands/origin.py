@@ -1,4 +1,5 @@
-"""Who started a run, from which release: what each row keeps in ``origin`` and ``metadata``.
+"""Who started a run, from which release, in which process on which host: what each row
+keeps in ``origin`` and ``metadata``, and the host and process identities a claim holds.
 
 ``origin`` holds ``trigger`` (``manage.py``, ``call_command``,
 ``run_pending_commands``, ``admin``, ``worker`` or what the caller of
@@ -12,11 +13,12 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from managed_commands import conf
@@ -127,3 +129,81 @@ def _username(user: Any) -> str:
         return ""
     get_username = getattr(user, "get_username", None)
     return str(get_username() if callable(get_username) else user)
+
+
+# --- this host and this process, as a claim records them ---
+
+
+@lru_cache(maxsize=1)
+def hostname() -> str:
+    return socket.gethostname()[:255]
+
+
+@lru_cache(maxsize=1)
+def host_identity() -> str:
+    """The boot, PID namespace and machine of this process ("" where /proc cannot tell).
+
+    Two processes whose identities are equal see the same PIDs, so one can
+    check the other's PID; otherwise only a heartbeat can tell. Read once per
+    process: a fork stays in its parent's namespace.
+    """
+    boot = _first_line("/proc/sys/kernel/random/boot_id")
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    if not boot:
+        return ""
+    machine = _first_line("/etc/machine-id") or _first_line("/var/lib/dbus/machine-id")
+    return f"{boot}/{namespace}/{machine}"[:128]
+
+
+def _first_line(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            return file.readline().strip()
+    except OSError:
+        return ""
+
+
+def _read_stat(pid: int) -> tuple[str, str] | None:
+    """Return (state, start time in clock ticks) from /proc, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    # The command name in parentheses may itself contain spaces or ")".
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return fields[0], fields[19]
+
+
+def process_token(pid: int) -> str:
+    """Return an opaque token identifying this incarnation of ``pid`` (empty if unknown)."""
+    stat = _read_stat(pid)
+    return stat[1] if stat else ""
+
+
+def own_process_token() -> str:
+    """The token of this process, read once (keyed by PID, so a fork reads its own)."""
+    return _own_token(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _own_token(pid: int) -> str:
+    return process_token(pid)
+
+
+def process_is_running(pid: int, token: str) -> bool:
+    """Tell whether ``pid`` of this host identity is still the process that wrote ``token``.
+
+    Asked only where ``host_identity()`` is known, which needs /proc.
+    """
+    stat = _read_stat(pid)
+    if stat is None:
+        return False
+    state, started = stat
+    # A zombie has exited; only its parent has not reaped it yet.
+    if state in ("Z", "X", "x"):
+        return False
+    return not token or started == token

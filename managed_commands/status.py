@@ -34,7 +34,7 @@ from managed_commands.recorder import (
     unavailable,
 )
 from managed_commands.requirements import unapplied_migrations
-from managed_commands.runs.claim import last_heard, why_gone
+from managed_commands.runs import last_heard, why_gone
 from managed_commands.signals import admin_url, alerts, command_late, run_ended
 
 logger = logging.getLogger("managed_commands")

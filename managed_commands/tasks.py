@@ -38,12 +38,9 @@ from managed_commands.exceptions import LockHeld
 from managed_commands.executor import CommandExecutor
 from managed_commands.loader import EVERYTHING, Selection
 from managed_commands.models import CommandExecution
-from managed_commands.origin import started_by
+from managed_commands.origin import hostname, started_by
 from managed_commands.recorder import ExecutionRecorder, history_recorder
-from managed_commands.runs.capture import call_arguments
-from managed_commands.runs.claim import hostname
-from managed_commands.runs.limits import StopRun
-from managed_commands.runs.run import TrackedRun, run_queued, take_queued
+from managed_commands.runs import StopRun, TrackedRun, call_arguments, run_queued, take_queued
 from managed_commands.signals import run_ended
 from managed_commands.status import CommandState
 
@@ -129,7 +126,7 @@ def run_enqueued_command(
             raise WorkerStopped(f"Run #{row.pk} of '{name}' stopped: {exc}") from None
         row.refresh_from_db(using=recorder.using)
         if row.success and chain is not None:
-            _release_runnable(_selection(chain), name, row.origin or {})
+            _release_runnable(chain, name, row.origin or {})
     return {"execution_id": row.pk, "status": row.status, "started": True}
 
 
@@ -229,12 +226,12 @@ def enqueue_pending(
     """
     executor = CommandExecutor()
     plan = executor.plan(selection=selection)
-    chain = _chain(selection)
+    chain = _chain(selection, queue_name, backend)
     rows = []
     runnable = _runnable(executor, plan)
     with started_by(trigger, triggered_by):
         for command in runnable:
-            row = _enqueue_once(command.name, chain, queue_name, backend)
+            row = _enqueue_once(command.name, chain)
             if row is not None:
                 rows.append(row)
     # A runnable command not enqueued here was taken by another run (or by this
@@ -290,12 +287,11 @@ def _enqueue(
     return row
 
 
-def _enqueue_once(
-    name: str, chain: dict[str, Any], queue_name: str | None, backend: str | None
-) -> CommandExecution | None:
-    """Enqueue ``name`` for a chain, unless another run holds it (queued, or running)."""
+def _enqueue_once(name: str, chain: dict[str, Any]) -> CommandExecution | None:
+    """Enqueue ``name`` for a chain, on its queue and backend, unless another run holds it
+    (queued, or running)."""
     try:
-        return _enqueue(name, (), {}, queue_name, backend, chain=chain)
+        return _enqueue(name, (), {}, chain.get("queue_name"), chain.get("backend"), chain=chain)
     except LockHeld:
         return None  # another task of the chain enqueued it first
 
@@ -314,8 +310,9 @@ def _runnable(executor: CommandExecutor, plan: list[definition.Definition]) -> l
     ]
 
 
-def _release_runnable(selection: Selection, succeeded: str, origin: dict[str, Any]) -> None:
-    """After ``succeeded`` succeeded on a worker: enqueue what it made runnable.
+def _release_runnable(chain: dict[str, Any], succeeded: str, origin: dict[str, Any]) -> None:
+    """After ``succeeded`` succeeded on a worker: enqueue what it made runnable, on the
+    chain's queue and backend.
 
     Only the commands that require it: a pending command that was runnable
     already (one that failed, or was interrupted) is not retried by every
@@ -327,15 +324,21 @@ def _release_runnable(selection: Selection, succeeded: str, origin: dict[str, An
         executor = CommandExecutor()
         trigger = origin.get("trigger") or "run_pending_commands --enqueue"
         with started_by(trigger, origin.get("django_user") or None):
-            for command in _runnable(executor, executor.plan(selection=selection)):
+            for command in _runnable(executor, executor.plan(selection=_selection(chain))):
                 if succeeded in command.command_requires:
-                    _enqueue_once(command.name, _chain(selection), None, None)
+                    _enqueue_once(command.name, chain)
     except Exception:
         logger.exception("Could not enqueue the managed commands that became runnable")
 
 
-def _chain(selection: Selection) -> dict[str, Any]:
-    return {"phase": selection.phase, "tags": sorted(selection.tags)}
+def _chain(selection: Selection, queue_name: str | None, backend: str | None) -> dict[str, Any]:
+    """What each task of a chain carries: the selection, and where its followers go."""
+    return {
+        "phase": selection.phase,
+        "tags": sorted(selection.tags),
+        "queue_name": queue_name,
+        "backend": backend,
+    }
 
 
 def _selection(chain: dict[str, Any]) -> Selection:

@@ -13,10 +13,9 @@ from django.utils import timezone
 
 from managed_commands.conf import current_scope
 from managed_commands.models import CommandExecution
-from managed_commands.origin import origin
+from managed_commands.origin import hostname, origin
 from managed_commands.recorder import history_recorder
-from managed_commands.runs import claim
-from managed_commands.runs.capture import clean_text, clip_name, to_json
+from managed_commands.runs import clean_text, clip_name, to_json
 
 __all__ = ["get_command_history", "record_command_execution", "should_run_command"]
 
@@ -55,7 +54,7 @@ def record_command_execution(
         origin=origin(),
         executed_at=finished - datetime.timedelta(seconds=duration or 0),
         finished_at=finished,
-        hostname=claim.hostname(),
+        hostname=hostname(),
     )
 
 

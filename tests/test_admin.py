@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from managed_commands import origin
 from managed_commands.models import CommandExecution
 from managed_commands.runs import claim
 from tests.admin_history import ESCAPED_PAYLOAD, PAYLOAD, make_history
@@ -355,11 +356,11 @@ def test_a_run_whose_process_is_gone_shows_as_gone_without_an_eta(viewer, histor
     child.wait()
     # Its process gone from this host; then silent on another host past its lease.
     dead = running_backfill(
-        pid=child.pid, hostname=claim.hostname(), host_id=claim.host_identity(), process_token="1"
+        pid=child.pid, hostname=origin.hostname(), host_id=origin.host_identity(), process_token="1"
     )
     silent = dict(executed_at=timezone.now() - datetime.timedelta(hours=2), hostname="elsewhere")
     for run, reason in (
-        (dead, f"process {child.pid} on {claim.hostname()} is no longer running"),
+        (dead, f"process {child.pid} on {origin.hostname()} is no longer running"),
         (running_backfill(**silent, host_id="another-boot", pid=1), "no heartbeat from process 1"),
     ):
         html = viewer.get(CHANGELIST).content.decode()

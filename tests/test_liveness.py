@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from managed_commands import origin
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import claim
@@ -21,10 +22,10 @@ from tests import hooks
 
 def holder(**fields):
     defaults = {
-        "hostname": claim.hostname(),
+        "hostname": origin.hostname(),
         "pid": os.getpid(),
-        "process_token": claim.own_process_token(),
-        "host_id": claim.host_identity(),
+        "process_token": origin.own_process_token(),
+        "host_id": origin.host_identity(),
         "executed_at": timezone.now(),
     }
     return CommandExecution(**{**defaults, **fields})
@@ -38,7 +39,7 @@ def test_a_dead_process_is_gone():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     reason = claim.why_gone(holder(pid=child.pid, process_token="1"), lease_seconds=3600)
-    assert reason == f"process {child.pid} on {claim.hostname()} is no longer running"
+    assert reason == f"process {child.pid} on {origin.hostname()} is no longer running"
 
 
 def test_a_reused_pid_is_gone():
@@ -49,8 +50,8 @@ def test_a_zombie_is_gone():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     # Not reaped yet: /proc still lists it, in state Z, once it has exited.
     os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    token = claim.process_token(child.pid)
-    assert not claim.process_is_running(child.pid, token)
+    token = origin.process_token(child.pid)
+    assert not origin.process_is_running(child.pid, token)
     child.wait()
 
 
@@ -68,13 +69,13 @@ def test_other_hosts_are_judged_by_their_heartbeat():
 def test_the_host_identity_names_this_boot_and_pid_namespace():
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     namespace = os.stat("/proc/self/ns/pid").st_ino
-    assert claim.host_identity().startswith(f"{boot}/{namespace}/")
+    assert origin.host_identity().startswith(f"{boot}/{namespace}/")
 
 
 def test_a_holder_in_another_pid_namespace_is_judged_by_its_lease_not_its_pid():
     # Same hostname (host networking), its own PID namespace: our PID 1 or
     # its PID here means nothing about it, however alive that PID looks.
-    boot, _, machine = claim.host_identity().split("/")
+    boot, _, machine = origin.host_identity().split("/")
     other_namespace = f"{boot}/1/{machine}"
     now = timezone.now()
     silent = holder(pid=1, host_id=other_namespace, executed_at=now - datetime.timedelta(hours=1))

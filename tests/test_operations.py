@@ -10,8 +10,8 @@ from django.db.migrations.state import ProjectState
 from django.test import override_settings
 
 from managed_commands.exceptions import RequirementNotMet
+from managed_commands.executor import RequireCommand
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.requirements import RequireCommand
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -138,3 +138,12 @@ def test_two_deployers_at_once_run_each_command_exactly_once(project):
         "needs_schema",
         "once",
     ]
+
+
+def test_queue_name_and_backend_without_enqueue_are_refused(project):
+    result = project.run("run_pending_commands", "--queue-name=nightly")
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "--queue-name and --backend say where --enqueue sends the tasks; add --enqueue.\n"
+    )
+    assert project.rows() == []

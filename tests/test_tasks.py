@@ -179,6 +179,31 @@ def test_each_task_of_a_chain_enqueues_what_became_runnable():
     }
 
 
+@override_settings(
+    TASKS={
+        alias: {"BACKEND": f"{API}.backends.dummy.DummyBackend", "QUEUES": []}
+        for alias in ("default", "nightly_workers")
+    }
+)
+def test_a_chain_enqueues_what_became_runnable_on_its_own_queue_and_backend():
+    call_command(
+        "run_pending_commands",
+        "--enqueue",
+        "--queue-name=nightly",
+        "--backend=nightly_workers",
+        stdout=io.StringIO(),
+    )
+    chain = importlib.import_module(API).task_backends["nightly_workers"]
+    for result in list(chain.results):
+        deliver(result)
+    # noop_once and once first; needs_once and needs_schema once those succeeded.
+    assert sorted(r.args[1] for r in chain.results[2:]) == ["needs_once", "needs_schema"]
+    assert {(r.task.backend, r.task.queue_name) for r in chain.results} == {
+        ("nightly_workers", "nightly")
+    }
+    assert backend().results == []
+
+
 def test_enqueue_is_refused_with_plan_or_fake():
     with pytest.raises(CommandError, match="leave out --plan, --fake and --all-tenants"):
         call_command("run_pending_commands", "--enqueue", "--plan")

@@ -17,6 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -42,8 +43,19 @@ RESUMABLE = (Status.INTERRUPTED, Status.FAILED, Status.ABANDONED)
 #: Seconds between two rewrites of the progress line on a terminal.
 _LINE_EVERY = 0.5
 
-#: Set by the testing kit: interrupt the run after this many batches.
+#: Set by the testing kit (``interrupting_after()``): interrupt the run after this many batches.
 interrupt_after: int | None = None
+
+
+@contextmanager
+def interrupting_after(batches: int) -> Iterator[None]:
+    """Within the block, a run is interrupted as Ctrl-C would once ``batches`` batches committed."""
+    global interrupt_after
+    previous, interrupt_after = interrupt_after, batches
+    try:
+        yield
+    finally:
+        interrupt_after = previous
 
 
 class RunBatches:

@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from managed_commands.conf import select_tenant, selected_tenant, tasks_api
 from managed_commands.exceptions import LockHeld, OutcomeUnknown
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
+from managed_commands.origin import host_identity, process_is_running
 from managed_commands.recorder import ExecutionRecorder, command_key, is_busy, makes_done, retried
 from managed_commands.runs.capture import clean_text
 from managed_commands.runs.limits import InterruptGuard
@@ -254,38 +254,6 @@ class RunClaim:
         )
 
 
-@lru_cache(maxsize=1)
-def hostname() -> str:
-    return socket.gethostname()[:255]
-
-
-@lru_cache(maxsize=1)
-def host_identity() -> str:
-    """The boot, PID namespace and machine of this process ("" where /proc cannot tell).
-
-    Two processes whose identities are equal see the same PIDs, so one can
-    check the other's PID; otherwise only a heartbeat can tell. Read once per
-    process: a fork stays in its parent's namespace.
-    """
-    boot = _first_line("/proc/sys/kernel/random/boot_id")
-    try:
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return ""
-    if not boot:
-        return ""
-    machine = _first_line("/etc/machine-id") or _first_line("/var/lib/dbus/machine-id")
-    return f"{boot}/{namespace}/{machine}"[:128]
-
-
-def _first_line(path: str) -> str:
-    try:
-        with open(path, encoding="ascii", errors="replace") as file:
-            return file.readline().strip()
-    except OSError:
-        return ""
-
-
 def is_this_process(holder: CommandExecution) -> bool:
     """Tell whether ``holder`` is a run of this very process."""
     return holder.pid == os.getpid() and _same_host(holder)
@@ -294,49 +262,6 @@ def is_this_process(holder: CommandExecution) -> bool:
 def _same_host(holder: CommandExecution) -> bool:
     identity = host_identity()
     return bool(identity) and holder.host_id == identity
-
-
-def _read_stat(pid: int) -> tuple[str, str] | None:
-    """Return (state, start time in clock ticks) from /proc, or None if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            raw = stat.read()
-    except OSError:
-        return None
-    # The command name in parentheses may itself contain spaces or ")".
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return fields[0], fields[19]
-
-
-def process_token(pid: int) -> str:
-    """Return an opaque token identifying this incarnation of ``pid`` (empty if unknown)."""
-    stat = _read_stat(pid)
-    return stat[1] if stat else ""
-
-
-def own_process_token() -> str:
-    """The token of this process, read once (keyed by PID, so a fork reads its own)."""
-    return _own_token(os.getpid())
-
-
-@lru_cache(maxsize=1)
-def _own_token(pid: int) -> str:
-    return process_token(pid)
-
-
-def process_is_running(pid: int, token: str) -> bool:
-    """Tell whether ``pid`` of this host identity is still the process that wrote ``token``.
-
-    Asked only where ``host_identity()`` is known, which needs /proc.
-    """
-    stat = _read_stat(pid)
-    if stat is None:
-        return False
-    state, started = stat
-    # A zombie has exited; only its parent has not reaped it yet.
-    if state in ("Z", "X", "x"):
-        return False
-    return not token or started == token
 
 
 def why_gone(

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
 
 from django.core.management.base import ALL_CHECKS, BaseCommand, OutputWrapper
@@ -44,7 +44,14 @@ from managed_commands.exceptions import (
 )
 from managed_commands.formatting import local_time
 from managed_commands.models import CommandExecution
-from managed_commands.origin import metadata, origin, started_by
+from managed_commands.origin import (
+    host_identity,
+    hostname,
+    metadata,
+    origin,
+    own_process_token,
+    started_by,
+)
 from managed_commands.recorder import (
     ExecutionRecorder,
     error_code,
@@ -67,11 +74,8 @@ from managed_commands.runs.claim import (
     RunClaim,
     describe_holder,
     heartbeat,
-    host_identity,
-    hostname,
     in_test_transaction,
     keep_if_rolled_back,
-    own_process_token,
     settle_advice,
 )
 from managed_commands.runs.dryrun import DryRun
@@ -87,8 +91,13 @@ from managed_commands.runs.limits import (
 )
 from managed_commands.signals import command_finished, command_started
 
-if TYPE_CHECKING:  # base.py imports this module when a run starts
-    from managed_commands.base import ManagedBaseCommand
+
+class Managed(Protocol):
+    """What a run sets on its command beyond ``BaseCommand``'s attributes: those of a
+    ``ManagedBaseCommand``, whose module imports this one (so it is not named here)."""
+
+    dry_run: bool
+    recorded_run: CommandExecution | None
 
 
 logger = logging.getLogger("managed_commands")
@@ -129,7 +138,7 @@ class TrackedRun:
 
     def __init__(
         self,
-        command: ManagedBaseCommand,
+        command: BaseCommand,
         definition: Definition,
         args: tuple[Any, ...],
         options: dict[str, Any],
@@ -382,12 +391,13 @@ class TrackedRun:
         if self.dry_run is None:
             yield
             return
-        self.command.dry_run = True
+        managed = cast(Managed, self.command)
+        managed.dry_run = True
         try:
             with self.dry_run.rolled_back():
                 yield
         finally:
-            del self.command.dry_run
+            del managed.dry_run
 
     def batch_loops(self) -> RunBatches:
         """The cursor and progress of this run's ``iterate()`` loops."""
@@ -434,7 +444,7 @@ class TrackedRun:
             self._report_taken_over(status, fields)
         if status != Status.SUCCEEDED and self.in_transaction:
             self._keep_failure(status, exc)
-        self.command.recorded_run = execution
+        cast(Managed, self.command).recorded_run = execution
         _send(command_finished, self.command, execution)
 
     def _keep_failure(self, status: str, exc: BaseException | None) -> None:
@@ -708,7 +718,7 @@ def take_queued(
 
 
 def run_queued(
-    command: ManagedBaseCommand,
+    command: BaseCommand,
     row: CommandExecution,
     args: tuple[Any, ...],
     options: dict[str, Any],

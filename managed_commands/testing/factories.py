@@ -19,8 +19,8 @@ from factory.django import DjangoModelFactory
 from managed_commands import conf
 from managed_commands.conf import current_scope
 from managed_commands.models import CommandExecution
-from managed_commands.runs import claim
-from managed_commands.runs.claim import lock_key
+from managed_commands.origin import host_identity, hostname, own_process_token
+from managed_commands.recorder import command_key
 
 __all__ = ["CommandExecutionFactory"]
 
@@ -73,7 +73,7 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     successful row then is recorded without it instead of failing with
     ``IntegrityError``, as ``record_command_execution`` does. Pass
     ``once_key=None`` to build a row without it whatever it is, or
-    ``once_key=lock_key(name, scope)`` to demand it. Note that ``run_once``
+    ``once_key=command_key(name, scope)`` to demand it. Note that ``run_once``
     defaults to False here; ``command_history`` takes it from the command.
 
     Example::
@@ -98,12 +98,12 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
             finished_at=None,
             duration=None,
             pid=LazyFunction(os.getpid),
-            process_token=LazyFunction(claim.own_process_token),
-            host_id=LazyFunction(claim.host_identity),
+            process_token=LazyFunction(own_process_token),
+            host_id=LazyFunction(host_identity),
         )
         holding_lock = Trait(
             running=True,
-            lock_key=LazyAttribute(lambda row: lock_key(row.command_name, row.scope)),
+            lock_key=LazyAttribute(lambda row: command_key(row.command_name, row.scope)),
         )
         faked = Trait(status=Status.FAKED, duration=0.0)
         interrupted = Trait(
@@ -139,13 +139,13 @@ class CommandExecutionFactory(DjangoModelFactory[CommandExecution]):
     finished_at = LazyAttribute(
         lambda row: row.executed_at + datetime.timedelta(seconds=row.duration or 0)
     )
-    hostname = LazyFunction(claim.hostname)
+    hostname = LazyFunction(hostname)
 
     @classmethod
     def _create(cls, model_class: type[CommandExecution], *args: Any, **kwargs: Any) -> Any:
         manager = cls._get_manager(model_class)
         if "once_key" not in kwargs and _holds_once_key(kwargs):
-            key = lock_key(kwargs["command_name"], kwargs["scope"])
+            key = command_key(kwargs["command_name"], kwargs["scope"])
             if not manager.filter(once_key=key).exists():
                 kwargs["once_key"] = key
         return manager.create(*args, **kwargs)

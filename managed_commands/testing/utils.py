@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from managed_commands.models import CommandExecution
-from managed_commands.runs import batches
+from managed_commands.runs import interrupting_after
 from managed_commands.signals import command_started
 from managed_commands.testing.assertions import CommandResult, _fail
 
@@ -45,12 +45,8 @@ def run_interrupted(
     """
     if not isinstance(after_batches, int) or isinstance(after_batches, bool) or after_batches < 1:
         raise ValueError(f"after_batches must be a whole number >= 1, not {after_batches!r}.")
-    previous = batches.interrupt_after
-    batches.interrupt_after = after_batches
-    try:
+    with interrupting_after(after_batches):
         result = _run(name, args, options, interrupted=True)
-    finally:
-        batches.interrupt_after = previous
     execution = result.execution
     if execution is None or execution.status != CommandExecution.Status.INTERRUPTED:
         _fail(

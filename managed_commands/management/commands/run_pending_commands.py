@@ -42,6 +42,14 @@ class Command(ReportingCommand):
             "has succeeded on a worker.",
         )
         parser.add_argument(
+            "--queue-name",
+            help="With --enqueue: the task queue of the whole chain (default: 'default').",
+        )
+        parser.add_argument(
+            "--backend",
+            help="With --enqueue: the TASKS backend alias of the whole chain (default: 'default').",
+        )
+        parser.add_argument(
             "--all-tenants",
             action="store_true",
             help="With django-tenants: deploy every tenant in turn (public too when it holds "
@@ -62,6 +70,8 @@ class Command(ReportingCommand):
         all_tenants: bool,
         keep_going: bool,
         enqueue: bool,
+        queue_name: str | None,
+        backend: str | None,
         **options: Any,
     ) -> None:
         selection = from_options(options)
@@ -70,8 +80,12 @@ class Command(ReportingCommand):
                 raise CommandError(
                     "--enqueue runs nothing here: leave out --plan, --fake and --all-tenants."
                 )
-            self._enqueue(selection)
+            self._enqueue(selection, queue_name, backend)
             return
+        if queue_name or backend:
+            raise CommandError(
+                "--queue-name and --backend say where --enqueue sends the tasks; add --enqueue."
+            )
         if not all_tenants:
             if keep_going:
                 raise CommandError(
@@ -146,11 +160,11 @@ class Command(ReportingCommand):
             return f" in tenant '{self.tenant}'"
         return f" in scope '{executor.scope}'" if executor.scope else ""
 
-    def _enqueue(self, selection: Selection) -> None:
+    def _enqueue(self, selection: Selection, queue_name: str | None, backend: str | None) -> None:
         # Imported here: defining the task reads the TASKS setting, needed only now.
         from managed_commands.tasks import enqueue_pending
 
-        rows, waiting = enqueue_pending(selection)
+        rows, waiting = enqueue_pending(selection, queue_name=queue_name, backend=backend)
         where = selection.describe()
         if not rows and not waiting:
             self.say(f"No pending run_once commands{where}.")

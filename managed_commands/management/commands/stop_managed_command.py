@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from managed_commands.conf import current_scope
 from managed_commands.recorder import history_recorder
-from managed_commands.runs.batches import ask_to_stop
+from managed_commands.runs import ask_to_stop
 
 
 class Command(BaseCommand):

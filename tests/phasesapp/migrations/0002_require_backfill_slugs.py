@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from managed_commands.requirements import RequireCommand
+from managed_commands.executor import RequireCommand
 
 
 class Migration(migrations.Migration):
