@@ -391,6 +391,11 @@ class CommandExecutionAdmin(ConsoleAdmin):
         forget_changed_commands()
         return super().changelist_view(request, extra_context)
 
+    def command_view(self, request: HttpRequest, name: str) -> HttpResponse:
+        """The page of a command, one added since the server started included."""
+        forget_changed_commands()
+        return super().command_view(request, name)
+
     def run_pending_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """POST: enqueue the pending commands whose requirements are met (``enqueue_pending``)."""
         if not (self.has_view_permission(request) and self.has_run_permission(request)):

@@ -2,6 +2,7 @@ import datetime
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 from django.conf import settings
@@ -715,20 +716,28 @@ class Command(ManagedBaseCommand):
 """
 
 
-def test_a_command_added_while_the_server_runs_is_listed_without_a_restart(
-    viewer, tmp_path, monkeypatch, settings
+@pytest.mark.parametrize("where", ["overview", "list", "command page"])
+def test_a_command_added_while_the_server_runs_is_shown_without_a_restart(
+    viewer, tmp_path, monkeypatch, settings, where
 ):
-    label = "mc_added_later"
+    label = f"added_later_{uuid.uuid4().hex[:8]}"  # a new app: none imported before
     commands = tmp_path / label / "management" / "commands"
     commands.mkdir(parents=True)
     for package in (commands.parent.parent, commands.parent, commands):
         (package / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, label]
-    assert 'data-command="added_later"' not in viewer.get(OVERVIEW).content.decode()
-    assert "?command_name=added_later" not in viewer.get(CHANGELIST).content.decode()
+    url, shown = {
+        "overview": (OVERVIEW, 'data-command="added_later"'),
+        "list": (CHANGELIST, "?command_name=added_later"),
+        "command page": (
+            reverse("admin:managed_commands_commandexecution_command", args=["added_later"]),
+            "Added while the server runs.",
+        ),
+    }[where]
+    before = viewer.get(url)
+    assert shown not in before.content.decode()
 
     (commands / "added_later.py").write_text(COMMAND)
 
-    assert 'data-command="added_later"' in viewer.get(OVERVIEW).content.decode()
-    assert "?command_name=added_later" in viewer.get(CHANGELIST).content.decode()
+    assert shown in viewer.get(url).content.decode()
