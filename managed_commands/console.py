@@ -19,6 +19,7 @@ import argparse
 import datetime
 import shlex
 from collections.abc import Mapping
+from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models.functions import Right
 from django.http import (
     Http404,
@@ -50,8 +51,7 @@ from managed_commands.formatting import figures, human_duration, local_time
 from managed_commands.loader import discover
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
-from managed_commands.runs.batches import RESUMABLE, ask_to_stop
-from managed_commands.runs.capture import REDACTED, is_sensitive
+from managed_commands.runs import ask_to_stop, is_sensitive
 from managed_commands.status import CommandState, CommandStatus, command_statuses, run_gone
 
 if TYPE_CHECKING:
@@ -63,21 +63,6 @@ __all__ = ["ADMIN_TRIGGER", "ConsoleAdmin", "arguments_form", "command_line"]
 
 #: The ``origin["trigger"]`` of the runs started from the admin.
 ADMIN_TRIGGER = "admin"
-
-#: Options every Django command has: not the operator's to set.
-DJANGO_OPTIONS = frozenset(
-    {
-        "help",
-        "version",
-        "verbosity",
-        "settings",
-        "pythonpath",
-        "traceback",
-        "no_color",
-        "force_color",
-        "skip_checks",
-    }
-)
 
 #: How many of a command's newest runs its page lists.
 RECENT_RUNS = 10
@@ -116,6 +101,13 @@ class LinesField(forms.CharField):
         return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+@cache
+def django_options() -> frozenset[str]:
+    """The options every Django command has (a bare ``BaseCommand``'s): not the operator's."""
+    parser = BaseCommand().create_parser("manage.py", "command")
+    return frozenset(action.dest for action in parser._actions)
+
+
 def offered_actions(parser: argparse.ArgumentParser, command: Definition) -> list[argparse.Action]:
     """The arguments the operator fills in: not Django's own options, not ``--rerun``
     nor ``--dry-run`` (the page's buttons), not those hidden from ``--help``."""
@@ -123,7 +115,7 @@ def offered_actions(parser: argparse.ArgumentParser, command: Definition) -> lis
     return [
         action
         for action in parser._actions
-        if action.dest not in DJANGO_OPTIONS | controls and action.help != argparse.SUPPRESS
+        if action.dest not in django_options() | controls and action.help != argparse.SUPPRESS
     ]
 
 
@@ -219,7 +211,9 @@ def parser_of(command: Definition) -> argparse.ArgumentParser:
 
 
 def arguments_form(
-    command: Definition, data: Mapping[str, Any] | None = None, initial: Mapping[str, Any] = {}
+    command: Definition,
+    data: Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> forms.Form:
     """The form of ``command``'s arguments: its ``admin_form``, or one built from its parser.
 
@@ -232,7 +226,7 @@ def arguments_form(
     if custom is not None:
         form = custom(data=data, initial=initial)
     else:
-        form = forms.Form(data=data, initial=dict(initial))
+        form = forms.Form(data=data, initial=initial)
         form.fields = {
             action.dest: field_for(parser, action) for action in offered_actions(parser, command)
         }
@@ -305,7 +299,7 @@ def _masked(message: str, form: forms.Form, command: Definition) -> str:
     """``message`` with the value of every secret field replaced (argparse quotes values)."""
     for name, value in form.cleaned_data.items():
         if value and is_sensitive(name, command.sensitive_options):
-            message = message.replace(str(value), REDACTED)
+            message = message.replace(str(value), _("(hidden)"))
     return message
 
 
@@ -324,7 +318,12 @@ def recorded_values(command: Definition, parameters: Any) -> tuple[dict[str, Any
     """The initial values of the form for a run that recorded ``parameters``, and the
     options whose value was redacted (to be typed again)."""
     options = dict((parameters or {}).get("options") or {})
-    secrets = sorted(name for name, value in options.items() if value == REDACTED)
+    # Stored redacted: the rule of the capture (a sensitive name with a value).
+    secrets = sorted(
+        name
+        for name, value in options.items()
+        if value is not None and is_sensitive(name, command.sensitive_options)
+    )
     actions = {action.dest: action for action in parser_of(command)._actions}
     initial = {}
     for name, value in options.items():
@@ -588,8 +587,14 @@ class ConsoleAdmin(ModelAdmin):
     def _enqueue(
         self, request: HttpRequest, command: Definition, argv: list[str], action: str
     ) -> CommandExecution | None:
+        """Enqueue the run ``action`` asks for; None, with a message saying why, when not."""
         from managed_commands.tasks import enqueue_command  # defining the task reads TASKS
 
+        # A POST the page did not offer (no worker): never run inside the request.
+        problem = worker_problem()
+        if problem:
+            messages.error(request, problem)
+            return None
         status = command_statuses(names=[command.name])[0]
         extra = ["--dry-run"] if action == "preview" else []
         if action == "rerun" or (status.state == CommandState.DONE and action == "preview"):
@@ -743,8 +748,9 @@ class ConsoleAdmin(ModelAdmin):
 
 
 def resumable(run: CommandExecution, command: Definition) -> bool:
-    """Whether ``run`` ended early with a saved cursor its command resumes from."""
-    return run.status in RESUMABLE and command.resumes and run.cursor is not None
+    """Whether ``run`` was interrupted (stopped, killed) with a saved cursor its command
+    resumes from."""
+    return run.status == Status.INTERRUPTED and command.resumes and run.cursor is not None
 
 
 def writes_rows(writes: Any) -> list[tuple[str, str, Any]]:

@@ -372,6 +372,11 @@ def test_without_a_worker_no_button_is_offered_and_the_page_says_what_to_configu
     html = page(operator, "console_fix").content.decode()
     assert 'id="mc-no-worker"' in html and "ImmediateBackend" in html
     assert 'name="action"' not in html
+    forged = post(operator, "console_fix", mode="count")
+    assert forged.status_code == 200
+    [message] = forged.context["messages"]
+    assert "ImmediateBackend" in str(message)
+    assert not CommandExecution.objects.filter(command_name="console_fix").exists()
     from managed_commands import conf
 
     monkeypatch.setattr(conf, "tasks_api", lambda: None)
