@@ -101,7 +101,7 @@ def screenshots(page: Any, name: str) -> list[Path]:
     return taken
 
 
-def expect(locator: Any) -> Any:
+def expect(locator: Any, message: str | None = None) -> Any:
     from playwright.sync_api import expect
 
-    return expect(locator)
+    return expect(locator, message)

@@ -33,8 +33,9 @@ OVERVIEW = reverse("admin:managed_commands_commandexecution_overview")
 SECRET = "tok-5c1f0a93-never-shown"
 PASSWORD = "operator-pw-4417"
 #: console_fix fixes the first LIMIT of ITEMS items, BATCH a batch, PAUSE s after each:
-#: 18 batches, about 9 s, long enough to watch, stop and resume.
-ITEMS, LIMIT, BATCH, PAUSE = 80, 72, 4, 0.5
+#: 24 batches, about 10 s, long enough to watch, stop and resume. A batch every 0.4 s
+#: against a poll every second: the page shows batches at every phase of its poll.
+ITEMS, LIMIT, BATCH, PAUSE = 100, 96, 4, 0.4
 #: What the items' counter holds before: console_fix --mode reset sets it to 0.
 BEFORE = 5
 #: A staff user who may view, stop and run console_fix (its own permission), nothing more.
@@ -144,11 +145,15 @@ def seconds(shown: str) -> float | None:
 
 
 def delays(shown: list[list[Any]], committed: dict[int, float]) -> list[float]:
-    """For each count the page showed: seconds from its commit to the page showing it."""
-    first: dict[int, float] = {}
-    for moment, value, _eta in shown:
-        first.setdefault(int(value), moment / 1000)
-    return [first[count] - committed[count] for count in first if count in committed]
+    """For each count committed while the page watched: seconds until the page showed
+    it, or a later one (a poll shows the newest count, skipping those between)."""
+    moments = [(moment / 1000, int(value)) for moment, value, _eta in shown]
+    watched_from, last = moments[0][0], max(value for _, value in moments)
+    return [
+        min(moment for moment, value in moments if value >= count) - at
+        for count, at in committed.items()
+        if at > watched_from and count <= last
+    ]
 
 
 def items(project: ProcessProject) -> dict[int, int]:
@@ -258,14 +263,18 @@ def operate(page: Any, project: ProcessProject) -> tuple[list[list[Any]], dict[i
     try:
         expect(page.locator("#mc-live")).to_be_visible()
         page.evaluate(WATCH)
-        # Four counts shown, each by the live panel: no reload in between.
+        # Five counts shown, each by the live panel: no reload in between.
         page.wait_for_function(
-            "() => new Set(window.__shown.map(s => s[1]).filter(v => v > 0)).size >= 4"
+            "() => new Set(window.__shown.map(s => s[1]).filter(v => v > 0)).size >= 5"
         )
         screenshots(page, "console-running")
         shown = page.evaluate("window.__shown")
         assert page.evaluate("window.__mark") == 1
-        page.click("#mc-stop")
+        stop = page.locator("#mc-stop")
+        expect(stop, "the page of a running run offers Stop, without a reload").to_be_visible(
+            timeout=5_000
+        )
+        stop.click()
         expect(page.locator("#mc-resume")).to_be_visible()
     finally:
         commits.stop()
