@@ -168,11 +168,12 @@ def status_badge(execution: CommandExecution) -> SafeString:
 
 
 def progress_text(execution: CommandExecution | None) -> str:
-    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; no ETA
-    for a run whose process is gone."""
+    """``62 % (1,240 / 2,000), ETA 4 min``, or "" for a run without batch loops; an ETA
+    only while it runs (not once it ended, nor when its process is gone)."""
     if execution is None or execution.tick_count is None:
         return ""
-    rate = None if run_gone(execution) else execution.tick_rate
+    running = execution.status == CommandExecution.Status.RUNNING and not run_gone(execution)
+    rate = execution.tick_rate if running else None
     return describe(execution.tick_count, execution.tick_total, rate)
 
 

@@ -213,7 +213,7 @@ def parser_of(command: Definition) -> argparse.ArgumentParser:
 def arguments_form(
     command: Definition,
     data: Mapping[str, Any] | None = None,
-    initial: Mapping[str, Any] | None = None,
+    initial: dict[str, Any] | None = None,
 ) -> forms.Form:
     """The form of ``command``'s arguments: its ``admin_form``, or one built from its parser.
 

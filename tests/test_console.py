@@ -514,6 +514,10 @@ def test_the_page_of_a_running_run_has_its_live_panel(operator):
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
     assert f'<form method="post" action="{stop_url(run.pk)}">' in html
     assert response.context["title"].startswith("console_fix: running since ")
+    # Nothing is empty as "None": not its origin (none recorded), nor an ETA once it ended.
+    assert ">None<" not in html
+    CommandExecution.objects.filter(pk=run.pk).update(status="interrupted")
+    assert "ETA" not in operator.get(change_url(run.pk)).content.decode()
 
 
 def test_stop_asks_the_running_run_to_stop_after_its_batch(operator):
