@@ -244,6 +244,16 @@ def operate(page: Any, project: ProcessProject) -> tuple[list[list[Any]], dict[i
     page.goto(OVERVIEW)
     page.locator("tr[data-command=console_fix] a.mc-command-link").click()
     fill_form(page)
+    # A value the parser refuses comes back with its message, the secret not typed in.
+    form = page.locator("#mc-command-form")
+    form.locator("[name=limit]").fill("ten")
+    page.click("button[name=action][value=preview]")
+    expect(form.locator(".field-limit .errorlist")).to_have_text(
+        "argument --limit: invalid int value: 'ten'"
+    )
+    expect(form.locator("[name=api_token]")).to_have_value("")
+    form.locator("[name=limit]").fill(str(LIMIT))
+    form.locator("[name=api_token]").fill(SECRET)
     screenshots(page, "console-command")
 
     page.click("button[name=action][value=preview]")
