@@ -440,10 +440,16 @@ def cannot_start(status: CommandStatus, statuses: Mapping[str, CommandStatus]) -
     return ""
 
 
+def is_live(run: CommandExecution, gone: str | None) -> bool:
+    """Whether ``run`` may still change: queued or running, its end not reached, its
+    process not ``gone`` (``run_gone()``)."""
+    live = run.status in (Status.QUEUED, Status.RUNNING) and not run.outcome_unknown
+    return live and not gone
+
+
 def watch_data(run: CommandExecution, tail: str) -> dict[str, Any]:
     """What a run's page shows while it runs, as JSON: never a secret (the row holds none)."""
     gone = run_gone(run)
-    live = run.status in (Status.QUEUED, Status.RUNNING) and not run.outcome_unknown
     shown = figures(run.tick_count, run.tick_total, None if gone else run.tick_rate) or {}
     count, total = run.tick_count, run.tick_total
     eta = shown.get("eta_seconds") if run.status == Status.RUNNING else None
@@ -451,7 +457,7 @@ def watch_data(run: CommandExecution, tail: str) -> dict[str, Any]:
     return {
         "status": run.status,
         "shown": _("gone") if gone else run.get_status_display(),
-        "ended": not live or bool(gone),
+        "ended": not is_live(run, gone),
         "rows_done": count,
         "rows_total": total,
         "percent": shown.get("percent"),
@@ -722,7 +728,7 @@ class ConsoleAdmin(ModelAdmin):
         """What the change page of ``run`` adds: the live panel, stop, resume, run for real."""
         command = discover().commands.get(run.command_name)
         allowed = command is not None and may_run(request.user, command)
-        live = run.status in (Status.QUEUED, Status.RUNNING) and not run.outcome_unknown
+        live = is_live(run, run_gone(run))
         context: dict[str, Any] = {
             "title": run_title(run),
             "mc_live": live,

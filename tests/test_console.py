@@ -7,6 +7,8 @@ import datetime
 import importlib
 import logging
 import re
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -15,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from managed_commands import console
+from managed_commands import console, origin
 from managed_commands.models import CommandExecution
 from managed_commands.runs.capture import REDACTED
 from tests.test_admin import make_user
@@ -500,6 +502,18 @@ def test_the_watch_view_gives_the_progress_of_a_running_batch_run(viewer):
     )
     ended = viewer.get(watch_url(run.pk)).json()
     assert (ended["ended"], ended["eta"], ended["shown"]) == (True, None, "succeeded")
+
+
+def test_a_run_whose_process_is_gone_has_ended_for_its_page(viewer):
+    """Else its page would reload itself every second, the run never ending."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run = running_fix(
+        pid=child.pid, hostname=origin.hostname(), host_id=origin.host_identity(), process_token="1"
+    )
+    data = viewer.get(watch_url(run.pk)).json()
+    assert (data["ended"], data["shown"], data["eta"]) == (True, "gone", None)
+    assert "mc-live" not in viewer.get(change_url(run.pk)).content.decode()
 
 
 def test_the_page_of_a_running_run_has_its_live_panel(operator):
