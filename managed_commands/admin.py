@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -409,7 +409,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self._report_pending(request, rows, waiting)
-        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{self._url_name('overview')}"))
+        return HttpResponseRedirect(self._url("overview"))
 
     def _report_pending(
         self, request: HttpRequest, rows: list[CommandExecution], waiting: list[str]
@@ -459,9 +459,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
     def resumed_from_link(self, execution: CommandExecution) -> SafeString | str:
         if execution.resumed_from_id is None:
             return self.get_empty_value_display()
-        url = reverse(
-            f"{self.admin_site.name}:{self._url_name('change')}", args=[execution.resumed_from_id]
-        )
+        url = self._url("change", execution.resumed_from_id)
         return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
     @admin.display(description=_("started by"))
@@ -578,11 +576,9 @@ class CommandExecutionAdmin(ConsoleAdmin):
             "pending_count": sum(status.state == CommandState.PENDING for status in statuses),
             "invalid": sorted(found.invalid.items()),
             "broken": sorted(found.broken.items()),
-            "changelist_url": reverse(f"{self.admin_site.name}:{self._url_name('changelist')}"),
+            "changelist_url": self._url("changelist"),
             "run_pending_url": (
-                reverse(f"{self.admin_site.name}:{self._url_name('run_pending')}")
-                if self.has_run_permission(request)
-                else None
+                self._url("run_pending") if self.has_run_permission(request) else None
             ),
             "media": self.media,
         }

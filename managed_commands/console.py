@@ -358,7 +358,7 @@ def may_run(user: Any, command: Definition) -> bool:
     return any(user.has_perm(permission) for permission in [*wanted, *([own] if own else [])])
 
 
-def create_run_permissions(*, using: str = "default", apps: Any = None, **kwargs: Any) -> None:
+def create_run_permissions(*, using: str = "default", **kwargs: Any) -> None:
     """``post_migrate`` receiver: a ``run_<name>`` permission for every managed command, on
     the ``CommandExecution`` content type, so that groups can be given one command."""
     from django.contrib.auth.models import Permission
@@ -379,7 +379,7 @@ def create_run_permissions(*, using: str = "default", apps: Any = None, **kwargs
         .values_list("codename", flat=True)
     )
     Permission.objects.using(using).bulk_create(
-        Permission(codename=codename, name=name[:255], content_type=content_type)
+        Permission(codename=codename, name=name, content_type=content_type)
         for codename, name in sorted(wanted.items())
         if codename not in known
     )
@@ -418,16 +418,16 @@ def cannot_start(status: CommandStatus, statuses: Mapping[str, CommandStatus]) -
     """Why ``status``'s command cannot start now ("" when it can): done, running,
     queued, or what it requires not done yet."""
     run = status.last_run
-    if status.state == CommandState.DONE and status.done_by is not None:
-        return _("it is done: run #%(id)s succeeded at %(when)s.") % {
-            "id": status.done_by.pk,
-            "when": local_time(status.done_by.executed_at),
-        }
-    if (status.running or status.queued or status.outcome_unknown) and run is not None:
+    if busy(status) and run is not None:
         return _("run #%(id)s is %(state)s since %(when)s.") % {
             "id": run.pk,
             "state": status.shown_state.label,
             "when": local_time(run.executed_at),
+        }
+    if status.state == CommandState.DONE and status.done_by is not None:
+        return _("it is done: run #%(id)s succeeded at %(when)s.") % {
+            "id": status.done_by.pk,
+            "when": local_time(status.done_by.executed_at),
         }
     missing = [
         name
@@ -438,6 +438,12 @@ def cannot_start(status: CommandStatus, statuses: Mapping[str, CommandStatus]) -
     if missing:
         return _("it requires %(names)s, not done yet.") % {"names": ", ".join(missing)}
     return ""
+
+
+def busy(status: CommandStatus) -> bool:
+    """Whether the command's newest run holds its claim: queued, running, or ended with
+    its outcome unknown (a start would be refused)."""
+    return status.running or status.queued or status.outcome_unknown
 
 
 def is_live(run: CommandExecution, gone: str | None) -> bool:
@@ -632,7 +638,8 @@ class ConsoleAdmin(ModelAdmin):
         )
         no_worker = worker_problem() if allowed else None
         blocked = cannot_start(status, statuses)
-        done = status.state == CommandState.DONE
+        # A done run_once command runs again with --rerun, unless another run holds it.
+        done = status.state == CommandState.DONE and not busy(status)
         context = {
             **self.admin_site.each_context(request),
             "title": command.name,

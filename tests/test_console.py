@@ -349,6 +349,10 @@ def test_a_done_run_once_command_offers_rerun_instead_of_run(operator):
     assert response["Location"] == change_url(again.pk)
     assert again.forced is True
     assert again.status == CommandExecution.Status.QUEUED
+    # That rerun holds the command now: no second one is offered.
+    html = page(operator, "once").content.decode()
+    assert f"It cannot start now: run #{again.pk} is queued since" in html
+    assert 'name="action"' not in html
 
 
 def test_a_command_whose_requirement_is_not_met_says_why(operator):
@@ -379,6 +383,10 @@ def test_without_a_worker_no_button_is_offered_and_the_page_says_what_to_configu
     [message] = forged.context["messages"]
     assert "ImmediateBackend" in str(message)
     assert not CommandExecution.objects.filter(command_name="console_fix").exists()
+    settings.TASKS = {"default": {"BACKEND": "tests.no_such_module.Backend"}}
+    html = page(operator, "console_fix").content.decode()
+    assert "Could not find backend &#x27;tests.no_such_module.Backend&#x27;" in html
+    assert 'name="action"' not in html
     from managed_commands import conf
 
     monkeypatch.setattr(conf, "tasks_api", lambda: None)

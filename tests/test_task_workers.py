@@ -13,6 +13,7 @@ killed in a ``finally``.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -319,3 +320,66 @@ def test_a_queued_run_whose_task_the_backend_no_longer_knows_is_recovered_at_onc
     assert abandoned["error_message"] == (
         f"Abandoned: task backend 'default' no longer knows its task {stored}."
     )
+
+
+# The admin's console, posting its form from a manage.py shell (Django's test client,
+# the project's own database) as a browser would; the browser tests drive it in Chromium.
+CONSOLE = {"MC_TEST_EXTRA_APPS": "tests.chainapp,tests.batchapp"}
+CONSOLE_POST = """
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.test.utils import setup_test_environment
+
+setup_test_environment()
+user, _ = get_user_model().objects.get_or_create(username="operator", is_staff=True)
+user.user_permissions.set(
+    Permission.objects.filter(codename__in=["view_commandexecution", "run_managed_commands"])
+)
+client = Client()
+client.force_login(user)
+response = client.post(
+    "/admin/managed_commands/commandexecution/command/console_fix/",
+    {"action": "%s", "limit": "150", "mode": "count", "pause": "0", "batch_size": "50",
+     "since": "2026-01-31", "notify": "on", "api_token": "s3cr3t-t0k3n-v4lue"},
+)
+print(response.status_code, response.headers.get("Location"))
+"""
+
+
+def test_the_admin_console_enqueues_a_preview_then_a_run_that_a_worker_runs(workers_project):
+    project = workers_project
+    project.empty_batch_data()
+    assert project.run("seed_items", "--count", "200", env=CONSOLE).returncode == 0
+
+    def post(action: str) -> str:
+        result = project.run("shell", "--no-imports", "-c", CONSOLE_POST % action, env=CONSOLE)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    with workers(project, 1, env=CONSOLE) as pool:
+        preview = post("preview")
+        wait_for(lambda: statuses(project, "console_fix") == ["dry_run"], "the dry run ended")
+        run = post("run")
+        wait_for(lambda: statuses(project, "console_fix")[-1] == "succeeded", "the run succeeded")
+    assert "Traceback" not in pool.output(), pool.output()
+    dry, real = project.rows("console_fix")
+    assert preview == f"302 /admin/managed_commands/commandexecution/{dry['id']}/change/\n"
+    assert run == f"302 /admin/managed_commands/commandexecution/{real['id']}/change/\n"
+    parameters = (
+        json.loads(dry["parameters"]) if isinstance(dry["parameters"], str) else dry["parameters"]
+    )
+    assert parameters["options"]["api_token"] == "********"
+    assert (parameters["options"]["limit"], parameters["options"]["dry_run"]) == (150, True)
+    for row in (dry, real):
+        origin = extra(project, row["id"])["origin"]
+        assert (origin["trigger"], origin["django_user"], origin["worker"]) == (
+            "admin",
+            "operator",
+            "w1",
+        )
+        assert "s3cr3t-t0k3n-v4lue" not in str(row)
+    assert "s3cr3t-t0k3n-v4lue" not in pool.output()
+    assert real["output"].splitlines()[-1] == "console_fix: done"
+    processed = project.sql("SELECT processed, COUNT(*) FROM batchmodels_item GROUP BY processed")
+    assert sorted(processed) == [(0, 50), (1, 150)]
