@@ -244,6 +244,7 @@ def operate(page: Any, project: ProcessProject) -> tuple[list[list[Any]], dict[i
     page.goto(OVERVIEW)
     page.locator("tr[data-command=console_fix] a.mc-command-link").click()
     fill_form(page)
+    screenshots(page, "console-command")
     # A value the parser refuses comes back with its message, the secret not typed in.
     form = page.locator("#mc-command-form")
     form.locator("[name=limit]").fill("ten")
@@ -254,7 +255,6 @@ def operate(page: Any, project: ProcessProject) -> tuple[list[list[Any]], dict[i
     expect(form.locator("[name=api_token]")).to_have_value("")
     form.locator("[name=limit]").fill(str(LIMIT))
     form.locator("[name=api_token]").fill(SECRET)
-    screenshots(page, "console-command")
 
     page.click("button[name=action][value=preview]")
     writes = page.locator("#mc-writes")
