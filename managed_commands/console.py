@@ -28,6 +28,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import router
 from django.db.models.functions import Right
 from django.http import (
     Http404,
@@ -153,7 +154,7 @@ def field_for(parser: argparse.ArgumentParser, action: argparse.Action) -> forms
     required = action.required if action.option_strings else action.nargs not in ("?", "*")
     common: dict[str, Any] = {"label": label, "help_text": _help(parser, action)}
     if isinstance(action, _FLAGS):
-        # Checked means the option's value: True unless it is a store_false flag given.
+        # Checked: the flag is given; for a store_false flag, its value True (not given).
         initial = (
             action.default is True if isinstance(action, argparse._StoreFalseAction) else False
         )
@@ -364,6 +365,9 @@ def create_run_permissions(*, using: str = "default", **kwargs: Any) -> None:
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
 
+    # As auth's create_permissions: only where the routers put these tables.
+    if not all(router.allow_migrate_model(using, model) for model in (Permission, ContentType)):
+        return
     # As auth's create_permissions: a flush (TransactionTestCase) leaves stale ids cached.
     ContentType.objects.clear_cache()
     content_type = ContentType.objects.db_manager(using).get_for_model(CommandExecution)

@@ -236,16 +236,23 @@ def test_required_arguments_are_required(operator):
 
 def test_a_command_may_give_its_own_form(client, django_user_model):
     login(client, django_user_model, "clerk", "run_managed_commands")
-    fields = fields_of(page(client, "console_custom"))
-    assert list(fields) == ["count", "day", "loud"]
+    response = page(client, "console_custom")
+    fields = fields_of(response)
+    assert list(fields) == ["count", "day", "loud", "token"]
     assert fields["count"].help_text == "How many."
+    assert '<input type="password" name="token"' in response.content.decode()
     response = post(client, "console_custom", count="0")
     assert response.context["form"].errors == {
         "count": ["Ensure this value is greater than or equal to 1."]
     }
-    post(client, "console_custom", count="3", day="2026-01-31", loud="on")
+    post(client, "console_custom", count="3", day="2026-01-31", loud="on", token=SECRET)
     row = newest("console_custom")
-    assert row.parameters["options"] == {"count": 3, "day": "2026-01-31", "loud": True}
+    assert row.parameters["options"] == {
+        "count": 3,
+        "day": "2026-01-31",
+        "loud": True,
+        "token": REDACTED,
+    }
 
 
 # -- secrets ----------------------------------------------------------------------------------
