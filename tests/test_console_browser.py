@@ -286,6 +286,7 @@ def operate(page: Any, project: ProcessProject) -> tuple[list[list[Any]], dict[i
         )
         stop.click()
         expect(page.locator("#mc-resume")).to_be_visible()
+        expect(page.locator(".field-status_label .mc-status-interrupted")).to_be_visible()
     finally:
         commits.stop()
     values = [value for _, value, _ in shown]
