@@ -33,7 +33,7 @@ from managed_commands.console import ADMIN_TRIGGER, ConsoleAdmin
 from managed_commands.exceptions import NotMultiTenant
 from managed_commands.formatting import describe, eta_seconds, human_duration, pretty_json
 from managed_commands.listing import cadence_text
-from managed_commands.loader import discover
+from managed_commands.loader import discover, forget_changed_commands
 from managed_commands.models import CommandExecution
 from managed_commands.recorder import ExecutionRecorder
 from managed_commands.runs import ask_to_stop
@@ -302,9 +302,11 @@ class CommandExecutionAdmin(ConsoleAdmin):
         obj: CommandExecution | None = None,
     ) -> HttpResponse:
         """The page of a queued or running run updates itself (``console_context``; without
-        JavaScript it reloads every few seconds); a finished one does not."""
+        JavaScript it reloads every few seconds); a finished one does not. Its title says
+        when it ended, and after how long."""
         if obj is not None:
             context.update(self.console_context(request, obj))
+            context["subtitle"] = None  # the title names the run already
         context["mc_refresh_seconds"] = REFRESH_SECONDS if context.get("mc_live") else None
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -384,6 +386,18 @@ class CommandExecutionAdmin(ConsoleAdmin):
             messages.SUCCESS,
         )
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The history; its command filter offers a command added since the server started."""
+        forget_changed_commands()
+        return super().changelist_view(request, extra_context)
+
+    def command_view(self, request: HttpRequest, name: str) -> HttpResponse:
+        """The page of a command, one added since the server started included."""
+        forget_changed_commands()
+        return super().command_view(request, name)
+
     def run_pending_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """POST: enqueue the pending commands whose requirements are met (``enqueue_pending``)."""
         if not (self.has_view_permission(request) and self.has_run_permission(request)):
@@ -418,63 +432,56 @@ class CommandExecutionAdmin(ConsoleAdmin):
 
     @admin.display(description=_("duration"), ordering="duration")
     def duration_label(self, execution: CommandExecution) -> str:
-        return human_duration(execution.duration)
+        return self._duration(execution.duration)
 
     @admin.display(description=_("progress"))
-    def progress_label(self, execution: CommandExecution) -> str | None:
-        # None, not "": the admin's empty value then shows on every Django version.
-        return progress_text(execution) or None
+    def progress_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(progress_text(execution))
 
     @admin.display(description=_("items per second"))
     def rate_label(self, execution: CommandExecution) -> str:
         rate = execution.tick_rate
-        return "—" if rate is None else f"{rate:,.1f}"
+        return self._or_empty("" if rate is None else f"{rate:,.1f}")
 
     @admin.display(description=_("time left"))
     def eta_label(self, execution: CommandExecution) -> str:
         running = execution.status == CommandExecution.Status.RUNNING
         if not running or execution.tick_count is None or run_gone(execution):
-            return "—"
-        return human_duration(
+            return self._duration(None)
+        return self._duration(
             eta_seconds(execution.tick_count, execution.tick_total, execution.tick_rate)
         )
 
     @admin.display(description=_("throttled"))
     def throttled_label(self, execution: CommandExecution) -> str:
-        return human_duration(execution.throttled_seconds)
+        return self._duration(execution.throttled_seconds)
 
     @admin.display(description=_("resumed from"))
     def resumed_from_link(self, execution: CommandExecution) -> SafeString | str:
         if execution.resumed_from_id is None:
-            return "—"
+            return self.get_empty_value_display()
         url = self._url("change", execution.resumed_from_id)
         return format_html('<a href="{}">#{}</a>', url, execution.resumed_from_id)
 
     @admin.display(description=_("started by"))
-    def started_by_label(self, execution: CommandExecution) -> str | None:
-        return started_by_text(execution) or None
+    def started_by_label(self, execution: CommandExecution) -> str:
+        return self._or_empty(started_by_text(execution))
 
     @admin.display(description=_("trigger"))
     def trigger_label(self, execution: CommandExecution) -> str:
-        return self._origin(execution, "trigger")
+        return self._or_empty(_origin(execution, "trigger"))
 
     @admin.display(description=_("Django user"))
     def django_user_label(self, execution: CommandExecution) -> str:
-        return self._origin(execution, "django_user")
+        return self._or_empty(_origin(execution, "django_user"))
 
     @admin.display(description=_("OS user"))
     def os_user_label(self, execution: CommandExecution) -> str:
-        return self._origin(execution, "os_user")
+        return self._or_empty(_origin(execution, "os_user"))
 
     @admin.display(description=_("release"))
     def release_label(self, execution: CommandExecution) -> str:
-        return self._origin(execution, "release")
-
-    def _origin(self, execution: CommandExecution, key: str) -> str:
-        """One value of the run's ``origin``; the admin's empty value when absent (the
-        page of a run shows a None returned by a display method as "None")."""
-        value = (execution.origin or {}).get(key)
-        return str(value) if value else self.get_empty_value_display()
+        return self._or_empty(_origin(execution, "release"))
 
     @admin.display(description=_("metadata"))
     def metadata_block(self, execution: CommandExecution) -> SafeString:
@@ -488,6 +495,14 @@ class CommandExecutionAdmin(ConsoleAdmin):
         if not text:
             return self.get_empty_value_display()
         return format_html('<pre class="mc-pre">{}</pre>', text)
+
+    def _duration(self, seconds: float | None) -> str:
+        return self._or_empty("" if seconds is None else human_duration(seconds))
+
+    def _or_empty(self, text: str) -> str:
+        # The change page shows a None from a method as "None"; the list shows
+        # its empty value: give the empty value to both.
+        return text or self.get_empty_value_display()
 
     @admin.display(description=_("parameters"))
     def parameters_block(self, execution: CommandExecution) -> SafeString:
@@ -531,6 +546,7 @@ class CommandExecutionAdmin(ConsoleAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
+        forget_changed_commands()
         statuses = command_statuses()
         # Whoever looks detects a command turning late: logged once per late spell.
         alert_late(statuses)
@@ -574,6 +590,12 @@ class CommandExecutionAdmin(ConsoleAdmin):
         return TemplateResponse(
             request, "admin/managed_commands/commandexecution/overview.html", context
         )
+
+
+def _origin(execution: CommandExecution, key: str) -> str:
+    """One value of the run's ``origin``; "" when absent."""
+    value = (execution.origin or {}).get(key)
+    return str(value) if value else ""
 
 
 def _listed(rows: list[CommandExecution]) -> str:

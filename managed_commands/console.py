@@ -745,9 +745,12 @@ class ConsoleAdmin(ModelAdmin):
             "mc_live": live,
             "mc_watch": watch_data(run, run.output) if live else None,
             "mc_watch_url": self._url("watch", run.pk),
+            # Drawn while queued too, hidden until the run starts (watch.js shows it):
+            # the page of a run just enqueued offers Stop once a worker took it.
             "mc_stop_url": self._url("stop", run.pk)
-            if run.status == Status.RUNNING and self.has_stop_permission(request)
+            if live and self.has_stop_permission(request)
             else None,
+            "mc_stop_hidden": run.status != Status.RUNNING,
             "mc_resume_url": self._url("resume", run.pk)
             if allowed and command is not None and resumable(run, command)
             else None,

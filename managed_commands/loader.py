@@ -10,6 +10,7 @@ so a deploy step runs exactly what the listing with the same options shows as pe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -61,7 +62,8 @@ class Discovery:
 def discover() -> Discovery:
     """Import every installed app's commands (not Django's) and read the managed ones.
 
-    Cached per process; call ``discover.cache_clear()`` after changing apps.
+    Cached per process; call ``discover.cache_clear()`` after changing apps, or
+    ``forget_changed_commands()`` to notice a command file added since.
     """
     commands: dict[str, Definition] = {}
     invalid: dict[str, tuple[Problem, ...]] = {}
@@ -93,6 +95,39 @@ def requirement_graph(commands: Iterable[Definition]) -> RequirementGraph:
         for requirement in command.command_requires:
             graph.add_dependency(command.name, requirement)
     return graph
+
+
+def forget_changed_commands() -> None:
+    """Forget the discovery, and Django's list of commands, when a file was added to,
+    removed from or renamed in an installed app's ``management/commands`` folder since
+    the last call: a long-running server (``runserver``, a WSGI worker) calls it per
+    request, and lists a new command without a restart. Costs one ``stat()`` per app.
+    """
+    _forget_for(_command_folders())
+
+
+@lru_cache(maxsize=1)
+def _forget_for(folders: tuple[tuple[str, int | None], ...]) -> None:
+    # The cache makes this run once per new state of the folders.
+    get_commands.cache_clear()  # type: ignore[attr-defined]
+    discover.cache_clear()
+
+
+def _command_folders() -> tuple[tuple[str, int | None], ...]:
+    """Each installed app's commands folder and its modification time (None: none)."""
+    folders = (
+        os.path.join(config.path, "management", "commands")
+        for config in apps.get_app_configs()
+        if not config.name.startswith("django.")
+    )
+    return tuple((folder, _modified(folder)) for folder in folders)
+
+
+def _modified(folder: str) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:  # an app without commands
+        return None
 
 
 def forget_discovery(*, setting: str, **kwargs: Any) -> None:

@@ -181,9 +181,13 @@ class CommandExecution(models.Model):
         ]
 
     def __str__(self) -> str:
+        """``fix_prices failed at 2026-12-07 14:05:12``: when the run ended, or since
+        when it is queued or running."""
         where = f" [{self.scope}]" if self.scope else ""
-        when = local_time(self.executed_at)
-        return f"{self.command_name}{where} {self.get_status_display()} at {when}"
+        said = f"{self.command_name}{where} {self.get_status_display()}"
+        if self.finished_at is None or self.status == self.Status.RUNNING:
+            return f"{said} since {local_time(self.executed_at)}"
+        return f"{said} at {local_time(self.finished_at)}"
 
     @property
     def outcome_unknown(self) -> bool:

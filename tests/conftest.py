@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
-from tests import backends
+from tests import backends, browsers
 from tests.processes import ProcessProject
 
 
@@ -118,3 +118,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured")
         for line in _REPORTS:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browsers.py), one per test module."""
+    with browsers.chromium() as chromium:
+        yield chromium

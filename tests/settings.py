@@ -20,6 +20,8 @@ NAME = os.environ.get("MC_TEST_DB_NAME")
 
 SECRET_KEY = "managed-commands-tests"
 DEBUG = False
+# The hosts of the server process the console's browser test starts (runserver).
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
 TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"

@@ -2,6 +2,7 @@ import datetime
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 from django.conf import settings
@@ -391,7 +392,7 @@ def test_a_run_whose_process_is_gone_shows_as_gone_without_an_eta(viewer, histor
         assert '<td class="field-progress_label">62 % (1,240 / 2,000)</td>' in html
         assert "ETA" not in html
         detail = viewer.get(change_url(run)).content.decode()
-        assert re.search(r'field-eta_label">.*?<div class="readonly">—</div>', detail, re.S)
+        assert re.search(r'field-eta_label">.*?<div class="readonly">-</div>', detail, re.S)
         overview = viewer.get(OVERVIEW).content.decode()
         assert '<span class="mc-badge mc-status-gone"' in overview
         assert f'<div class="mc-gone">{reason}' in overview
@@ -683,3 +684,82 @@ def test_without_a_tasks_api_both_say_what_to_install(operator, history, monkeyp
         [message] = shown_messages(response)
         assert message.startswith("Running managed commands on task workers needs django.tasks")
     assert CommandExecution.objects.count() == before
+
+
+def readonly_values(html):
+    """The value shown in each read-only field of a change page, by field name."""
+    return dict(
+        re.findall(
+            r'field-(\w+)">(?:\s*<div(?: class="flex-container")?>)*\s*<label[^>]*>[^<]*</label>'
+            r'\s*<div class="readonly">(.*?)</div>',
+            html,
+            flags=re.S,
+        )
+    )
+
+
+def test_a_run_page_shows_the_empty_value_never_none(viewer):
+    run = _run(origin=None, metadata=None)
+    values = readonly_values(viewer.get(change_url(run)).content.decode())
+    assert values["trigger_label"] == values["release_label"] == "-"
+    assert values["django_user_label"] == values["os_user_label"] == "-"
+    assert [name for name, shown in values.items() if "None" in shown] == []
+
+
+def test_the_title_of_a_run_page_says_when_it_ended_and_after_how_long(viewer):
+    ended = datetime.datetime(2026, 12, 7, 14, 5, 12, tzinfo=datetime.UTC)
+    run = _run(
+        status="failed",
+        success=False,
+        executed_at=ended - datetime.timedelta(seconds=123),
+        finished_at=ended,
+        duration=123.0,
+    )
+    html = viewer.get(change_url(run)).content.decode()
+    [title] = re.findall(r"<title>(.*?)</title>", html)
+    assert "failed at 2026-12-07 14:05:12, 2 min 03 s" in title
+    # The breadcrumbs too name the run by its end, not its start.
+    assert "fix_prices failed at 2026-12-07 14:05:12" in html
+    assert "14:03:09" not in html
+    running = _run(status="running", success=False, executed_at=ended, finished_at=None)
+    html = viewer.get(change_url(running)).content.decode()
+    [title] = re.findall(r"<title>(.*?)</title>", html)
+    assert "running since 2026-12-07 14:05:12" in title
+
+
+COMMAND = """from managed_commands.base import ManagedBaseCommand
+
+
+class Command(ManagedBaseCommand):
+    help = "Added while the server runs."
+
+    def handle(self, *args, **options):
+        pass
+"""
+
+
+@pytest.mark.parametrize("where", ["overview", "list", "command page"])
+def test_a_command_added_while_the_server_runs_is_shown_without_a_restart(
+    viewer, tmp_path, monkeypatch, settings, where
+):
+    label = f"added_later_{uuid.uuid4().hex[:8]}"  # a new app: none imported before
+    commands = tmp_path / label / "management" / "commands"
+    commands.mkdir(parents=True)
+    for package in (commands.parent.parent, commands.parent, commands):
+        (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, label]
+    url, shown = {
+        "overview": (OVERVIEW, 'data-command="added_later"'),
+        "list": (CHANGELIST, "?command_name=added_later"),
+        "command page": (
+            reverse("admin:managed_commands_commandexecution_command", args=["added_later"]),
+            "Added while the server runs.",
+        ),
+    }[where]
+    before = viewer.get(url)
+    assert shown not in before.content.decode()
+
+    (commands / "added_later.py").write_text(COMMAND)
+
+    assert shown in viewer.get(url).content.decode()

@@ -1,15 +1,7 @@
-"""The admin in a real browser: headless Chromium driven by Playwright, against a live server.
+"""The admin in a real browser (tests/browsers.py), against a live server in this process."""
 
-Chromium comes from the system (Debian's ``chromium`` package; ``MC_CHROMIUM``
-points elsewhere); Playwright never downloads a browser here. Without them the
-tests are skipped on a developer machine, and fail when ``CI`` is set.
-Screenshots go to ``MC_TEST_ARTIFACTS`` (default ``test-artifacts/``).
-"""
-
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -22,53 +14,11 @@ from django.utils import timezone
 from managed_commands.models import CommandExecution
 from managed_commands.origin import os_user
 from managed_commands.testing.utils import run_command
-from tests import backends
 from tests.admin_history import PAYLOAD, make_history
+from tests.browsers import expect, log_in, screenshot, screenshots
 
-CHROMIUM = os.environ.get("MC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(
-    os.environ.get("MC_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
-)
 CHANGELIST = reverse("admin:managed_commands_commandexecution_changelist")
 OVERVIEW = reverse("admin:managed_commands_commandexecution_overview")
-
-
-def _missing():
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed: pip install -e '.[dev]'"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set MC_CHROMIUM)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}. CI must run the browser tests, not skip them.")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread, so Django takes the
-    # test's own (synchronous) database calls for calls from async code.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -90,27 +40,8 @@ def staff(transactional_db):
     return get_user_model().objects.create_superuser("admin", password="secret-pw")
 
 
-def log_in(page, username, password):
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-
-
-def screenshot(page, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    backend = backends.requested() or "sqlite"
-    page.screenshot(path=ARTIFACTS / f"admin-{name}-{backend}.png", full_page=True)
-
-
 def results(page):
     return page.locator("#result_list th.field-command_name a")
-
-
-def expect(locator):
-    from playwright.sync_api import expect
-
-    return expect(locator)
 
 
 def test_staff_filters_searches_and_reads_a_failed_run(page, staff, history):
@@ -142,7 +73,10 @@ def test_overview_shows_pending_commands_and_links_to_history(page, staff, histo
     expect(pending.locator("th")).to_have_text(["needs_once", "needs_schema", "once"])
     expect(pending.locator(".mc-state-badge-pending")).to_have_text(["pending"] * 3)
     expect(page.locator("tr[data-command=noop_once] .mc-state .mc-badge")).to_have_text("done")
-    screenshot(page, "overview")
+    # At 1280 px the whole table fits its box (a long error wraps).
+    box = page.locator("#changelist .results")
+    assert box.evaluate("box => box.scrollWidth <= box.clientWidth")
+    screenshots(page, "overview")
 
     page.locator("tr[data-command=fail]").get_by_role("link", name="History").click()
     expect(results(page)).to_have_text(["fail"])
@@ -274,3 +208,31 @@ def test_a_user_without_the_permission_is_offered_neither(page, history):
     expect(page.locator("tr.mc-state-pending")).to_have_count(3)
     expect(page.locator("#mc-run-pending")).to_have_count(0)
     expect(page.get_by_role("button", name="Run pending commands on a worker")).to_have_count(0)
+
+
+def overlap(first, second):
+    """Whether two elements' boxes on the page intersect."""
+    a, b = first.bounding_box(), second.bounding_box()
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_at_800_pixels_no_button_covers_a_title_and_nothing_widens_the_page(page, staff, history):
+    page.set_viewport_size({"width": 800, "height": 900})
+    log_in(page, "admin", "secret-pw")
+    page.goto(CHANGELIST)
+    assert not overlap(page.locator("#content h1"), page.locator(".object-tools"))
+    results(page).first.click()
+    assert not overlap(page.locator("#content h1"), page.locator(".object-tools"))
+    command_page = reverse("admin:managed_commands_commandexecution_command", args=["talk"])
+    for url in (CHANGELIST, OVERVIEW, command_page, page.url):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 800, url
+    # The overview's table scrolls sideways, a command's state in sight.
+    page.goto(OVERVIEW)
+    box = page.locator("tr[data-command=once] .mc-state-badge-pending").bounding_box()
+    assert box["x"] + box["width"] <= 800

@@ -22,6 +22,10 @@
       bar.value = run.rows_done || 0;
     }
     document.getElementById("mc-output").textContent = run.output_tail;
+    const stop = document.getElementById("mc-stop-form");
+    if (stop && run.status === "running") {
+      stop.hidden = false;
+    }
   };
   const poll = () => {
     fetch(panel.dataset.watchUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
