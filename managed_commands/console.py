@@ -24,6 +24,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
@@ -359,13 +361,18 @@ def may_run(user: Any, command: Definition) -> bool:
     return any(user.has_perm(permission) for permission in [*wanted, *([own] if own else [])])
 
 
-def create_run_permissions(*, using: str = "default", **kwargs: Any) -> None:
+def create_run_permissions(
+    *, using: str = "default", apps: Apps = global_apps, **kwargs: Any
+) -> None:
     """``post_migrate`` receiver: a ``run_<name>`` permission for every managed command, on
     the ``CommandExecution`` content type, so that groups can be given one command."""
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    # As auth's create_permissions: only where the routers put these tables.
+    # As auth's create_permissions: the models as migrated so far (``migrate`` of one app
+    # may come before auth's and contenttypes' tables exist), where the routers put them.
+    try:
+        ContentType = apps.get_model("contenttypes", "ContentType")
+        Permission = apps.get_model("auth", "Permission")
+    except LookupError:
+        return
     if not all(router.allow_migrate_model(using, model) for model in (Permission, ContentType)):
         return
     # As auth's create_permissions: a flush (TransactionTestCase) leaves stale ids cached.

@@ -541,7 +541,7 @@ def test_the_page_of_a_running_run_has_its_live_panel(operator):
     assert '<span id="mc-eta">3 min 40 s</span>' in html
     assert "managed_commands/watch.js" in html
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
-    assert f'<form method="post" action="{stop_url(run.pk)}">' in html
+    assert f'<form method="post" action="{stop_url(run.pk)}" id="mc-stop-form">' in html
     assert response.context["title"].startswith("console_fix: running since ")
     # Nothing is empty as "None": not its origin (none recorded), nor an ETA once it ended.
     assert ">None<" not in html
