@@ -707,7 +707,7 @@ def test_a_run_page_shows_the_empty_value_never_none(viewer):
 
 
 def test_the_title_of_a_run_page_says_when_it_ended_and_after_how_long(viewer):
-    ended = datetime.datetime(2026, 12, 7, 14, 5, 12, tzinfo=datetime.UTC)
+    ended = datetime.datetime(2026, 12, 7, 14, 5, 12, tzinfo=datetime.timezone.utc)
     run = _run(
         status="failed",
         success=False,

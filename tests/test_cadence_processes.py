@@ -18,7 +18,7 @@ def _at(project, moment):
     """``moment`` as a parameter the backend's driver stores as Django would."""
     if project.backend == "postgresql":
         return moment
-    naive = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    naive = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return naive.isoformat(" ") if project.backend == "sqlite" else naive
 
 

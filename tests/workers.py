@@ -177,7 +177,7 @@ def moment(value: Any) -> datetime.datetime | None:
     if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
     if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return value
 
 
