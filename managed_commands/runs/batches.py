@@ -256,7 +256,6 @@ class RunBatches:
             "tick_total": progress.total,
             "tick_rate": progress.rate(state["count"]),
             "throttled_seconds": self._throttled,
-            **self._output_so_far(),
         }
         if self._stop_file and claim.stop_file_asks(self._stop_file, self.execution.process_token):
             claim.remove_file(self._stop_file)
@@ -265,6 +264,7 @@ class RunBatches:
         if self.dry_run is not None:
             self._poll_stop()
             return
+        values.update(self._output_so_far())  # read (and masked) only for a real write
         if self.recorder.save_progress(self.execution.pk, self.lock_key, values):
             return
         # Either the claim was taken over, or a stop was asked for: tell which.
